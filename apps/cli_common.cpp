@@ -1,0 +1,101 @@
+#include "cli_common.h"
+
+#include <iostream>
+#include <new>
+#include <sstream>
+
+#include "ebm/errors.h"
+
+namespace ebm::cli {
+
+int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
+             const std::function<void()>& body) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);  // help goes to stdout with exit 0
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << program << ": error: " << e.what() << " (see " << program << " --help)\n";
+    return 2;
+  }
+  try {
+    body();
+    std::cout.flush();
+    if (!std::cout) {
+      std::cerr << program << ": error: cannot write to standard output\n";
+      return 1;
+    }
+    return 0;
+  } catch (const Error& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::cerr << program << ": error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+void CsvFlags::add_input(CLI::App& app) {
+  app.add_option("--delimiter", delimiter, "Field delimiter of the input (one character)")
+      ->group("Input format")
+      ->default_val(",");
+  app.add_flag("--tabs", tabs, "Input is tab-separated (same as --delimiter $'\\t')")->group("Input format");
+  app.add_flag("--no-header", no_header, "Input has no header row; columns are named 1, 2, 3, ...")
+      ->group("Input format");
+}
+
+void CsvFlags::add_output(CLI::App& app) {
+  app.add_option("--output-delimiter", output_delimiter, "Field delimiter of the output (default: the input's)")
+      ->group("Output format");
+  app.add_option("--precision", precision,
+                 "Significant digits of output numbers (0: shortest form that round-trips)")
+      ->group("Output format")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 17));
+}
+
+static char single_char(const std::string& text, const std::string& option) {
+  if (text == "\\t" || text == "tab") return '\t';
+  if (text.size() != 1) throw UsageError(option + " must be a single character, found '" + text + "'");
+  if (text[0] == '"' || text[0] == '\n' || text[0] == '\r') throw UsageError(option + " cannot be a quote or newline");
+  return text[0];
+}
+
+CsvOptions CsvFlags::input() const {
+  CsvOptions o;
+  o.delimiter = tabs ? '\t' : single_char(delimiter, "--delimiter");
+  o.header = !no_header;
+  return o;
+}
+
+CsvOptions CsvFlags::output() const {
+  CsvOptions o = input();
+  o.header = true;
+  if (!output_delimiter.empty()) o.delimiter = single_char(output_delimiter, "--output-delimiter");
+  return o;
+}
+
+std::vector<std::string> split_names(const std::string& text, const std::string& option) {
+  std::vector<std::string> out;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    if (item.empty()) throw UsageError(option + ": empty column name in '" + text + "'");
+    out.push_back(item);
+  }
+  if (out.empty()) throw UsageError(option + ": expected a comma-separated list of column names");
+  return out;
+}
+
+std::string version_string(const std::string& program) {
+  return program + " (ebm) " + EBM_VERSION;
+}
+
+}  // namespace ebm::cli

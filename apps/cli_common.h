@@ -1,0 +1,37 @@
+// Shared plumbing of the three executables: error reporting, exit codes, common options.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "ebm/csv.h"
+
+namespace ebm::cli {
+
+// Runs `body` and turns every failure into one line on stderr, "PROGRAM: error: ...",
+// with exit code 2 for usage errors (including CLI11 parse errors) and 1 for
+// data/model/numerical errors. Returns the process exit code.
+int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
+             const std::function<void()>& body);
+
+// --delimiter/--tabs/--no-header for input and --output-delimiter/--precision for output.
+struct CsvFlags {
+  std::string delimiter = ",";
+  bool tabs = false;
+  bool no_header = false;
+  std::string output_delimiter;
+  int precision = 7;  // float arithmetic: 7 significant digits carry all the information
+  void add_input(CLI::App& app);
+  void add_output(CLI::App& app);
+  CsvOptions input() const;
+  CsvOptions output() const;  // defaults to the input delimiter
+};
+
+// Splits "a,b,c" into names (empty items are a usage error).
+std::vector<std::string> split_names(const std::string& text, const std::string& option);
+
+std::string version_string(const std::string& program);
+
+}  // namespace ebm::cli

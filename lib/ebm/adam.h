@@ -1,0 +1,51 @@
+// Adam (Kingma & Ba) over the flat parameter vector, with optional decoupled weight
+// decay (AdamW) applied to every parameter.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+namespace ebm {
+
+struct AdamSettings {
+  double learning_rate = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+  double weight_decay = 0.0;
+};
+
+class Adam {
+ public:
+  Adam(std::size_t size, const AdamSettings& settings)
+      : settings_(settings), m_(size, 0.0f), v_(size, 0.0f) {}
+
+  // params -= lr * m_hat / (sqrt(v_hat) + eps) [+ lr * wd * params]
+  void step(float* params, const float* grads, double learning_rate) {
+    ++t_;
+    const double b1 = settings_.beta1, b2 = settings_.beta2;
+    const double correction1 = 1.0 - std::pow(b1, static_cast<double>(t_));
+    const double correction2 = 1.0 - std::pow(b2, static_cast<double>(t_));
+    const float step_size = static_cast<float>(learning_rate / correction1);
+    const float inv_sqrt_c2 = static_cast<float>(1.0 / std::sqrt(correction2));
+    const float eps = static_cast<float>(settings_.epsilon);
+    const float decay = static_cast<float>(learning_rate * settings_.weight_decay);
+    const float fb1 = static_cast<float>(b1), fb2 = static_cast<float>(b2);
+    for (std::size_t i = 0; i < m_.size(); ++i) {
+      const float g = grads[i];
+      m_[i] = fb1 * m_[i] + (1.0f - fb1) * g;
+      v_[i] = fb2 * v_[i] + (1.0f - fb2) * g * g;
+      params[i] -= step_size * m_[i] / (std::sqrt(v_[i]) * inv_sqrt_c2 + eps) + decay * params[i];
+    }
+  }
+
+  long steps() const { return t_; }
+  std::vector<float>& first_moment() { return m_; }
+  std::vector<float>& second_moment() { return v_; }
+  void set_steps(long t) { t_ = t; }
+
+ private:
+  AdamSettings settings_;
+  std::vector<float> m_, v_;
+  long t_ = 0;
+};
+
+}  // namespace ebm

@@ -1,0 +1,245 @@
+#include "ebm/checkpoint.h"
+
+#include <charconv>
+#include <cmath>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "ebm/csv.h"
+#include "ebm/errors.h"
+
+namespace ebm {
+
+namespace {
+
+// A float written as the double closest to its shortest decimal form, so the JSON says
+// 0.1 rather than 0.10000000149011612 and reading it back gives the same float.
+double float_for_json(float v) {
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, v);
+  *result.ptr = '\0';
+  return std::strtod(buffer, nullptr);
+}
+
+nlohmann::ordered_json doubles(const std::vector<double>& values) {
+  nlohmann::ordered_json array = nlohmann::ordered_json::array();
+  for (double v : values) array.push_back(v);
+  return array;
+}
+
+class Reader {
+ public:
+  Reader(const nlohmann::json& root, std::string source) : root_(root), source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const std::string& message) const { throw DataError(source_ + ": " + message); }
+
+  const nlohmann::json& at(const nlohmann::json& object, const std::string& key, const std::string& path) const {
+    if (!object.is_object()) fail("'" + path + "' is not an object");
+    const auto it = object.find(key);
+    if (it == object.end()) fail("missing key '" + (path.empty() ? key : path + "." + key) + "'");
+    return *it;
+  }
+
+  std::string string(const nlohmann::json& object, const std::string& key, const std::string& path) const {
+    const auto& v = at(object, key, path);
+    if (!v.is_string()) fail("'" + join(path, key) + "' must be a string");
+    return v.get<std::string>();
+  }
+
+  long integer(const nlohmann::json& object, const std::string& key, const std::string& path,
+               long min_value) const {
+    const auto& v = at(object, key, path);
+    if (!v.is_number_integer()) fail("'" + join(path, key) + "' must be an integer");
+    const long value = v.get<long>();
+    if (value < min_value) fail("'" + join(path, key) + "' must be at least " + std::to_string(min_value));
+    return value;
+  }
+
+  std::vector<double> numbers(const nlohmann::json& object, const std::string& key, const std::string& path,
+                              std::size_t expected_size, bool positive = false) const {
+    const auto& v = at(object, key, path);
+    const std::string name = join(path, key);
+    if (!v.is_array()) fail("'" + name + "' must be an array of numbers");
+    if (v.size() != expected_size) {
+      fail("'" + name + "' has " + std::to_string(v.size()) + " values, expected " + std::to_string(expected_size));
+    }
+    std::vector<double> out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].is_number()) fail("'" + name + "[" + std::to_string(i) + "]' is not a finite number");
+      const double d = v[i].get<double>();
+      if (!std::isfinite(d)) fail("'" + name + "[" + std::to_string(i) + "]' is not a finite number");
+      if (positive && !(d > 0)) fail("'" + name + "[" + std::to_string(i) + "]' must be positive");
+      out.push_back(d);
+    }
+    return out;
+  }
+
+  std::vector<std::string> names(const nlohmann::json& object, const std::string& key) const {
+    const auto& v = at(object, key, "");
+    if (!v.is_array() || v.empty()) fail("'" + key + "' must be a non-empty array of column names");
+    std::vector<std::string> out;
+    for (const auto& item : v) {
+      if (!item.is_string()) fail("'" + key + "' must contain only strings");
+      out.push_back(item.get<std::string>());
+    }
+    return out;
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+ private:
+  const nlohmann::json& root_;
+  std::string source_;
+};
+
+}  // namespace
+
+nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
+  nlohmann::ordered_json j;
+  j["format"] = kCheckpointFormat;
+  j["format_version"] = kCheckpointVersion;
+  j["created_by"] = std::string("ebm ") + EBM_VERSION;
+  j["features"] = c.features;
+  j["targets"] = c.targets;
+  j["normalization"] = {{"x_mean", doubles(c.x_scaler.mean)},
+                        {"x_scale", doubles(c.x_scaler.scale)},
+                        {"y_mean", doubles(c.y_scaler.mean)},
+                        {"y_scale", doubles(c.y_scaler.scale)}};
+  const Architecture& a = c.architecture;
+  j["architecture"] = {{"x_dim", a.x_dim},
+                       {"y_dim", a.y_dim},
+                       {"hidden", a.hidden},
+                       {"x_layers", a.x_layers},
+                       {"y_layers", a.y_layers},
+                       {"residual_blocks", a.residual_blocks},
+                       {"components", a.components},
+                       {"activation", activation_name(a.activation)}};
+  j["training"] = c.training;
+  j["results"] = c.results;
+  const EnergyModel model(a);
+  nlohmann::ordered_json parameters = nlohmann::ordered_json::object();
+  for (const ParameterBlock& block : model.layout().blocks()) {
+    nlohmann::ordered_json values = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < block.size(); ++i) {
+      const float v = c.params.at(block.offset + i);
+      if (!std::isfinite(v)) {
+        throw NumericalError("parameter '" + block.name + "' is not finite; refusing to write the checkpoint");
+      }
+      values.push_back(float_for_json(v));
+    }
+    parameters[block.name] = {{"shape", {block.rows, block.cols}}, {"values", std::move(values)}};
+  }
+  j["parameters"] = std::move(parameters);
+  return j;
+}
+
+Checkpoint checkpoint_from_json(const nlohmann::json& root, const std::string& source) {
+  Reader r(root, source);
+  if (!root.is_object()) r.fail("not an ebm checkpoint (expected a JSON object)");
+  const std::string format = r.string(root, "format", "");
+  if (format != kCheckpointFormat) r.fail("format is '" + format + "', expected '" + kCheckpointFormat + "'");
+  const long version = r.integer(root, "format_version", "", 0);
+  if (version != kCheckpointVersion) {
+    r.fail("format_version " + std::to_string(version) + " is not supported (this build reads version " +
+           std::to_string(kCheckpointVersion) + ")");
+  }
+  Checkpoint c;
+  c.features = r.names(root, "features");
+  c.targets = r.names(root, "targets");
+  const auto& arch = r.at(root, "architecture", "");
+  Architecture& a = c.architecture;
+  a.x_dim = static_cast<int>(r.integer(arch, "x_dim", "architecture", 1));
+  a.y_dim = static_cast<int>(r.integer(arch, "y_dim", "architecture", 1));
+  a.hidden = static_cast<int>(r.integer(arch, "hidden", "architecture", 1));
+  a.x_layers = static_cast<int>(r.integer(arch, "x_layers", "architecture", 1));
+  a.y_layers = static_cast<int>(r.integer(arch, "y_layers", "architecture", 1));
+  a.residual_blocks = static_cast<int>(r.integer(arch, "residual_blocks", "architecture", 0));
+  a.components = static_cast<int>(r.integer(arch, "components", "architecture", 1));
+  const std::string activation = r.string(arch, "activation", "architecture");
+  try {
+    a.activation = activation_from_name(activation);
+  } catch (const Error&) {
+    r.fail("'architecture.activation' is '" + activation + "', expected relu, tanh or silu");
+  }
+  if (static_cast<int>(c.features.size()) != a.x_dim) {
+    r.fail("'features' has " + std::to_string(c.features.size()) + " names but architecture.x_dim is " +
+           std::to_string(a.x_dim));
+  }
+  if (static_cast<int>(c.targets.size()) != a.y_dim) {
+    r.fail("'targets' has " + std::to_string(c.targets.size()) + " names but architecture.y_dim is " +
+           std::to_string(a.y_dim));
+  }
+  if (a.hidden > 1 << 16 || a.components > 4096 || a.x_layers > 64 || a.y_layers > 64 ||
+      a.residual_blocks > 64 || a.x_dim > 1 << 20 || a.y_dim > 1024) {
+    r.fail("architecture sizes are implausibly large");
+  }
+  const auto& norm = r.at(root, "normalization", "");
+  c.x_scaler.mean = r.numbers(norm, "x_mean", "normalization", a.x_dim);
+  c.x_scaler.scale = r.numbers(norm, "x_scale", "normalization", a.x_dim, true);
+  c.y_scaler.mean = r.numbers(norm, "y_mean", "normalization", a.y_dim);
+  c.y_scaler.scale = r.numbers(norm, "y_scale", "normalization", a.y_dim, true);
+  if (root.contains("training") && root["training"].is_object()) c.training = root["training"];
+  if (root.contains("results") && root["results"].is_object()) c.results = root["results"];
+
+  const EnergyModel model(a);
+  c.params.assign(model.parameter_count(), 0.0f);
+  const auto& parameters = r.at(root, "parameters", "");
+  if (!parameters.is_object()) r.fail("'parameters' must be an object");
+  for (const ParameterBlock& block : model.layout().blocks()) {
+    const std::string path = "parameters." + block.name;
+    const auto& entry = r.at(parameters, block.name, "parameters");
+    const auto& shape = r.at(entry, "shape", path);
+    if (!shape.is_array() || shape.size() != 2 || !shape[0].is_number_integer() || !shape[1].is_number_integer() ||
+        shape[0].get<long>() != block.rows || shape[1].get<long>() != block.cols) {
+      r.fail("'" + path + ".shape' is " + shape.dump() + ", expected [" + std::to_string(block.rows) + "," +
+             std::to_string(block.cols) + "]");
+    }
+    const std::vector<double> values = r.numbers(entry, "values", path, block.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const float v = static_cast<float>(values[i]);
+      if (!std::isfinite(v)) r.fail("'" + path + ".values[" + std::to_string(i) + "]' overflows a float");
+      c.params[block.offset + i] = v;
+    }
+  }
+  if (parameters.size() != model.layout().blocks().size()) {
+    for (const auto& item : parameters.items()) {
+      bool known = false;
+      for (const ParameterBlock& block : model.layout().blocks()) known = known || block.name == item.key();
+      if (!known) r.fail("unexpected parameter '" + item.key() + "' for this architecture");
+    }
+  }
+  return c;
+}
+
+void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
+  const nlohmann::ordered_json j = checkpoint_to_json(checkpoint);
+  OutputFile out(path);
+  out.stream() << j.dump(1) << '\n';
+  out.commit();
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": cannot open: " + std::strerror(errno));
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
+    std::string what = e.what();
+    const auto pos = what.find("] ");
+    throw DataError(path + ": not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+  }
+  try {
+    return checkpoint_from_json(root, path);
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(path + ": malformed checkpoint: " + std::string(e.what()));
+  }
+}
+
+}  // namespace ebm

@@ -1,0 +1,35 @@
+// JSON checkpoints: everything needed to predict and sample without the training data.
+// Format documented in docs/checkpoint.md. Written atomically (temporary file + rename).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ebm/model.h"
+#include "ebm/standardizer.h"
+
+namespace ebm {
+
+constexpr const char* kCheckpointFormat = "ebm-checkpoint";
+constexpr int kCheckpointVersion = 1;
+
+struct Checkpoint {
+  std::vector<std::string> features, targets;
+  Standardizer x_scaler, y_scaler;
+  Architecture architecture;
+  std::vector<float> params;
+  nlohmann::ordered_json training = nlohmann::ordered_json::object();  // options used
+  nlohmann::ordered_json results = nlohmann::ordered_json::object();   // final figures, history
+};
+
+nlohmann::ordered_json checkpoint_to_json(const Checkpoint& checkpoint);
+// `source` names the file in error messages. Validates format, version, required keys,
+// shapes and finiteness; throws DataError "SOURCE: ..." naming the offending field.
+Checkpoint checkpoint_from_json(const nlohmann::json& json, const std::string& source);
+
+void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
+Checkpoint load_checkpoint(const std::string& path);
+
+}  // namespace ebm

@@ -1,0 +1,98 @@
+// The three user-level operations behind ebm-train, ebm-predict and ebm-sample.
+// The executables only parse options into these structs and report errors; tests call
+// the same functions directly.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ebm/checkpoint.h"
+#include "ebm/csv.h"
+#include "ebm/model.h"
+#include "ebm/training.h"
+
+namespace ebm {
+
+struct TrainOptions {
+  std::string data_path;                 // "-" = stdin
+  std::string model_path;                // output checkpoint
+  std::vector<std::string> targets;      // at least one
+  std::vector<std::string> features;     // empty = every other numeric column
+  std::string valid_path;                // optional validation file
+  double valid_fraction = 0.0;           // or carve this fraction off the training rows
+  CsvOptions csv;
+  Architecture architecture;             // x_dim / y_dim are set from the data
+  TrainSettings settings;
+  int verbosity = 1;                     // 0 quiet, 1 per-epoch lines, 2 more detail
+  bool progress_bar = false;             // redraw a progress line on the log stream
+  std::ostream* log = nullptr;           // progress and messages (stderr in the apps)
+  const std::atomic<bool>* interrupt = nullptr;  // set (e.g. by SIGINT) to stop after the epoch
+};
+
+struct TrainSummary {
+  Checkpoint checkpoint;
+  TrainResult result;
+  std::size_t train_rows = 0, valid_rows = 0;
+  std::vector<std::string> ignored_text_columns;
+};
+
+TrainSummary run_train(const TrainOptions& options);
+
+struct PredictOptions {
+  std::string model_path;
+  std::string data_path = "-";
+  std::string output_path = "-";
+  int samples = 1024;
+  std::optional<double> interval;        // central interval probability, e.g. 0.9
+  std::vector<double> quantiles;
+  bool mode = false;
+  int mode_steps = 50;
+  bool logpdf = false;
+  bool ess = false;                      // add the effective sample size column
+  std::vector<std::string> keep;
+  std::string metrics_path;              // write metrics JSON here (needs the targets)
+  double metrics_interval = 0.9;         // interval used for coverage when --interval is not given
+  std::uint64_t seed = 0;
+  int threads = 1;
+  int chunk_rows = 1024;                 // rows read, predicted and written at a time
+  CsvOptions csv;
+  CsvOptions output_csv;
+  int precision = 0;                     // 0 = shortest round-trip
+};
+
+struct PredictSummary {
+  std::size_t rows = 0;
+  nlohmann::ordered_json metrics;        // empty unless the targets were present
+};
+
+PredictSummary run_predict(const PredictOptions& options);
+
+struct SampleOptions {
+  std::string model_path;
+  std::string data_path = "-";
+  std::string output_path = "-";
+  int draws = 100;                       // N samples per input row
+  int proposal_samples = 0;              // M proposal draws to resample from (0 = max(1024, 4N))
+  int langevin_steps = 0;
+  double langevin_step = 0.05;           // step size in standardised units of y
+  std::vector<std::string> keep;
+  std::uint64_t seed = 0;
+  int threads = 1;
+  CsvOptions csv;
+  CsvOptions output_csv;
+  int precision = 0;
+};
+
+std::size_t run_sample(const SampleOptions& options);
+
+// Reads the model's feature columns of a CSV in chunks; shared by predict and sample.
+// Exposed for tests.
+std::vector<double> parse_number_list(const std::string& text, const std::string& option);
+
+}  // namespace ebm

@@ -1,0 +1,476 @@
+#include "ebm/csv.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <stdexcept>
+#include <system_error>
+
+#include "ebm/errors.h"
+
+namespace ebm {
+
+namespace {
+
+constexpr const char* kStdinName = "<stdin>";
+constexpr const char* kStdoutName = "<stdout>";
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
+// Offending text is echoed in messages; a runaway cell (e.g. a whole line read with the
+// wrong delimiter) must not turn the one-line error into a screenful.
+constexpr std::size_t kMaxQuotedTextLength = 60;
+
+// Spaces and tabs around cells are insignificant, except that a tab delimiter must
+// still separate cells.
+bool is_padding(char c, char delimiter) { return (c == ' ' || c == '\t') && c != delimiter; }
+
+std::string_view trim_padding(std::string_view text, char delimiter) {
+  std::size_t begin = 0;
+  std::size_t end = text.size();
+  while (begin < end && is_padding(text[begin], delimiter)) ++begin;
+  while (end > begin && is_padding(text[end - 1], delimiter)) --end;
+  return text.substr(begin, end - begin);
+}
+
+std::string_view trim_spaces_and_tabs(std::string_view text) {
+  // '\0' is never a padding character, so this trims both ' ' and '\t'.
+  return trim_padding(text, '\0');
+}
+
+std::string shorten_for_message(std::string_view text) {
+  if (text.size() <= kMaxQuotedTextLength) return std::string(text);
+  return std::string(text.substr(0, kMaxQuotedTextLength)) + "...";
+}
+
+std::string error_text(int error_number) {
+  // errno is not reliably set by every iostream failure; say something true anyway.
+  return std::strerror(error_number != 0 ? error_number : EIO);
+}
+
+std::string join_column_names(const std::vector<std::string>& columns) {
+  // Very wide files would make the message unreadable; the first names identify the file.
+  constexpr std::size_t kMaxListed = 30;
+  std::string joined;
+  for (std::size_t i = 0; i < columns.size() && i < kMaxListed; ++i) {
+    if (i > 0) joined += ", ";
+    joined += columns[i];
+  }
+  if (columns.size() > kMaxListed) {
+    joined += ", ... (" + std::to_string(columns.size() - kMaxListed) + " more)";
+  }
+  return joined;
+}
+
+std::size_t find_column(const std::string& source, const std::vector<std::string>& columns,
+                        const std::string& name) {
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i] == name) return i;
+  }
+  throw DataError(source + ": no column '" + name + "' (columns: " + join_column_names(columns) + ")");
+}
+
+// Decimal exponent of a syntactically valid, unsigned number: that of its leading
+// significant digit plus the explicit exponent (2 for "123.4", -3 for "0.00123", -400 for
+// "1e-400"). Only its sign is used, to tell underflow from overflow when from_chars
+// reports result_out_of_range. Saturates instead of overflowing on absurd inputs.
+long decimal_exponent(std::string_view number) {
+  constexpr long kSaturation = 1000000000L;
+  long exponent = 0;
+  long fraction_position = 0;  // -1 for the first digit after the point, -2 for the next...
+  bool found_significant = false;
+  bool after_point = false;
+  std::size_t i = 0;
+  for (; i < number.size(); ++i) {
+    const char c = number[i];
+    if (c == '.') {
+      after_point = true;
+      continue;
+    }
+    if (c < '0' || c > '9') break;
+    if (after_point && fraction_position > -kSaturation) --fraction_position;
+    if (!found_significant) {
+      if (c != '0') {
+        found_significant = true;
+        exponent = after_point ? fraction_position : 0;
+      }
+    } else if (!after_point && exponent < kSaturation) {
+      ++exponent;
+    }
+  }
+  if (!found_significant) return 0;
+  long explicit_exponent = 0;
+  if (i < number.size() && (number[i] == 'e' || number[i] == 'E')) {
+    ++i;
+    bool negative = false;
+    if (i < number.size() && (number[i] == '+' || number[i] == '-')) {
+      negative = number[i] == '-';
+      ++i;
+    }
+    for (; i < number.size() && number[i] >= '0' && number[i] <= '9'; ++i) {
+      explicit_exponent = std::min(kSaturation, explicit_exponent * 10 + (number[i] - '0'));
+    }
+    if (negative) explicit_exponent = -explicit_exponent;
+  }
+  return exponent + explicit_exponent;
+}
+
+}  // namespace
+
+// --------------------------------------------------------------------------- numbers
+
+bool parse_number(std::string_view text, double& value) {
+  std::string_view body = trim_spaces_and_tabs(text);
+  if (body.empty()) return false;
+  // from_chars rejects a leading '+', which spreadsheets and printf("%+g") produce.
+  if (body.front() == '+') {
+    body.remove_prefix(1);
+    if (body.empty() || body.front() == '-' || body.front() == '+') return false;
+  }
+  // Only the decimal forms are numbers here; "nan", "inf" and "infinity" parse with
+  // from_chars, but a data file containing them is almost always a mistake upstream.
+  const char first = body.front() == '-' && body.size() > 1 ? body[1] : body.front();
+  if (!(first == '.' || (first >= '0' && first <= '9'))) return false;
+
+  double parsed = 0.0;
+  const char* begin = body.data();
+  const char* end = body.data() + body.size();
+  const auto [stop, error] = std::from_chars(begin, end, parsed, std::chars_format::general);
+  if (stop != end) return false;  // trailing garbage, including "0x1A" (stops at 'x')
+  if (error == std::errc::result_out_of_range) {
+    // Values too small for a double round to zero, the correctly rounded result;
+    // values too large have no finite representation and are rejected.
+    const bool negative = body.front() == '-';
+    const std::string_view magnitude = negative ? body.substr(1) : body;
+    if (decimal_exponent(magnitude) >= 0) return false;
+    value = negative ? -0.0 : 0.0;
+    return true;
+  }
+  if (error != std::errc() || !std::isfinite(parsed)) return false;
+  value = parsed;
+  return true;
+}
+
+std::string format_number(double value, int precision) {
+  // More than 17 significant digits never changes which double is denoted.
+  constexpr int kMaxUsefulPrecision = 17;
+  char buffer[64];
+  std::to_chars_result result;
+  if (precision <= 0) {
+    result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  } else {
+    result = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general,
+                           std::min(precision, kMaxUsefulPrecision));
+  }
+  if (result.ec != std::errc()) throw std::logic_error("format_number: buffer too small");
+  return std::string(buffer, result.ptr);
+}
+
+// --------------------------------------------------------------------------- reader
+
+CsvReader::CsvReader(const std::string& path, const CsvOptions& options)
+    : source_(path == "-" ? kStdinName : path), options_(options) {
+  if (options_.delimiter == '"' || options_.delimiter == '\n' || options_.delimiter == '\r' ||
+      options_.delimiter == '\0') {
+    throw UsageError("the delimiter cannot be a quote, a line break or a NUL character");
+  }
+  if (path == "-") {
+    stream_ = &std::cin;  // not owned: standard input stays open for the rest of the program
+  } else {
+    std::error_code ignored;
+    if (std::filesystem::is_directory(path, ignored)) {
+      // Opening a directory "succeeds" on Linux and then reads as empty input.
+      throw DataError(source_ + ": cannot open: " + std::strerror(EISDIR));
+    }
+    errno = 0;
+    auto file = std::make_unique<std::ifstream>(path, std::ios::binary);
+    if (!file->is_open()) throw DataError(source_ + ": cannot open: " + error_text(errno));
+    owned_stream_ = std::move(file);
+    stream_ = owned_stream_.get();
+  }
+
+  if (!read_nonblank_line()) {
+    throw DataError(source_ + ": empty input" + (options_.header ? " (no header row)" : ""));
+  }
+  split_current_line();
+
+  if (options_.header) {
+    columns_ = cells_;
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (columns_[i].empty()) {
+        throw DataError(location(i) + ": empty column name in the header");
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        if (columns_[j] == columns_[i]) {
+          throw DataError(source_ + ":" + std::to_string(line_number_) + ": duplicate column name '" +
+                          columns_[i] + "' (columns " + std::to_string(j + 1) + " and " +
+                          std::to_string(i + 1) + ")");
+        }
+      }
+    }
+  } else {
+    // Without a header the first record is data: keep it for the first next().
+    for (std::size_t i = 0; i < cells_.size(); ++i) columns_.push_back(std::to_string(i + 1));
+    pending_first_record_ = line_;
+    has_pending_ = true;
+  }
+}
+
+CsvReader::~CsvReader() = default;
+
+std::size_t CsvReader::column_index(const std::string& name) const {
+  return find_column(source_, columns_, name);
+}
+
+std::string CsvReader::location(std::size_t column) const {
+  return source_ + ":" + std::to_string(line_number_) + ":" + std::to_string(column + 1);
+}
+
+bool CsvReader::read_nonblank_line() {
+  while (std::getline(*stream_, line_)) {
+    ++line_number_;
+    if (line_number_ == 1 && line_.compare(0, kUtf8Bom.size(), kUtf8Bom) == 0) {
+      line_.erase(0, kUtf8Bom.size());  // editors on Windows prepend it
+    }
+    if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+    bool blank = true;
+    for (char c : line_) {
+      if (!is_padding(c, options_.delimiter)) {
+        blank = false;
+        break;
+      }
+    }
+    if (!blank) return true;
+  }
+  if (stream_->bad()) throw DataError(source_ + ": cannot read: " + error_text(errno));
+  return false;
+}
+
+bool CsvReader::next() {
+  if (has_pending_) {
+    // The first record was split and counted by the constructor; line_number_ is still its line.
+    has_pending_ = false;
+    line_ = std::move(pending_first_record_);
+    split_current_line();
+    return true;
+  }
+  if (!read_nonblank_line()) return false;
+  split_current_line();
+  if (cells_.size() != columns_.size()) {
+    throw DataError(source_ + ":" + std::to_string(line_number_) + ": expected " +
+                    std::to_string(columns_.size()) + " cells, found " + std::to_string(cells_.size()));
+  }
+  return true;
+}
+
+std::string_view CsvReader::cell(std::size_t column) const {
+  if (column >= cells_.size()) {
+    throw std::out_of_range("CsvReader::cell: column " + std::to_string(column) + " of " +
+                            std::to_string(cells_.size()));
+  }
+  return cells_[column];
+}
+
+double CsvReader::number(std::size_t column) const {
+  const std::string_view text = cell(column);
+  double value = 0.0;
+  if (parse_number(text, value)) return value;
+  const std::string found =
+      trim_spaces_and_tabs(text).empty() ? "an empty cell" : "'" + shorten_for_message(text) + "'";
+  throw DataError(location(column) + ": column '" + columns_[column] + "': expected a number, found " + found);
+}
+
+void CsvReader::split_current_line() {
+  const std::string_view line = line_;
+  const char delimiter = options_.delimiter;
+  std::size_t count = 0;
+  std::size_t position = 0;
+  // Cells are assigned in place so that their buffers are reused from record to record.
+  auto next_cell = [&]() -> std::string& {
+    if (count == cells_.size()) cells_.emplace_back();
+    std::string& cell = cells_[count++];
+    cell.clear();
+    return cell;
+  };
+  while (true) {
+    std::size_t p = position;
+    while (p < line.size() && is_padding(line[p], delimiter)) ++p;
+    std::string& cell = next_cell();
+    if (p < line.size() && line[p] == '"') {
+      const std::size_t column = count - 1;
+      ++p;
+      bool closed = false;
+      while (p < line.size()) {
+        if (line[p] != '"') {
+          cell += line[p++];
+        } else if (p + 1 < line.size() && line[p + 1] == '"') {
+          cell += '"';  // "" inside quotes is a literal quote
+          p += 2;
+        } else {
+          ++p;
+          closed = true;
+          break;
+        }
+      }
+      if (!closed) {
+        throw DataError(location(column) +
+                        ": unterminated quoted field (line breaks inside quotes are not supported)");
+      }
+      while (p < line.size() && is_padding(line[p], delimiter)) ++p;
+      if (p < line.size() && line[p] != delimiter) {
+        throw DataError(location(column) + ": unexpected text after the closing quote of a quoted field");
+      }
+    } else {
+      std::size_t end = line.find(delimiter, p);
+      if (end == std::string_view::npos) end = line.size();
+      cell.assign(trim_padding(line.substr(p, end - p), delimiter));
+      p = end;
+    }
+    if (p >= line.size()) break;
+    position = p + 1;  // line[p] is the delimiter
+  }
+  cells_.resize(count);
+}
+
+// --------------------------------------------------------------------------- table
+
+std::size_t Table::column_index(const std::string& name) const { return find_column(source, columns, name); }
+
+Table read_table(const std::string& path, const CsvOptions& options,
+                 const std::vector<std::string>& required_numeric) {
+  CsvReader reader(path, options);
+  Table table;
+  table.source = reader.source();
+  table.columns = reader.columns();
+  const std::size_t width = table.columns.size();
+  std::vector<std::size_t> required_columns;
+  for (const auto& name : required_numeric) required_columns.push_back(reader.column_index(name));
+
+  std::vector<double> row_major_values;
+  bool first_row = true;
+  while (reader.next()) {
+    if (first_row) {
+      table.numeric.assign(width, false);
+      double ignored = 0.0;
+      for (std::size_t j = 0; j < width; ++j) table.numeric[j] = parse_number(reader.cell(j), ignored);
+      // A required column must not silently become text: report its first cell.
+      for (std::size_t j : required_columns) {
+        if (!table.numeric[j]) reader.number(j);
+      }
+      first_row = false;
+    }
+    for (std::size_t j = 0; j < width; ++j) {
+      row_major_values.push_back(table.numeric[j] ? reader.number(j)
+                                                  : std::numeric_limits<double>::quiet_NaN());
+    }
+    table.line_numbers.push_back(reader.line_number());
+  }
+  if (table.line_numbers.empty()) throw DataError(table.source + ": no data rows");
+
+  const Eigen::Index rows = static_cast<Eigen::Index>(table.line_numbers.size());
+  const Eigen::Index cols = static_cast<Eigen::Index>(width);
+  table.values = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+      row_major_values.data(), rows, cols);
+  return table;
+}
+
+// --------------------------------------------------------------------------- output file
+
+OutputFile::OutputFile(const std::string& path) : path_(path) {
+  if (path_ == "-") return;
+  namespace fs = std::filesystem;
+  const fs::path target(path_);
+  std::error_code ignored;
+  if (!target.has_filename() || fs::is_directory(target, ignored)) {
+    // Found now rather than at rename time, after all the work is done.
+    throw DataError(path_ + ": cannot create: " + std::strerror(EISDIR));
+  }
+  // Same directory as the target, so the final rename stays within one file system and
+  // is atomic; pid and counter keep concurrent writers (processes and objects) apart.
+  static std::atomic<unsigned long> counter{0};
+  const std::string temp_name = "." + target.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
+                                std::to_string(counter.fetch_add(1));
+  temp_path_ = (target.parent_path() / temp_name).string();
+  errno = 0;
+  file_.open(temp_path_, std::ios::binary | std::ios::trunc);
+  if (!file_.is_open()) throw DataError(path_ + ": cannot create: " + error_text(errno));
+}
+
+OutputFile::~OutputFile() {
+  if (path_ == "-" || committed_) return;
+  if (file_.is_open()) file_.close();
+  std::remove(temp_path_.c_str());
+}
+
+std::ostream& OutputFile::stream() {
+  if (path_ == "-") return std::cout;
+  return file_;
+}
+
+void OutputFile::commit() {
+  if (committed_) return;
+  if (path_ == "-") {
+    errno = 0;
+    std::cout.flush();
+    if (!std::cout) throw DataError(std::string(kStdoutName) + ": cannot write: " + error_text(errno));
+    committed_ = true;
+    return;
+  }
+  errno = 0;
+  file_.flush();
+  if (!file_) throw DataError(path_ + ": cannot write: " + error_text(errno));
+  file_.close();
+  if (file_.fail()) throw DataError(path_ + ": cannot write: " + error_text(errno));
+  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    throw DataError(path_ + ": cannot write: " + error_text(errno));
+  }
+  committed_ = true;
+}
+
+// --------------------------------------------------------------------------- writer
+
+void CsvWriter::write_row(const std::vector<std::string>& fields) {
+  for (const auto& f : fields) field(f);
+  end_row();
+}
+
+void CsvWriter::field(std::string_view text) {
+  if (row_started_) out_ << options_.delimiter;
+  row_is_one_empty_field_ = !row_started_ && text.empty();
+  row_started_ = true;
+  // Quote what the reader would otherwise split, unescape or trim away.
+  bool needs_quotes = text.find_first_of(std::string{options_.delimiter, '"', '\n', '\r'}) != std::string_view::npos;
+  if (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.back() == ' ' || text.back() == '\t')) {
+    needs_quotes = true;
+  }
+  if (!needs_quotes) {
+    out_ << text;
+    return;
+  }
+  out_ << '"';
+  for (char c : text) {
+    if (c == '"') out_ << '"';
+    out_ << c;
+  }
+  out_ << '"';
+}
+
+void CsvWriter::field(double value) { field(format_number(value, precision_)); }
+
+void CsvWriter::end_row() {
+  // A row holding one empty field would be a blank line, which readers skip.
+  if (row_is_one_empty_field_) out_ << "\"\"";
+  out_ << '\n';
+  row_started_ = false;
+  row_is_one_empty_field_ = false;
+}
+
+}  // namespace ebm

@@ -1,0 +1,145 @@
+// CSV input and output.
+//
+// Reading: one record per line (RFC 4180 quoting within a line: "a,b" and "say ""hi"""
+// are single cells; quoted newlines are not supported and are reported), a runtime
+// delimiter, a header row unless told otherwise, CRLF tolerated, blank lines skipped,
+// a missing final newline tolerated. Numbers are parsed with std::from_chars after
+// trimming spaces: a leading '+' is accepted; "nan", "inf", empty cells and trailing
+// garbage are errors. Every error message is "SOURCE:LINE:COLUMN: expected ..., found ..."
+// (1-based line of the physical file, 1-based column index of the cell) or
+// "SOURCE: ..." when no line applies. SOURCE is the path, or "<stdin>" for "-".
+//
+// Writing: numbers in the shortest form that round-trips (std::to_chars), or with a
+// fixed number of significant digits; fields that need it are quoted. Output to a file
+// goes to a temporary name in the same directory and is renamed over the target only
+// by commit(), so an interrupted or failed run never leaves a half-written file.
+#pragma once
+
+#include <cstddef>
+#include <fstream>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <Eigen/Core>
+
+namespace ebm {
+
+struct CsvOptions {
+  char delimiter = ',';
+  bool header = true;  // false: columns are named "1", "2", ... (1-based)
+};
+
+// Streaming reader: one row at a time, memory independent of the file size.
+class CsvReader {
+ public:
+  // path "-" reads standard input. Throws DataError if the file cannot be opened or
+  // is empty (no header), or if header names are empty or duplicated.
+  CsvReader(const std::string& path, const CsvOptions& options = {});
+  ~CsvReader();
+  CsvReader(const CsvReader&) = delete;
+  CsvReader& operator=(const CsvReader&) = delete;
+
+  const std::string& source() const { return source_; }
+  const std::vector<std::string>& columns() const { return columns_; }
+
+  // Index of a named column; throws DataError "SOURCE: no column 'NAME' (columns: a, b, c)".
+  std::size_t column_index(const std::string& name) const;
+
+  // Advances to the next non-blank record; false at end of input. Throws DataError if the
+  // record has a different number of cells than the header ("expected 4 cells, found 3").
+  bool next();
+
+  std::size_t line_number() const { return line_number_; }  // of the current record
+  std::string_view cell(std::size_t column) const;           // the trimmed, unquoted text
+  // Parses a cell as a finite number; throws "SOURCE:LINE:COL: column 'NAME': expected a
+  // number, found 'TEXT'".
+  double number(std::size_t column) const;
+
+ private:
+  void split_current_line();
+  bool read_nonblank_line();  // into line_, counting physical lines; false at end of input
+  std::string location(std::size_t column) const;  // "SOURCE:LINE:COL" of a cell of the current record
+
+  std::string source_;
+  CsvOptions options_;
+  std::unique_ptr<std::istream> owned_stream_;
+  std::istream* stream_ = nullptr;
+  std::vector<std::string> columns_;
+  std::string line_;
+  std::vector<std::string> cells_;
+  std::size_t line_number_ = 0;
+  std::string pending_first_record_;  // with header=false the first line is data
+  bool has_pending_ = false;
+};
+
+// Parses a number the way CsvReader::number does; returns false instead of throwing.
+bool parse_number(std::string_view text, double& value);
+
+// A whole table read into memory, as the trainer needs it. Column kinds are inferred
+// from the first data row: a column whose first cell is a number is numeric, otherwise
+// text. A later non-numeric cell in a numeric column is an error naming line and column.
+struct Table {
+  std::string source;
+  std::vector<std::string> columns;
+  std::vector<bool> numeric;  // per column
+  Eigen::MatrixXd values;     // rows x columns; text columns hold NaN
+  std::vector<std::size_t> line_numbers;  // physical line of each row, for messages
+
+  std::size_t rows() const { return static_cast<std::size_t>(values.rows()); }
+  std::size_t column_index(const std::string& name) const;  // throws like CsvReader
+};
+
+// Reads a table; every column in `required_numeric` must exist and be numeric
+// (a non-number there, even in the first row, is an error with its line and column).
+// Throws DataError if there are no data rows.
+Table read_table(const std::string& path, const CsvOptions& options,
+                 const std::vector<std::string>& required_numeric = {});
+
+// Output file that appears under its final name only when complete.
+// path "-" writes to standard output (commit() then just flushes).
+class OutputFile {
+ public:
+  explicit OutputFile(const std::string& path);
+  ~OutputFile();  // removes the temporary file if commit() was not called
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  std::ostream& stream();
+  const std::string& path() const { return path_; }
+  // Flushes, checks the stream, renames the temporary file to the final name.
+  // Throws DataError on any I/O failure ("OUT.csv: cannot write: No space left on device").
+  void commit();
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  std::ofstream file_;
+  bool committed_ = false;
+};
+
+// Formats a double: precision 0 = shortest round-trip form; otherwise that many
+// significant digits (printf %.Ng style, trailing zeros dropped).
+std::string format_number(double value, int precision = 0);
+
+class CsvWriter {
+ public:
+  CsvWriter(std::ostream& out, const CsvOptions& options = {}, int precision = 0)
+      : out_(out), options_(options), precision_(precision) {}
+  void write_row(const std::vector<std::string>& fields);  // quotes where needed
+  // Writes a field into the current row (adds the delimiter as needed).
+  void field(std::string_view text);
+  void field(double value);
+  void end_row();
+
+ private:
+  std::ostream& out_;
+  CsvOptions options_;
+  int precision_;
+  bool row_started_ = false;
+  bool row_is_one_empty_field_ = false;  // such a row needs "" or it would read as a blank line
+};
+
+}  // namespace ebm

@@ -1,0 +1,222 @@
+#include "ebm/inference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+#include "ebm/errors.h"
+#include "ebm/objectives.h"
+#include "ebm/proposal.h"
+#include "ebm/rng.h"
+
+namespace ebm {
+
+namespace {
+// Distinct stream families so that prediction, resampling and Langevin noise never share
+// random numbers with each other (or with training) for the same seed and row.
+constexpr std::uint64_t kProposalStream = 0x243f6a8885a308d3ULL;
+constexpr std::uint64_t kResampleStream = 0x13198a2e03707344ULL;
+
+std::vector<std::pair<float, double>> sorted_samples(const ImportanceSample& is, int row, int dim) {
+  std::vector<std::pair<float, double>> pairs(is.samples);
+  for (int m = 0; m < is.samples; ++m) {
+    pairs[m] = {is.y(dim, static_cast<Eigen::Index>(row) * is.samples + m), is.weights(m, row)};
+  }
+  std::sort(pairs.begin(), pairs.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return pairs;
+}
+}  // namespace
+
+ImportanceSample importance_sample(const EnergyModel& model, const std::vector<float>& params,
+                                   const Matrix<float>& x_std, int samples, std::uint64_t seed,
+                                   std::uint64_t first_row) {
+  ImportanceSample is;
+  const int rows = static_cast<int>(x_std.cols());
+  const int dy = model.architecture().y_dim;
+  is.rows = rows;
+  is.samples = samples;
+  is.y_dim = dy;
+  const float* p = params.data();
+  is.hx = model.x_features(p, x_std);
+  model.proposal(p, is.hx, is.proposal, nullptr);
+  is.y.resize(dy, static_cast<Eigen::Index>(rows) * samples);
+  is.log_q.resize(samples, rows);
+  for (int e = 0; e < rows; ++e) {
+    Rng rng(seed ^ kProposalStream, first_row + e);
+    for (int m = 0; m < samples; ++m) {
+      float* y = is.y.col(static_cast<Eigen::Index>(e) * samples + m).data();
+      mdn_sample(is.proposal, e, rng, y);
+      is.log_q(m, e) = mdn_log_density(is.proposal, e, static_cast<const float*>(y));
+    }
+  }
+  const RowVector<float> f = model.energy(p, is.hx, is.y, samples);
+  is.energy.resize(samples, rows);
+  is.weights.resize(samples, rows);
+  is.log_z.resize(rows);
+  is.ess.resize(rows);
+  for (int e = 0; e < rows; ++e) {
+    for (int m = 0; m < samples; ++m) is.energy(m, e) = f(static_cast<Eigen::Index>(e) * samples + m);
+    is.log_z[e] = importance_weights(is.energy.col(e).data(), is.log_q.col(e).data(), samples,
+                                     is.weights.col(e).data());
+    if (!std::isfinite(is.log_z[e])) {
+      throw NumericalError("non-finite importance weights for input row " +
+                           std::to_string(first_row + e + 1) +
+                           " (the model or the proposal produced NaN or infinity)");
+    }
+    is.ess[e] = 1.0 / is.weights.col(e).squaredNorm();
+  }
+  return is;
+}
+
+std::vector<double> log_density(const EnergyModel& model, const std::vector<float>& params,
+                                const ImportanceSample& is, const Matrix<float>& y_std) {
+  const RowVector<float> f = model.energy(params.data(), is.hx, y_std, 1);
+  std::vector<double> out(is.rows);
+  for (int e = 0; e < is.rows; ++e) out[e] = static_cast<double>(f(e)) - is.log_z[e];
+  return out;
+}
+
+double weighted_quantile(const ImportanceSample& is, int row, int dim, double level) {
+  const auto pairs = sorted_samples(is, row, dim);
+  // Sample i sits at cumulative probability c_i = (w_0 + ... + w_{i-1}) + w_i / 2.
+  double cumulative = 0;
+  double previous_position = 0, previous_value = pairs.front().first;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const double position = cumulative + 0.5 * pairs[i].second;
+    cumulative += pairs[i].second;
+    if (level <= position) {
+      if (i == 0) return pairs[0].first;
+      const double span = position - previous_position;
+      const double t = span > 0 ? (level - previous_position) / span : 1.0;
+      return previous_value + t * (pairs[i].first - previous_value);
+    }
+    previous_position = position;
+    previous_value = pairs[i].first;
+  }
+  return pairs.back().first;
+}
+
+double weighted_crps(const ImportanceSample& is, int row, int dim, double observed) {
+  const auto pairs = sorted_samples(is, row, dim);
+  // E|Y - y| = sum_m w_m |y_m - y|.
+  // E|Y - Y'| = 2 sum_j w_j y_j (A_j - B_j), with A_j / B_j the weight below / above j
+  // in sorted order (each unordered pair contributes w_i w_j (y_j - y_i) twice).
+  double to_observation = 0, spread = 0, below = 0;
+  for (const auto& pr : pairs) to_observation += pr.second * std::abs(pr.first - observed);
+  for (const auto& pr : pairs) {
+    const double above = 1.0 - below - pr.second;
+    spread += pr.second * pr.first * (below - above);
+    below += pr.second;
+  }
+  return to_observation - spread;  // = E|Y-y| - 1/2 * (2 * spread)
+}
+
+double weighted_pit(const ImportanceSample& is, int row, int dim, double observed) {
+  double total = 0;
+  for (int m = 0; m < is.samples; ++m) {
+    if (is.y(dim, static_cast<Eigen::Index>(row) * is.samples + m) <= observed) total += is.weights(m, row);
+  }
+  return total;
+}
+
+Matrix<float> find_modes(const EnergyModel& model, const std::vector<float>& params,
+                         const ImportanceSample& is, int steps, double initial_step) {
+  const float* p = params.data();
+  const int rows = is.rows, dy = is.y_dim;
+  Matrix<float> y(dy, rows);
+  std::vector<double> best_f(rows), step(rows, initial_step);
+  for (int e = 0; e < rows; ++e) {
+    Eigen::Index best = 0;
+    is.energy.col(e).maxCoeff(&best);
+    y.col(e) = is.y.col(static_cast<Eigen::Index>(e) * is.samples + best);
+    best_f[e] = is.energy(best, e);
+  }
+  EnergyCache<float> cache;
+  const RowVector<float> ones = RowVector<float>::Ones(rows);
+  for (int t = 0; t < steps; ++t) {
+    const RowVector<float> f = model.energy(p, is.hx, y, 1, cache);
+    Matrix<float> grad;
+    model.energy_backward(p, cache, ones, nullptr, nullptr, &grad);
+    Matrix<float> proposal = y;
+    for (int e = 0; e < rows; ++e) proposal.col(e) += static_cast<float>(step[e]) * grad.col(e);
+    const RowVector<float> f_new = model.energy(p, is.hx, proposal, 1);
+    for (int e = 0; e < rows; ++e) {
+      // Never accept a step that lowers f: the result is at least as good as the start.
+      if (std::isfinite(f_new(e)) && f_new(e) >= f(e)) {
+        y.col(e) = proposal.col(e);
+      } else {
+        step[e] *= 0.5;
+      }
+    }
+  }
+  return y;
+}
+
+Matrix<float> resample(const EnergyModel& model, const std::vector<float>& params,
+                       const ImportanceSample& is, int draws, int langevin_steps, double step,
+                       std::uint64_t seed, std::uint64_t first_row) {
+  const float* p = params.data();
+  const int rows = is.rows, dy = is.y_dim;
+  Matrix<float> y(dy, static_cast<Eigen::Index>(rows) * draws);
+  std::vector<Rng> rngs;
+  rngs.reserve(rows);
+  for (int e = 0; e < rows; ++e) {
+    rngs.emplace_back(seed ^ kResampleStream, first_row + e);
+    Rng& rng = rngs.back();
+    // Systematic resampling: one uniform offset, N evenly spaced positions on the CDF of
+    // the weights; lower variance than N independent categorical draws.
+    const double offset = rng.uniform();
+    double cumulative = is.weights(0, e);
+    int m = 0;
+    for (int i = 0; i < draws; ++i) {
+      const double position = (offset + i) / draws;
+      while (position > cumulative && m + 1 < is.samples) cumulative += is.weights(++m, e);
+      y.col(static_cast<Eigen::Index>(e) * draws + i) = is.y.col(static_cast<Eigen::Index>(e) * is.samples + m);
+    }
+    // Shuffle so that the order of draws carries no information (systematic resampling
+    // returns them sorted by sample index).
+    for (int i = draws - 1; i > 0; --i) {
+      const int j = static_cast<int>(rng.below(static_cast<std::uint64_t>(i) + 1));
+      y.col(static_cast<Eigen::Index>(e) * draws + i).swap(y.col(static_cast<Eigen::Index>(e) * draws + j));
+    }
+  }
+  if (langevin_steps <= 0) return y;
+  // MALA: y' = y + (s^2/2) grad f(y) + s z; accept with probability
+  // min(1, exp(f(y') - f(y) + log N(y; y' + (s^2/2) grad f(y'), s^2) - log N(y'; y + ..., s^2))).
+  const float half_s2 = static_cast<float>(0.5 * step * step);
+  const Eigen::Index n = y.cols();
+  EnergyCache<float> cache;
+  const RowVector<float> ones = RowVector<float>::Ones(n);
+  RowVector<float> f = model.energy(p, is.hx, y, draws, cache);
+  Matrix<float> grad;
+  model.energy_backward(p, cache, ones, nullptr, nullptr, &grad);
+  for (int t = 0; t < langevin_steps; ++t) {
+    Matrix<float> noise(dy, n);
+    for (int e = 0; e < rows; ++e) {
+      for (int i = 0; i < draws; ++i) {
+        for (int d = 0; d < dy; ++d) noise(d, static_cast<Eigen::Index>(e) * draws + i) = static_cast<float>(rngs[e].normal());
+      }
+    }
+    Matrix<float> proposal = y + half_s2 * grad + static_cast<float>(step) * noise;
+    const RowVector<float> f_new = model.energy(p, is.hx, proposal, draws, cache);
+    Matrix<float> grad_new;
+    model.energy_backward(p, cache, ones, nullptr, nullptr, &grad_new);
+    const double inv_2s2 = 1.0 / (2.0 * step * step);
+    for (Eigen::Index c = 0; c < n; ++c) {
+      const double forward = (proposal.col(c) - y.col(c) - half_s2 * grad.col(c)).squaredNorm();
+      const double backward = (y.col(c) - proposal.col(c) - half_s2 * grad_new.col(c)).squaredNorm();
+      const double log_accept = (f_new(c) - f(c)) - backward * inv_2s2 + forward * inv_2s2;
+      const int e = static_cast<int>(c / draws);
+      if (std::isfinite(log_accept) && std::log(rngs[e].uniform_positive()) < log_accept) {
+        y.col(c) = proposal.col(c);
+        grad.col(c) = grad_new.col(c);
+        f(c) = f_new(c);
+      }
+    }
+  }
+  return y;
+}
+
+}  // namespace ebm

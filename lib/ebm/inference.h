@@ -1,0 +1,67 @@
+// Test-time computations on standardised data: self-normalised importance sampling (SNIS)
+// with the learned proposal, log-density estimates, mode search by gradient ascent and
+// importance resampling with optional Langevin (MALA) refinement.
+//
+// For an input row x with proposal draws y_1..y_M ~ q(.|x):
+//   log w_m = f(x, y_m) - log q(y_m|x),   w_bar = softmax(log w)
+//   E_p[g(y)] ~= sum_m w_bar_m g(y_m)
+//   log Z(x) ~= LSE_m(log w_m) - log M,   log p(y|x) ~= f(x, y) - log Z(x)
+// Random numbers come from a stream per input row (seed, row index), so results do not
+// depend on chunking or thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ebm/model.h"
+
+namespace ebm {
+
+// SNIS state for a block of E rows.
+struct ImportanceSample {
+  int rows = 0, samples = 0, y_dim = 0;
+  Matrix<float> hx;            // H x E
+  MdnOutput<float> proposal;   // q(.|x) per row
+  Matrix<float> y;             // y_dim x (E*M), samples of row e in columns e*M .. e*M+M-1
+  Matrix<double> log_q;        // M x E
+  Matrix<double> energy;       // M x E
+  Matrix<double> weights;      // M x E, normalised per column
+  std::vector<double> log_z;   // E: estimate of log Z(x) (standardised units)
+  std::vector<double> ess;     // E: effective sample size 1 / sum w^2
+};
+
+// Draws M proposal samples per row of x_std (x_dim x E); first_row is the global index
+// of column 0 (selects the random streams). Throws NumericalError on NaN.
+ImportanceSample importance_sample(const EnergyModel& model, const std::vector<float>& params,
+                                   const Matrix<float>& x_std, int samples, std::uint64_t seed,
+                                   std::uint64_t first_row);
+
+// log p(y|x) estimates (standardised units) for observed targets y_std (y_dim x E).
+std::vector<double> log_density(const EnergyModel& model, const std::vector<float>& params,
+                                const ImportanceSample& is, const Matrix<float>& y_std);
+
+// Weighted quantile of dimension d of row e at probability level (0..1), with linear
+// interpolation between sorted samples at the midpoints of their cumulative weights.
+double weighted_quantile(const ImportanceSample& is, int row, int dim, double level);
+
+// CRPS of the weighted sample for an observed value (dimension d of row e):
+//   CRPS = sum_m w_m |y_m - y| - 1/2 sum_{m,l} w_m w_l |y_m - y_l|, O(M log M).
+double weighted_crps(const ImportanceSample& is, int row, int dim, double observed);
+
+// Probability integral transform: sum_m w_m [y_m <= y].
+double weighted_pit(const ImportanceSample& is, int row, int dim, double observed);
+
+// Gradient ascent on f from the highest-energy sample of each row:
+// y <- y + step * grad_y f; a step that lowers f is rejected and the step halved.
+// Returns y_dim x E (standardised).
+Matrix<float> find_modes(const EnergyModel& model, const std::vector<float>& params,
+                         const ImportanceSample& is, int steps, double initial_step);
+
+// N draws per row by importance resampling (systematic resampling of the weighted
+// sample), then `langevin_steps` Metropolis-adjusted Langevin steps of size `step` on f.
+// Returns y_dim x (E*N).
+Matrix<float> resample(const EnergyModel& model, const std::vector<float>& params,
+                       const ImportanceSample& is, int draws, int langevin_steps, double step,
+                       std::uint64_t seed, std::uint64_t first_row);
+
+}  // namespace ebm

@@ -1,0 +1,189 @@
+#include "ebm/model.h"
+
+#include <cmath>
+
+#include "ebm/errors.h"
+
+namespace ebm {
+
+EnergyModel::EnergyModel(const Architecture& a) : arch_(a) {
+  if (a.x_dim < 1 || a.y_dim < 1) throw UsageError("the model needs at least one feature and one target");
+  if (a.hidden < 1) throw UsageError("--hidden must be at least 1");
+  if (a.x_layers < 1 || a.y_layers < 1) throw UsageError("the x and y branches need at least one layer");
+  if (a.residual_blocks < 0) throw UsageError("--residual-blocks must be >= 0");
+  if (a.components < 1) throw UsageError("--components must be at least 1");
+  const int h = a.hidden;
+  for (int l = 0; l < a.x_layers; ++l) x_net_.add_layer(layout_, "x_net", l == 0 ? a.x_dim : h, h, a.activation);
+  for (int l = 0; l < a.y_layers; ++l) y_net_.add_layer(layout_, "y_net", l == 0 ? a.y_dim : h, h, a.activation);
+  joint_wx_ = layout_.add("joint.wx", h, h);
+  joint_wy_ = layout_.add("joint.wy", h, h);
+  joint_bias_ = layout_.add("joint.bias", h, 1);
+  for (int b = 0; b < a.residual_blocks; ++b) {
+    joint_rest_.add_layer(layout_, "joint_rest", h, h, a.activation, /*residual=*/true);
+  }
+  joint_rest_.add_layer(layout_, "joint_rest", h, 1, Activation::identity);
+  const int k = a.components;
+  mean_head_.add_layer(layout_, "mdn_mean", h, h, Activation::relu);
+  mean_head_.add_layer(layout_, "mdn_mean", h, k * a.y_dim, Activation::identity);
+  log_variance_head_.add_layer(layout_, "mdn_log_variance", h, h, Activation::relu);
+  log_variance_head_.add_layer(layout_, "mdn_log_variance", h, k * a.y_dim, Activation::identity);
+  logit_head_.add_layer(layout_, "mdn_logit", h, h, Activation::relu);
+  logit_head_.add_layer(layout_, "mdn_logit", h, k, Activation::identity);
+}
+
+template <typename S>
+void EnergyModel::initialize(S* params, Rng& rng) const {
+  auto fill = [&](std::size_t offset, std::size_t count, int fan_in) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    for (std::size_t i = 0; i < count; ++i) params[offset + i] = S((2.0 * rng.uniform() - 1.0) * bound);
+  };
+  auto init_mlp = [&](const Mlp& mlp) {
+    for (const DenseLayer& layer : mlp.layers()) {
+      fill(layer.weight_offset, static_cast<std::size_t>(layer.out_features) * layer.in_features, layer.fan_in());
+      fill(layer.bias_offset, layer.out_features, layer.fan_in());
+    }
+  };
+  const int h = arch_.hidden;
+  init_mlp(x_net_);
+  init_mlp(y_net_);
+  // The joint input layer is Linear(2H, H) on concat[hx, hy]: fan-in 2H for all parts.
+  fill(joint_wx_, static_cast<std::size_t>(h) * h, 2 * h);
+  fill(joint_wy_, static_cast<std::size_t>(h) * h, 2 * h);
+  fill(joint_bias_, h, 2 * h);
+  init_mlp(joint_rest_);
+  init_mlp(mean_head_);
+  init_mlp(log_variance_head_);
+  init_mlp(logit_head_);
+}
+
+template <typename S>
+static Matrix<S> joint_preactivation(const S* params, std::size_t wx_offset, std::size_t wy_offset,
+                                     std::size_t bias_offset, int h, const Matrix<S>& hx,
+                                     const Matrix<S>& hy, int candidates) {
+  const Eigen::Map<const Matrix<S>> wx(params + wx_offset, h, h);
+  const Eigen::Map<const Matrix<S>> wy(params + wy_offset, h, h);
+  const Eigen::Map<const Vector<S>> bias(params + bias_offset, h);
+  Matrix<S> x_part = wx * hx;  // H x E: once per example, not once per candidate
+  x_part.colwise() += bias;
+  Matrix<S> pre(h, hy.cols());
+  pre.noalias() = wy * hy;
+  for (Eigen::Index e = 0; e < hx.cols(); ++e) {
+    pre.middleCols(e * candidates, candidates).colwise() += x_part.col(e);
+  }
+  return pre;
+}
+
+template <typename S>
+RowVector<S> EnergyModel::energy(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
+                                 int candidates, EnergyCache<S>& cache) const {
+  y_net_.forward(params, y, cache.y_branch);
+  cache.hx = hx;
+  cache.candidates_per_example = candidates;
+  cache.joint_pre = joint_preactivation(params, joint_wx_, joint_wy_, joint_bias_, arch_.hidden, hx,
+                                        cache.y_branch.output, candidates);
+  Matrix<S> a = cache.joint_pre;
+  apply_activation(arch_.activation, a);
+  joint_rest_.forward(params, a, cache.joint);
+  return cache.joint.output;
+}
+
+template <typename S>
+RowVector<S> EnergyModel::energy(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
+                                 int candidates) const {
+  const Matrix<S> hy = y_net_.predict(params, y);
+  Matrix<S> a = joint_preactivation(params, joint_wx_, joint_wy_, joint_bias_, arch_.hidden, hx, hy,
+                                    candidates);
+  apply_activation(arch_.activation, a);
+  return joint_rest_.predict(params, a);
+}
+
+template <typename S>
+void EnergyModel::energy_backward(const S* params, EnergyCache<S>& cache, const RowVector<S>& d_f,
+                                  nondeduced_t<S*> grads, nondeduced_t<Matrix<S>*> d_hx,
+                                  nondeduced_t<Matrix<S>*> d_y) const {
+  const int h = arch_.hidden;
+  const int candidates = cache.candidates_per_example;
+  const Eigen::Index examples = cache.hx.cols();
+  Matrix<S> d_out = d_f;
+  Matrix<S> dz;  // dL/d(joint_pre), H x E*C
+  joint_rest_.backward(params, cache.joint, d_out, grads, &dz);
+  multiply_by_activation_derivative(arch_.activation, cache.joint_pre, dz);
+  // joint_pre[:, e*C + c] = Wx hx[:, e] + b + Wy hy[:, e*C + c], so
+  //   dWy = dz hy^T, db = sum of dz over all columns,
+  //   dWx = dz_x hx^T and dhx = Wx^T dz_x with dz_x[:, e] = sum_c dz[:, e*C + c].
+  Matrix<S> dz_x(h, examples);
+  for (Eigen::Index e = 0; e < examples; ++e) {
+    dz_x.col(e) = dz.middleCols(e * candidates, candidates).rowwise().sum();
+  }
+  if (grads != nullptr) {
+    Eigen::Map<Matrix<S>>(grads + joint_wy_, h, h).noalias() += dz * cache.y_branch.output.transpose();
+    Eigen::Map<Matrix<S>>(grads + joint_wx_, h, h).noalias() += dz_x * cache.hx.transpose();
+    Eigen::Map<Vector<S>>(grads + joint_bias_, h).noalias() += dz_x.rowwise().sum();
+  }
+  if (d_hx != nullptr) {
+    d_hx->noalias() = Eigen::Map<const Matrix<S>>(params + joint_wx_, h, h).transpose() * dz_x;
+  }
+  if (grads != nullptr || d_y != nullptr) {
+    Matrix<S> d_hy = Eigen::Map<const Matrix<S>>(params + joint_wy_, h, h).transpose() * dz;
+    y_net_.backward(params, cache.y_branch, d_hy, grads, d_y);
+  }
+}
+
+template <typename S>
+void EnergyModel::proposal(const S* params, const Matrix<S>& hx, MdnOutput<S>& out,
+                           nondeduced_t<MdnCache<S>*> cache) const {
+  out.components = arch_.components;
+  out.y_dim = arch_.y_dim;
+  if (cache != nullptr) {
+    mean_head_.forward(params, hx, cache->means);
+    log_variance_head_.forward(params, hx, cache->log_variances);
+    logit_head_.forward(params, hx, cache->logits);
+    out.means = cache->means.output;
+    out.log_variances = cache->log_variances.output;
+    out.log_weights = cache->logits.output;
+  } else {
+    out.means = mean_head_.predict(params, hx);
+    out.log_variances = log_variance_head_.predict(params, hx);
+    out.log_weights = logit_head_.predict(params, hx);
+  }
+  out.log_variances = out.log_variances.array().max(S(kMinLogVariance)).min(S(kMaxLogVariance)).matrix();
+  // Log-softmax per column, shifted by the maximum so that exp never overflows.
+  for (Eigen::Index e = 0; e < out.log_weights.cols(); ++e) {
+    auto column = out.log_weights.col(e);
+    const S top = column.maxCoeff();
+    const S log_sum = top + std::log((column.array() - top).exp().sum());
+    column.array() -= log_sum;
+  }
+}
+
+template <typename S>
+void EnergyModel::proposal_backward(const S* params, const MdnCache<S>& cache, const MdnOutput<S>&,
+                                    Matrix<S> d_means, Matrix<S> d_log_variances, Matrix<S> d_logits,
+                                    nondeduced_t<S*> grads) const {
+  // The clamp passes the gradient only where the raw output lies inside the bounds.
+  const auto& raw = cache.log_variances.output.array();
+  d_log_variances = ((raw >= S(kMinLogVariance)) && (raw <= S(kMaxLogVariance)))
+                        .select(d_log_variances.array(), S(0))
+                        .matrix();
+  mean_head_.backward(params, cache.means, d_means, grads, nullptr);
+  log_variance_head_.backward(params, cache.log_variances, d_log_variances, grads, nullptr);
+  logit_head_.backward(params, cache.logits, d_logits, grads, nullptr);
+}
+
+#define EBM_INSTANTIATE_MODEL(S)                                                                  \
+  template void EnergyModel::initialize<S>(S*, Rng&) const;                                        \
+  template RowVector<S> EnergyModel::energy<S>(const S*, const Matrix<S>&, const Matrix<S>&, int, \
+                                               EnergyCache<S>&) const;                            \
+  template RowVector<S> EnergyModel::energy<S>(const S*, const Matrix<S>&, const Matrix<S>&, int) \
+      const;                                                                                       \
+  template void EnergyModel::energy_backward<S>(const S*, EnergyCache<S>&, const RowVector<S>&,   \
+                                                S*, Matrix<S>*, Matrix<S>*) const;                \
+  template void EnergyModel::proposal<S>(const S*, const Matrix<S>&, MdnOutput<S>&, MdnCache<S>*) \
+      const;                                                                                       \
+  template void EnergyModel::proposal_backward<S>(const S*, const MdnCache<S>&,                   \
+                                                  const MdnOutput<S>&, Matrix<S>, Matrix<S>,       \
+                                                  Matrix<S>, S*) const;
+EBM_INSTANTIATE_MODEL(float)
+EBM_INSTANTIATE_MODEL(double)
+
+}  // namespace ebm

@@ -1,0 +1,132 @@
+// The conditional energy-based model f(x, y) and its mixture-density proposal q(y|x).
+//
+//   hx = x_net(x)                         x-branch, computed once per example   (H x E)
+//   hy = y_net(y)                         y-branch, once per candidate y        (H x E*C)
+//   a  = act(Wx hx + Wy hy + b)           joint input layer; Wx hx is computed once
+//                                         per example and broadcast over its C
+//                                         candidates (equivalent to Linear(2H, H) on
+//                                         concat[hx, hy])
+//   a  = act(W a + b) + a                 residual blocks
+//   f  = w^T a + c                        scalar energy (higher = more likely)
+//
+//   q(y|x) = sum_k pi_k N(y; mu_k, diag sigma_k^2), with three heads on hx (treated as a
+//   constant: the proposal never moves the shared x-features), each
+//   Linear(H,H)-ReLU-Linear(H,.): means (K*dy), log-variances (K*dy), weight logits (K).
+//
+// Candidates are grouped by example: columns e*C .. e*C+C-1 of the y matrix belong to
+// example e. All quantities are in standardised units; see Standardizer for the mapping
+// to the user's units.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "ebm/nn.h"
+#include "ebm/rng.h"
+
+namespace ebm {
+
+struct Architecture {
+  int x_dim = 1;
+  int y_dim = 1;
+  int hidden = 64;
+  int x_layers = 2;         // layers of the x-branch (first maps x_dim -> hidden)
+  int y_layers = 2;         // layers of the y-branch
+  int residual_blocks = 1;  // residual blocks after the joint input layer
+  int components = 4;       // K of the mixture-density proposal
+  Activation activation = Activation::relu;
+};
+
+// Bounds on the proposal's log-variances (standardised units): sigma in [1.2e-4, 148].
+// Outside them the gradient is zero. Without the lower bound a component can collapse
+// onto a single training point and produce infinite densities.
+constexpr double kMinLogVariance = -18.0;
+constexpr double kMaxLogVariance = 10.0;
+
+template <typename S>
+struct EnergyCache {
+  MlpCache<S> y_branch;
+  Matrix<S> hx;              // H x E
+  Matrix<S> joint_pre;       // Wx hx + Wy hy + b, H x E*C
+  MlpCache<S> joint;         // residual blocks + output layer, input = act(joint_pre)
+  int candidates_per_example = 0;
+};
+
+template <typename S>
+struct MdnOutput {
+  Matrix<S> means;          // (K*dy) x E, row k*dy + d
+  Matrix<S> log_variances;  // (K*dy) x E, clamped to [kMinLogVariance, kMaxLogVariance]
+  Matrix<S> log_weights;    // K x E, log-softmax of the logits
+  int components = 0;
+  int y_dim = 0;
+  int examples() const { return static_cast<int>(log_weights.cols()); }
+};
+
+template <typename S>
+struct MdnCache {
+  MlpCache<S> means, log_variances, logits;
+};
+
+class EnergyModel {
+ public:
+  explicit EnergyModel(const Architecture& architecture);
+
+  const Architecture& architecture() const { return arch_; }
+  const ParameterLayout& layout() const { return layout_; }
+  std::size_t parameter_count() const { return layout_.size(); }
+
+  // PyTorch's default initialisation: weights and biases ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in)).
+  template <typename S>
+  void initialize(S* params, Rng& rng) const;
+
+  // x-branch. x: x_dim x E.
+  template <typename S>
+  void x_features(const S* params, const Matrix<S>& x, MlpCache<S>& cache) const {
+    x_net_.forward(params, x, cache);
+  }
+  template <typename S>
+  Matrix<S> x_features(const S* params, const Matrix<S>& x) const {
+    return x_net_.predict(params, x);
+  }
+  // dL/dhx (H x E) -> parameter gradients of the x-branch.
+  template <typename S>
+  void x_features_backward(const S* params, const MlpCache<S>& cache, Matrix<S>& d_hx,
+                           nondeduced_t<S*> grads) const {
+    x_net_.backward(params, cache, d_hx, grads, nullptr);
+  }
+
+  // Energies of E*C candidates (1 x E*C); keeps what energy_backward needs.
+  template <typename S>
+  RowVector<S> energy(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
+                      int candidates_per_example, EnergyCache<S>& cache) const;
+  // Same without a cache (inference).
+  template <typename S>
+  RowVector<S> energy(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
+                      int candidates_per_example) const;
+  // Given dL/df (1 x E*C): accumulates parameter gradients (grads may be null), and
+  // writes dL/dhx (H x E) and dL/dy (y_dim x E*C) when requested.
+  template <typename S>
+  void energy_backward(const S* params, EnergyCache<S>& cache, const RowVector<S>& d_f,
+                       nondeduced_t<S*> grads, nondeduced_t<Matrix<S>*> d_hx,
+                       nondeduced_t<Matrix<S>*> d_y) const;
+
+  // Proposal parameters for each example from hx (H x E).
+  template <typename S>
+  void proposal(const S* params, const Matrix<S>& hx, MdnOutput<S>& out,
+                nondeduced_t<MdnCache<S>*> cache) const;
+  // Given dL/dmeans, dL/dlog_variances (after clamping) and dL/dlogits, accumulates the
+  // gradients of the three heads.
+  template <typename S>
+  void proposal_backward(const S* params, const MdnCache<S>& cache, const MdnOutput<S>& out,
+                         Matrix<S> d_means, Matrix<S> d_log_variances, Matrix<S> d_logits,
+                         nondeduced_t<S*> grads) const;
+
+ private:
+  Architecture arch_;
+  ParameterLayout layout_;
+  Mlp x_net_, y_net_, joint_rest_;
+  std::size_t joint_wx_ = 0, joint_wy_ = 0, joint_bias_ = 0;
+  Mlp mean_head_, log_variance_head_, logit_head_;
+};
+
+}  // namespace ebm

@@ -1,0 +1,51 @@
+// A minimal fixed-size thread pool running "task i of n" jobs.
+//
+// Determinism: callers split work into tasks whose boundaries do not depend on the
+// number of threads, and combine per-task results in task order, so every result is
+// bit-identical whatever --threads says.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ebm {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);  // threads <= 1: everything runs on the caller
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Runs task(i) for i in [0, count), on the workers and the calling thread; returns when
+  // all are done. The first exception thrown by a task is rethrown here.
+  void run(std::size_t count, const std::function<void(std::size_t)>& task);
+
+ private:
+  void worker_loop();
+  void drain();
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(std::size_t)>* task_ = nullptr;
+  std::size_t count_ = 0;
+  std::atomic<std::size_t> next_{0};
+  std::size_t active_ = 0;
+  std::size_t generation_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+};
+
+// Number of hardware threads (at least 1).
+int hardware_threads();
+
+}  // namespace ebm

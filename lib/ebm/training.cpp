@@ -1,0 +1,293 @@
+#include "ebm/training.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+#include "ebm/adam.h"
+#include "ebm/errors.h"
+#include "ebm/inference.h"
+#include "ebm/proposal.h"
+#include "ebm/rng.h"
+#include "ebm/thread_pool.h"
+
+namespace ebm {
+
+namespace {
+constexpr std::uint64_t kTrainStream = 0xa4093822299f31d0ULL;
+constexpr std::uint64_t kShuffleStream = 0x082efa98ec4e6c89ULL;
+constexpr std::uint64_t kInitStream = 0x452821e638d01377ULL;
+constexpr std::uint64_t kValidStream = 0xbe5466cf34e90c6cULL;
+
+// Columns per work unit: a few thousand keeps activations in cache-sized blocks while
+// giving every thread several units. Depends only on M, never on the thread count.
+int examples_per_chunk(int candidates) { return std::max(1, 4096 / candidates); }
+}  // namespace
+
+std::string objective_name(Objective objective) {
+  switch (objective) {
+    case Objective::nce: return "nce";
+    case Objective::nce_plus: return "nce+";
+    case Objective::ml_is: return "ml-is";
+  }
+  return "nce";
+}
+
+Objective objective_from_name(const std::string& name) {
+  if (name == "nce") return Objective::nce;
+  if (name == "nce+") return Objective::nce_plus;
+  if (name == "ml-is") return Objective::ml_is;
+  throw UsageError("unknown method '" + name + "' (expected nce, nce+ or ml-is)");
+}
+
+std::string noise_name(NoiseKind noise) { return noise == NoiseKind::learned ? "learned" : "gmm"; }
+
+NoiseKind noise_from_name(const std::string& name) {
+  if (name == "learned") return NoiseKind::learned;
+  if (name == "gmm") return NoiseKind::gmm;
+  throw UsageError("unknown noise '" + name + "' (expected learned or gmm)");
+}
+
+template <typename S>
+double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>& x,
+                      const Matrix<S>& y, const std::vector<int>& indices,
+                      const TrainSettings& settings, std::uint64_t stream_base, double normaliser,
+                      S* grads, double* proposal_nll) {
+  const int examples = static_cast<int>(indices.size());
+  const int dx = static_cast<int>(x.rows()), dy = static_cast<int>(y.rows());
+  const int m_count = settings.samples;
+  const int candidates = m_count + 1;
+  const CenteredMixture mixture{settings.gmm_sigmas};
+  const bool learned = settings.noise == NoiseKind::learned;
+
+  Matrix<S> xb(dx, examples), yb(dy, examples);
+  for (int e = 0; e < examples; ++e) {
+    xb.col(e) = x.col(indices[e]);
+    yb.col(e) = y.col(indices[e]);
+  }
+  MlpCache<S> x_cache;
+  model.x_features(params, xb, x_cache);
+  const Matrix<S>& hx = x_cache.output;
+  MdnOutput<S> q;
+  MdnCache<S> q_cache;
+  model.proposal(params, hx, q, &q_cache);
+
+  // Candidates: column e*C is y_i (or its NCE+ perturbation), then M noise draws.
+  Matrix<S> cand(dy, static_cast<Eigen::Index>(examples) * candidates);
+  Matrix<S> log_noise(candidates, examples);
+  std::vector<S> eps(dy);
+  for (int e = 0; e < examples; ++e) {
+    Rng rng(settings.seed ^ kTrainStream, stream_base + static_cast<std::uint64_t>(indices[e]));
+    const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
+    std::fill(eps.begin(), eps.end(), S(0));
+    if (settings.objective == Objective::nce_plus) {
+      mixture.sample_offset(rng, dy, eps.data(), settings.nce_plus_beta);
+    }
+    for (int d = 0; d < dy; ++d) cand(d, base) = yb(d, e) + eps[d];
+    // NCE+ scores the perturbed target with the unscaled noise density (method ref. A.5).
+    log_noise(0, e) = learned ? mdn_log_density(q, e, cand.col(base).data())
+                              : mixture.log_density(eps.data(), dy);
+    for (int m = 1; m <= m_count; ++m) {
+      S* c = cand.col(base + m).data();
+      if (learned) {
+        mdn_sample(q, e, rng, c);
+        log_noise(m, e) = mdn_log_density(q, e, static_cast<const S*>(c));
+      } else {
+        mixture.sample_offset(rng, dy, eps.data());
+        for (int d = 0; d < dy; ++d) c[d] = yb(d, e) + eps[d];
+        log_noise(m, e) = mixture.log_density(eps.data(), dy);
+      }
+    }
+  }
+
+  EnergyCache<S> e_cache;
+  const RowVector<S> f = model.energy(params, hx, cand, candidates, e_cache);
+  RowVector<S> d_f(f.size());
+  Matrix<S> d_means = Matrix<S>::Zero(q.means.rows(), examples);
+  Matrix<S> d_log_variances = Matrix<S>::Zero(q.log_variances.rows(), examples);
+  Matrix<S> d_logits = Matrix<S>::Zero(q.log_weights.rows(), examples);
+  std::vector<S> weights(m_count);
+  const S inv_n = S(1.0 / normaliser);
+  double loss_sum = 0, q_nll_sum = 0;
+  for (int e = 0; e < examples; ++e) {
+    const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
+    const S* fe = f.data() + base;
+    S* dfe = d_f.data() + base;
+    const S* ln = log_noise.col(e).data();
+    const S loss = settings.objective == Objective::ml_is ? ml_is_loss(fe, ln, candidates, dfe)
+                                                          : nce_loss(fe, ln, candidates, dfe);
+    for (int c = 0; c < candidates; ++c) dfe[c] *= inv_n;
+    loss_sum += static_cast<double>(loss);
+    // J_KL for the proposal: weights from the EBM (held fixed), gradient into phi only.
+    importance_weights(fe + 1, ln + 1, m_count, weights.data());
+    for (int m = 0; m < m_count; ++m) {
+      if (weights[m] == S(0)) continue;
+      mdn_accumulate_log_density_gradient(q, e, cand.col(base + 1 + m).data(), -weights[m] * inv_n,
+                                          d_means, d_log_variances, d_logits);
+    }
+    q_nll_sum -= static_cast<double>(mdn_log_density(q, e, yb.col(e).data()));
+  }
+  if (!std::isfinite(loss_sum)) {
+    throw NumericalError("training loss is not finite");
+  }
+  Matrix<S> d_hx;
+  model.energy_backward(params, e_cache, d_f, grads, &d_hx, nullptr);
+  model.x_features_backward(params, x_cache, d_hx, grads);
+  model.proposal_backward(params, q_cache, q, d_means, d_log_variances, d_logits, grads);
+  if (proposal_nll != nullptr) *proposal_nll += q_nll_sum;
+  return loss_sum;
+}
+
+template double batch_gradient<float>(const EnergyModel&, const float*, const Matrix<float>&,
+                                      const Matrix<float>&, const std::vector<int>&,
+                                      const TrainSettings&, std::uint64_t, double, float*, double*);
+template double batch_gradient<double>(const EnergyModel&, const double*, const Matrix<double>&,
+                                       const Matrix<double>&, const std::vector<int>&,
+                                       const TrainSettings&, std::uint64_t, double, double*,
+                                       double*);
+
+void evaluate_nll(const EnergyModel& model, const std::vector<float>& params,
+                  const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
+                  int threads, double& nll, double& proposal_nll) {
+  const Eigen::Index n = x.cols();
+  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, 16384 / samples);
+  const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
+  std::vector<double> nll_sums(chunks, 0.0), q_sums(chunks, 0.0);
+  ThreadPool pool(threads);
+  pool.run(chunks, [&](std::size_t c) {
+    const Eigen::Index begin = static_cast<Eigen::Index>(c) * rows_per_chunk;
+    const Eigen::Index count = std::min(rows_per_chunk, n - begin);
+    const Matrix<float> xs = x.middleCols(begin, count);
+    const Matrix<float> ys = y.middleCols(begin, count);
+    const ImportanceSample is = importance_sample(model, params, xs, samples, seed, begin);
+    const std::vector<double> lp = log_density(model, params, is, ys);
+    for (Eigen::Index e = 0; e < count; ++e) {
+      nll_sums[c] -= lp[e];
+      q_sums[c] -= mdn_log_density(is.proposal, static_cast<int>(e), ys.col(e).data());
+    }
+  });
+  nll = std::accumulate(nll_sums.begin(), nll_sums.end(), 0.0) / static_cast<double>(n);
+  proposal_nll = std::accumulate(q_sums.begin(), q_sums.end(), 0.0) / static_cast<double>(n);
+}
+
+TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
+                  const Matrix<float>& x_valid, const Matrix<float>& y_valid,
+                  const TrainSettings& settings, const EpochCallback& on_epoch,
+                  const BatchCallback& on_batch, const std::vector<float>* initial_params) {
+  const int n = static_cast<int>(x.cols());
+  if (n == 0) throw DataError("no training rows");
+  if (settings.batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  if (settings.samples < 1) throw UsageError("--samples must be at least 1");
+  if (settings.epochs < 0) throw UsageError("--epochs must be >= 0");
+  TrainResult result;
+  std::vector<float> params(model.parameter_count());
+  if (initial_params != nullptr) {
+    params = *initial_params;
+  } else {
+    Rng init_rng(settings.seed ^ kInitStream, 0);
+    model.initialize(params.data(), init_rng);
+  }
+  AdamSettings adam_settings;
+  adam_settings.learning_rate = settings.learning_rate;
+  adam_settings.weight_decay = settings.weight_decay;
+  Adam adam(params.size(), adam_settings);
+  ThreadPool pool(settings.threads);
+
+  const int candidates = settings.samples + 1;
+  const int chunk_size = examples_per_chunk(candidates);
+  const int batches = (n + settings.batch_size - 1) / settings.batch_size;
+  const int max_chunks = (settings.batch_size + chunk_size - 1) / chunk_size;
+  std::vector<std::vector<float>> chunk_grads(max_chunks, std::vector<float>(params.size()));
+  std::vector<double> chunk_loss(max_chunks), chunk_q(max_chunks);
+  std::vector<float> grads(params.size());
+  std::vector<int> order(n);
+  const bool has_valid = x_valid.cols() > 0;
+  double best_valid = INFINITY;
+  std::vector<float> best_params = params;
+  int epochs_since_best = 0;
+  const long total_steps = static_cast<long>(settings.epochs) * batches;
+
+  for (int epoch = 1; epoch <= settings.epochs; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    std::iota(order.begin(), order.end(), 0);
+    Rng shuffle_rng(settings.seed ^ kShuffleStream, static_cast<std::uint64_t>(epoch));
+    for (int i = n - 1; i > 0; --i) std::swap(order[i], order[shuffle_rng.below(static_cast<std::uint64_t>(i) + 1)]);
+    const std::uint64_t stream_base = static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(n);
+    double epoch_loss = 0, epoch_q = 0;
+    for (int b = 0; b < batches; ++b) {
+      const int begin = b * settings.batch_size;
+      const int count = std::min(settings.batch_size, n - begin);
+      const int chunks = (count + chunk_size - 1) / chunk_size;
+      pool.run(static_cast<std::size_t>(chunks), [&](std::size_t c) {
+        const int cb = begin + static_cast<int>(c) * chunk_size;
+        const int cc = std::min(chunk_size, begin + count - cb);
+        std::vector<int> idx(order.begin() + cb, order.begin() + cb + cc);
+        std::fill(chunk_grads[c].begin(), chunk_grads[c].end(), 0.0f);
+        chunk_q[c] = 0;
+        chunk_loss[c] = batch_gradient(model, params.data(), x, y, idx, settings, stream_base,
+                                       static_cast<double>(count), chunk_grads[c].data(), &chunk_q[c]);
+      });
+      // Sum the chunks in a fixed order: identical results for any thread count.
+      std::copy(chunk_grads[0].begin(), chunk_grads[0].end(), grads.begin());
+      for (int c = 1; c < chunks; ++c) {
+        Eigen::Map<Eigen::VectorXf>(grads.data(), grads.size()) +=
+            Eigen::Map<const Eigen::VectorXf>(chunk_grads[c].data(), grads.size());
+      }
+      double batch_loss = 0;
+      for (int c = 0; c < chunks; ++c) {
+        batch_loss += chunk_loss[c];
+        epoch_q += chunk_q[c];
+      }
+      if (!std::isfinite(batch_loss) ||
+          !Eigen::Map<const Eigen::VectorXf>(grads.data(), grads.size()).allFinite()) {
+        throw NumericalError("non-finite loss or gradient at epoch " + std::to_string(epoch) +
+                             ", batch " + std::to_string(b + 1) +
+                             " (try a lower --lr or check the data for extreme values)");
+      }
+      epoch_loss += batch_loss;
+      double lr = settings.learning_rate;
+      if (settings.cosine_schedule && total_steps > 0) {
+        const double progress = static_cast<double>(adam.steps()) / static_cast<double>(total_steps);
+        lr *= 0.5 * (1.0 + std::cos(3.141592653589793 * progress));
+      }
+      adam.step(params.data(), grads.data(), lr);
+      if (on_batch) on_batch(b + 1, batches);
+    }
+    EpochRecord record;
+    record.epoch = epoch;
+    record.train_loss = epoch_loss / n;
+    record.train_proposal_nll = epoch_q / n;
+    if (has_valid) {
+      evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ kValidStream,
+                   settings.threads, record.valid_nll, record.valid_proposal_nll);
+      if (!std::isfinite(record.valid_nll)) {
+        throw NumericalError("validation NLL is not finite at epoch " + std::to_string(epoch));
+      }
+    }
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.history.push_back(record);
+    bool improved = !has_valid || record.valid_nll < best_valid;
+    if (improved) {
+      best_valid = has_valid ? record.valid_nll : best_valid;
+      best_params = params;
+      result.best_epoch = epoch;
+      epochs_since_best = 0;
+    } else {
+      ++epochs_since_best;
+    }
+    const bool keep_going = !on_epoch || on_epoch(record, params);
+    if (!keep_going) break;
+    if (settings.early_stopping > 0 && has_valid && epochs_since_best >= settings.early_stopping) {
+      result.stopped_early = true;
+      break;
+    }
+  }
+  // With validation data the best epoch's weights are kept; without, the last epoch's.
+  result.params = has_valid ? best_params : params;
+  if (result.history.empty()) result.params = params;
+  return result;
+}
+
+}  // namespace ebm

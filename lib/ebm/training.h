@@ -1,0 +1,89 @@
+// Training of the energy model and its proposal on standardised data.
+//
+// Per mini-batch of B examples, each example i gets C = M + 1 candidates:
+// candidate 0 is y_i (NCE+: y_i + eps_0), candidates 1..M are draws from the noise
+// distribution (the learned proposal q_phi(.|x_i), or the Gaussian mixture centred at y_i).
+//   EBM:      NCE / NCE+ / ML-IS loss on the candidate energies (objectives.h);
+//   proposal: J_KL, gradient -sum_m w_m grad_phi log q_phi(y_m|x_i), w = softmax(f - log q_noise)
+// Both are averaged over the batch and minimised together by one Adam optimiser.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ebm/model.h"
+#include "ebm/objectives.h"
+
+namespace ebm {
+
+enum class NoiseKind { learned, gmm };
+
+std::string objective_name(Objective objective);
+Objective objective_from_name(const std::string& name);  // throws UsageError
+std::string noise_name(NoiseKind noise);
+NoiseKind noise_from_name(const std::string& name);
+
+struct TrainSettings {
+  Objective objective = Objective::nce;
+  NoiseKind noise = NoiseKind::learned;
+  std::vector<double> gmm_sigmas{0.1, 0.8};  // standardised units of y
+  double nce_plus_beta = 0.025;
+  int epochs = 75;
+  int batch_size = 32;
+  int samples = 1024;          // M noise samples per example
+  double learning_rate = 1e-3;
+  double weight_decay = 0.0;
+  bool cosine_schedule = false;  // decay the learning rate to 0 with a half cosine
+  std::uint64_t seed = 0;
+  int threads = 1;
+  int early_stopping = 0;      // stop after this many epochs without validation improvement
+  int valid_samples = 1024;    // proposal samples per row for the validation NLL estimate
+};
+
+struct EpochRecord {
+  int epoch = 0;
+  double train_loss = 0;          // EBM objective, mean over examples
+  double train_proposal_nll = 0;  // -log q_phi(y_i|x_i), standardised units (logging only)
+  double valid_nll = NAN;         // -log p(y|x) estimate in standardised units (NaN: no validation)
+  double valid_proposal_nll = NAN;
+  double seconds = 0;
+};
+
+struct TrainResult {
+  std::vector<float> params;  // best epoch's (with validation) or the last epoch's
+  std::vector<EpochRecord> history;
+  int best_epoch = 0;
+  bool stopped_early = false;
+};
+
+// Called after every epoch; return false to stop training (e.g. on SIGINT).
+using EpochCallback = std::function<bool(const EpochRecord&, const std::vector<float>& params)>;
+// Called after every batch with (batch index, batches per epoch) for progress display.
+using BatchCallback = std::function<void(int, int)>;
+
+// x: x_dim x N and y: y_dim x N, standardised. Validation data may be empty (0 columns).
+TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
+                  const Matrix<float>& x_valid, const Matrix<float>& y_valid,
+                  const TrainSettings& settings, const EpochCallback& on_epoch = nullptr,
+                  const BatchCallback& on_batch = nullptr,
+                  const std::vector<float>* initial_params = nullptr);
+
+// Loss gradient for the examples `indices` of (x, y): every per-example gradient is
+// divided by `normaliser` (the batch size) and added to `grads`. Example i draws its
+// random numbers from stream `stream_base + i`. Returns the sum of the per-example EBM
+// losses and adds the sum of -log q_phi(y_i|x_i) to *proposal_nll.
+template <typename S>
+double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>& x,
+                      const Matrix<S>& y, const std::vector<int>& indices,
+                      const TrainSettings& settings, std::uint64_t stream_base, double normaliser,
+                      S* grads, double* proposal_nll = nullptr);
+
+// Mean -log p(y|x) estimate (standardised units) and mean -log q(y|x) over a data set,
+// computed with `samples` proposal draws per row and the given seed.
+void evaluate_nll(const EnergyModel& model, const std::vector<float>& params,
+                  const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
+                  int threads, double& nll, double& proposal_nll);
+
+}  // namespace ebm
