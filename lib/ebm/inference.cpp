@@ -45,11 +45,11 @@ ImportanceSample importance_sample(const EnergyModel& model, const std::vector<f
   is.log_q.resize(samples, rows);
   for (int e = 0; e < rows; ++e) {
     Rng rng(seed ^ kProposalStream, first_row + e);
-    for (int m = 0; m < samples; ++m) {
-      float* y = is.y.col(static_cast<Eigen::Index>(e) * samples + m).data();
-      mdn_sample(is.proposal, e, rng, y);
-      is.log_q(m, e) = mdn_log_density(is.proposal, e, static_cast<const float*>(y));
-    }
+    auto draws = is.y.middleCols(static_cast<Eigen::Index>(e) * samples, samples);
+    mdn_sample_batch(is.proposal, e, rng, draws);
+    std::vector<float> log_q(samples);
+    mdn_log_density_batch(is.proposal, e, draws, log_q.data());
+    for (int m = 0; m < samples; ++m) is.log_q(m, e) = log_q[m];
   }
   const RowVector<float> f = model.energy(p, is.hx, is.y, samples);
   is.energy.resize(samples, rows);
@@ -217,6 +217,26 @@ Matrix<float> resample(const EnergyModel& model, const std::vector<float>& param
     }
   }
   return y;
+}
+
+std::vector<double> grid_log_density(const EnergyModel& model, const std::vector<float>& params,
+                                     const Matrix<float>& x_std, const Matrix<float>& y_std,
+                                     double lo, double hi, int points) {
+  if (model.architecture().y_dim != 1) throw UsageError("grid normalisation needs a one-dimensional target");
+  const float* p = params.data();
+  const Eigen::Index rows = x_std.cols();
+  std::vector<double> out(rows);
+  Matrix<float> grid(1, points);
+  for (int j = 0; j < points; ++j) grid(0, j) = static_cast<float>(lo + (hi - lo) * j / (points - 1));
+  for (Eigen::Index e = 0; e < rows; ++e) {
+    const Matrix<float> hx = model.x_features(p, Matrix<float>(x_std.col(e)));
+    const RowVector<float> f = model.energy(p, hx, grid, points);
+    std::vector<double> fd(f.data(), f.data() + points);
+    const double log_norm = log_sum_exp(fd.data(), points) - std::log(static_cast<double>(points)) + std::log(hi - lo);
+    const RowVector<float> f0 = model.energy(p, hx, Matrix<float>(y_std.col(e)), 1);
+    out[e] = static_cast<double>(f0(0)) - log_norm;
+  }
+  return out;
 }
 
 }  // namespace ebm

@@ -64,4 +64,13 @@ Matrix<float> resample(const EnergyModel& model, const std::vector<float>& param
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
                        std::uint64_t seed, std::uint64_t first_row);
 
+// Grid-normalised log-density for a one-dimensional target (method reference C.2):
+//   log p(y|x) = f(x, y) - LSE_j f(x, y_j) + log N - log(hi - lo),
+// with y_j = linspace(lo, hi, N) in the same (standardised) units as y_std. Returns one
+// value per column of x_std / y_std. Exact up to the grid's quadrature error; used to
+// check the importance-sampling estimate.
+std::vector<double> grid_log_density(const EnergyModel& model, const std::vector<float>& params,
+                                     const Matrix<float>& x_std, const Matrix<float>& y_std,
+                                     double lo, double hi, int points);
+
 }  // namespace ebm

@@ -5,25 +5,42 @@
 #pragma once
 
 #include <cmath>
-#include <vector>
 
-#include "ebm/proposal.h"
+#include <Eigen/Core>
 
 namespace ebm {
 
 enum class Objective { nce, nce_plus, ml_is };
 
+// Self-normalised importance weights w_m = softmax_m(f_m - log q_m) over n samples;
+// returns LSE_m(f_m - log q_m) - log n (the log of the estimated normaliser Z(x)).
+// Vectorised: one pass for the maximum, one exp over the array. If every term is -inf
+// (or any is +inf/NaN) the weights are uniform and the non-finite value is returned, so
+// the caller can detect it.
+template <typename S>
+S importance_weights(const S* f, const S* log_q, int n, S* weights) {
+  using Array = Eigen::Array<S, Eigen::Dynamic, 1>;
+  Eigen::Map<Array> w(weights, n);
+  w = Eigen::Map<const Array>(f, n) - Eigen::Map<const Array>(log_q, n);
+  const S top = w.maxCoeff();
+  if (!std::isfinite(top)) {
+    w.setConstant(S(1) / S(n));
+    return top;
+  }
+  w = (w - top).exp();
+  const S sum = w.sum();
+  w /= sum;
+  return top + std::log(sum) - S(std::log(static_cast<double>(n)));
+}
+
 // NCE as softmax cross-entropy over the C = M + 1 candidates, s_c = f_c - log q_c:
 //   L = -(s_0 - LSE_c s_c),  dL/df_c = softmax(s)_c - [c == 0].
 template <typename S>
 S nce_loss(const S* f, const S* log_noise, int candidates, S* d_f) {
-  std::vector<S> scores(candidates);
-  S* s = scores.data();
-  for (int c = 0; c < candidates; ++c) s[c] = f[c] - log_noise[c];
-  const S lse = log_sum_exp(s, candidates);
-  for (int c = 0; c < candidates; ++c) d_f[c] = std::exp(s[c] - lse);
+  const S s0 = f[0] - log_noise[0];
+  const S lse = importance_weights(f, log_noise, candidates, d_f) + S(std::log(static_cast<double>(candidates)));
   d_f[0] -= S(1);
-  return lse - s[0];
+  return lse - s0;
 }
 
 // Maximum likelihood with the normaliser estimated by importance sampling:
@@ -31,24 +48,9 @@ S nce_loss(const S* f, const S* log_noise, int candidates, S* d_f) {
 //   dL/df_0 = -1, dL/df_m = w_m = softmax_m(f_m - log q_m).
 template <typename S>
 S ml_is_loss(const S* f, const S* log_noise, int candidates, S* d_f) {
-  const int m_count = candidates - 1;
-  std::vector<S> scores(m_count);
-  S* s = scores.data();
-  for (int m = 0; m < m_count; ++m) s[m] = f[m + 1] - log_noise[m + 1];
-  const S lse = log_sum_exp(s, m_count);
+  const S log_z = importance_weights(f + 1, log_noise + 1, candidates - 1, d_f + 1);
   d_f[0] = S(-1);
-  for (int m = 0; m < m_count; ++m) d_f[m + 1] = std::exp(s[m] - lse);
-  return lse - S(std::log(static_cast<double>(m_count))) - f[0];
-}
-
-// Self-normalised importance weights w_m = softmax_m(f_m - log q_m) over n samples;
-// returns LSE_m(f_m - log q_m) - log n (the log of the estimated normaliser Z(x)).
-template <typename S>
-S importance_weights(const S* f, const S* log_q, int n, S* weights) {
-  for (int m = 0; m < n; ++m) weights[m] = f[m] - log_q[m];
-  const S lse = log_sum_exp(weights, n);
-  for (int m = 0; m < n; ++m) weights[m] = std::exp(weights[m] - lse);
-  return lse - S(std::log(static_cast<double>(n)));
+  return log_z - f[0];
 }
 
 }  // namespace ebm

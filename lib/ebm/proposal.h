@@ -104,6 +104,100 @@ S mdn_accumulate_log_density_gradient(const MdnOutput<S>& q, int example, const 
   return log_q;
 }
 
+// Vectorised log q(y_m | x_e) for n points at once (y: y_dim x n, contiguous columns).
+// Writes log q to log_q[0..n) and, if responsibilities is non-null, r_km (K x n).
+// Per component k the log term is
+//   c_k - 1/2 sum_d (y_d - mu_kd)^2 / sigma_kd^2,  c_k = log pi_k - 1/2 sum_d (logvar_kd + log 2 pi),
+// then log q = LSE_k, evaluated with array operations that vectorise (exp over K x n).
+template <typename S>
+void mdn_log_density_batch(const MdnOutput<S>& q, int example, const Eigen::Ref<const nondeduced_t<Matrix<S>>>& y,
+                           S* log_q, Matrix<S>* responsibilities = nullptr) {
+  const int k_count = q.components, dy = q.y_dim;
+  const Eigen::Index n = y.cols();
+  Matrix<S> terms(k_count, n);
+  for (int k = 0; k < k_count; ++k) {
+    S constant = q.log_weights(k, example);
+    for (int d = 0; d < dy; ++d) constant -= S(0.5) * (q.log_variances(k * dy + d, example) + S(kLogTwoPi));
+    auto row = terms.row(k).array();
+    row.setConstant(constant);
+    for (int d = 0; d < dy; ++d) {
+      const S mean = q.means(k * dy + d, example);
+      const S half_inv_var = S(0.5) * std::exp(-q.log_variances(k * dy + d, example));
+      row -= (y.row(d).array() - mean).square() * half_inv_var;
+    }
+  }
+  const RowVector<S> top = terms.colwise().maxCoeff();
+  terms.array().rowwise() -= top.array();
+  terms.array() = terms.array().exp();
+  const RowVector<S> sums = terms.colwise().sum();
+  Eigen::Map<RowVector<S>>(log_q, n) = top.array() + sums.array().log();
+  if (responsibilities != nullptr) {
+    *responsibilities = terms.array().rowwise() / sums.array();
+  }
+}
+
+// Adds sum_m coefficient_m * d log q(y_m|x_e) / d(outputs) into column e of the gradient
+// matrices, given the responsibilities r (K x n) of the points y (y_dim x n):
+//   d/d logit_k  = sum_m c_m (r_km - pi_k)
+//   d/d mu_kd    = sum_m c_m r_km (y_dm - mu_kd) / sigma_kd^2
+//   d/d logvar_kd = 1/2 sum_m c_m r_km ((y_dm - mu_kd)^2 / sigma_kd^2 - 1)
+template <typename S>
+void mdn_accumulate_gradient_batch(const MdnOutput<S>& q, int example, const Eigen::Ref<const nondeduced_t<Matrix<S>>>& y,
+                                   const Matrix<S>& responsibilities, const RowVector<S>& coefficients,
+                                   Matrix<S>& d_means, Matrix<S>& d_log_variances, Matrix<S>& d_logits) {
+  const int k_count = q.components, dy = q.y_dim;
+  const S coefficient_sum = coefficients.sum();
+  for (int k = 0; k < k_count; ++k) {
+    const auto a = (responsibilities.row(k).array() * coefficients.array()).eval();  // c_m r_km
+    const S a_sum = a.sum();
+    d_logits(k, example) += a_sum - coefficient_sum * std::exp(q.log_weights(k, example));
+    for (int d = 0; d < dy; ++d) {
+      const int row = k * dy + d;
+      const S inv_var = std::exp(-q.log_variances(row, example));
+      const auto diff = (y.row(d).array() - q.means(row, example)).eval();
+      d_means(row, example) += inv_var * (a * diff).sum();
+      d_log_variances(row, example) += S(0.5) * (inv_var * (a * diff.square()).sum() - a_sum);
+    }
+  }
+}
+
+// Draws n points y ~ q(.|x_e) into y (y_dim x n): components by their weights, normals by
+// Box-Muller on arrays (vectorised log, sqrt, sin, cos).
+template <typename S>
+void mdn_sample_batch(const MdnOutput<S>& q, int example, Rng& rng, Eigen::Ref<nondeduced_t<Matrix<S>>> y) {
+  const int k_count = q.components, dy = q.y_dim;
+  const Eigen::Index n = y.cols();
+  std::vector<double> cumulative(k_count);
+  double total = 0;
+  for (int k = 0; k < k_count; ++k) cumulative[k] = (total += std::exp(static_cast<double>(q.log_weights(k, example))));
+  std::vector<int> component(n);
+  for (Eigen::Index m = 0; m < n; ++m) {
+    const double u = rng.uniform() * total;
+    int k = 0;
+    while (k + 1 < k_count && u >= cumulative[k]) ++k;
+    component[m] = k;
+  }
+  const Eigen::Index count = n * dy;
+  const Eigen::Index pairs = (count + 1) / 2;
+  Eigen::Array<S, Eigen::Dynamic, 1> u1(pairs), u2(pairs);
+  for (Eigen::Index i = 0; i < pairs; ++i) {
+    u1(i) = static_cast<S>(rng.uniform_positive());
+    u2(i) = static_cast<S>(rng.uniform());
+  }
+  const Eigen::Array<S, Eigen::Dynamic, 1> radius = (S(-2) * u1.log()).sqrt();
+  const Eigen::Array<S, Eigen::Dynamic, 1> angle = S(6.283185307179586) * u2;
+  Eigen::Array<S, Eigen::Dynamic, 1> normals(2 * pairs);
+  normals.head(pairs) = radius * angle.cos();
+  normals.tail(pairs) = radius * angle.sin();
+  for (Eigen::Index m = 0; m < n; ++m) {
+    const int k = component[m];
+    for (int d = 0; d < dy; ++d) {
+      const S sigma = std::exp(S(0.5) * q.log_variances(k * dy + d, example));
+      y(d, m) = q.means(k * dy + d, example) + sigma * normals(m * dy + d);
+    }
+  }
+}
+
 // Fixed Gaussian mixture of offsets eps around the target: 1/K sum_k N(eps; 0, s_k^2 I).
 struct CenteredMixture {
   std::vector<double> sigmas;  // standardised units

@@ -1,5 +1,7 @@
 #include "ebm/thread_pool.h"
 
+#include <malloc.h>
+
 namespace ebm {
 
 int hardware_threads() {
@@ -7,7 +9,17 @@ int hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+void configure_allocator() {
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)done;
+}
+
 ThreadPool::ThreadPool(int threads) {
+  configure_allocator();
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 

@@ -77,6 +77,7 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
   // Candidates: column e*C is y_i (or its NCE+ perturbation), then M noise draws.
   Matrix<S> cand(dy, static_cast<Eigen::Index>(examples) * candidates);
   Matrix<S> log_noise(candidates, examples);
+  std::vector<Matrix<S>> responsibilities(learned ? examples : 0);  // K x C per example
   std::vector<S> eps(dy);
   for (int e = 0; e < examples; ++e) {
     Rng rng(settings.seed ^ kTrainStream, stream_base + static_cast<std::uint64_t>(indices[e]));
@@ -86,17 +87,16 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
       mixture.sample_offset(rng, dy, eps.data(), settings.nce_plus_beta);
     }
     for (int d = 0; d < dy; ++d) cand(d, base) = yb(d, e) + eps[d];
-    // NCE+ scores the perturbed target with the unscaled noise density (method ref. A.5).
-    log_noise(0, e) = learned ? mdn_log_density(q, e, cand.col(base).data())
-                              : mixture.log_density(eps.data(), dy);
-    for (int m = 1; m <= m_count; ++m) {
-      S* c = cand.col(base + m).data();
-      if (learned) {
-        mdn_sample(q, e, rng, c);
-        log_noise(m, e) = mdn_log_density(q, e, static_cast<const S*>(c));
-      } else {
+    if (learned) {
+      mdn_sample_batch(q, e, rng, cand.middleCols(base + 1, m_count));
+      // log q of all C candidates (the data point and the draws) in one vectorised pass;
+      // NCE+ scores the perturbed target with the noise density (method ref. A.5).
+      mdn_log_density_batch(q, e, cand.middleCols(base, candidates), log_noise.col(e).data(), &responsibilities[e]);
+    } else {
+      log_noise(0, e) = mixture.log_density(eps.data(), dy);
+      for (int m = 1; m <= m_count; ++m) {
         mixture.sample_offset(rng, dy, eps.data());
-        for (int d = 0; d < dy; ++d) c[d] = yb(d, e) + eps[d];
+        for (int d = 0; d < dy; ++d) cand(d, base + m) = yb(d, e) + eps[d];
         log_noise(m, e) = mixture.log_density(eps.data(), dy);
       }
     }
@@ -108,7 +108,9 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
   Matrix<S> d_means = Matrix<S>::Zero(q.means.rows(), examples);
   Matrix<S> d_log_variances = Matrix<S>::Zero(q.log_variances.rows(), examples);
   Matrix<S> d_logits = Matrix<S>::Zero(q.log_weights.rows(), examples);
-  std::vector<S> weights(m_count);
+  RowVector<S> weights(m_count);
+  Matrix<S> draw_responsibilities;
+  std::vector<S> log_q_draws;
   const S inv_n = S(1.0 / normaliser);
   double loss_sum = 0, q_nll_sum = 0;
   for (int e = 0; e < examples; ++e) {
@@ -120,12 +122,19 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
                                                           : nce_loss(fe, ln, candidates, dfe);
     for (int c = 0; c < candidates; ++c) dfe[c] *= inv_n;
     loss_sum += static_cast<double>(loss);
-    // J_KL for the proposal: weights from the EBM (held fixed), gradient into phi only.
+    // J_KL for the proposal: weights from the EBM (held fixed), gradient into phi only,
+    // coefficient -w_m / B on d log q_phi(y_m|x_i).
     importance_weights(fe + 1, ln + 1, m_count, weights.data());
-    for (int m = 0; m < m_count; ++m) {
-      if (weights[m] == S(0)) continue;
-      mdn_accumulate_log_density_gradient(q, e, cand.col(base + 1 + m).data(), -weights[m] * inv_n,
-                                          d_means, d_log_variances, d_logits);
+    const RowVector<S> coefficients = -inv_n * weights;
+    const auto draws = cand.middleCols(base + 1, m_count);
+    if (learned) {
+      mdn_accumulate_gradient_batch(q, e, draws, Matrix<S>(responsibilities[e].rightCols(m_count)), coefficients,
+                                    d_means, d_log_variances, d_logits);
+    } else {
+      log_q_draws.resize(m_count);
+      mdn_log_density_batch(q, e, draws, log_q_draws.data(), &draw_responsibilities);
+      mdn_accumulate_gradient_batch(q, e, draws, draw_responsibilities, coefficients, d_means, d_log_variances,
+                                    d_logits);
     }
     q_nll_sum -= static_cast<double>(mdn_log_density(q, e, yb.col(e).data()));
   }
