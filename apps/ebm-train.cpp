@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   ebm::TrainOptions o;
   std::string features;
   std::string method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8", schedule = "constant";
+  std::string epochs = "auto";
   bool quiet = false;
   int verbose = 0;
   bool no_progress = false;
@@ -48,8 +49,10 @@ int main(int argc, char** argv) {
   app.add_option("--features,-f", features, "Comma-separated feature columns (default: every other numeric column)")
       ->group("Data");
   app.add_option("--valid", o.valid_path, "Validation CSV file (same columns)")->group("Data");
-  app.add_option("--valid-fraction", o.valid_fraction, "Hold out this fraction of the rows for validation")
-      ->group("Data");
+  auto* valid_fraction = app.add_option("--valid-fraction", o.valid_fraction,
+                                        "Hold out this fraction of the rows for validation (0: none); the best epoch is kept")
+                             ->capture_default_str()
+                             ->group("Data");
   csv.add_input(app);
 
   auto* g = "Model";
@@ -65,7 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--noise", noise, "Noise/proposal for the EBM: learned (the MDN) or gmm (mixture centred at y)")->capture_default_str()->group(t);
   app.add_option("--gmm-sigmas", gmm_sigmas, "Standard deviations of the gmm noise, in standardised units of y")->capture_default_str()->group(t);
   app.add_option("--nce-plus-beta", o.settings.nce_plus_beta, "NCE+ scale of the noise on the true target")->capture_default_str()->group(t);
-  app.add_option("--epochs", o.settings.epochs, "Passes over the training data")->capture_default_str()->group(t)->check(CLI::Range(0, 1000000));
+  app.add_option("--epochs", epochs, "Passes over the training data, or auto (~6000 steps, 20..500 epochs)")->capture_default_str()->group(t);
   app.add_option("--batch-size", o.settings.batch_size, "Examples per mini-batch")->capture_default_str()->group(t)->check(CLI::Range(1, 1 << 20));
   app.add_option("--samples", o.settings.samples, "Noise samples M per example")->capture_default_str()->group(t)->check(CLI::Range(1, 1 << 20));
   app.add_option("--lr", o.settings.learning_rate, "Adam learning rate")->capture_default_str()->group(t)->check(CLI::PositiveNumber);
@@ -73,6 +76,8 @@ int main(int argc, char** argv) {
   app.add_option("--schedule", schedule, "Learning-rate schedule: constant or cosine")->capture_default_str()->group(t)->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--early-stopping", o.settings.early_stopping, "Stop after N epochs without validation improvement (0: off)")->capture_default_str()->group(t)->check(CLI::NonNegativeNumber);
   app.add_option("--valid-samples", o.settings.valid_samples, "Proposal samples per row for the validation NLL")->capture_default_str()->group(t)->check(CLI::Range(2, 1 << 20));
+  bool no_calibrate = false;
+  app.add_flag("--no-calibrate", no_calibrate, "Do not fit a temperature f/T on the validation rows")->group(t);
   app.add_option("--seed", o.settings.seed, "Random seed (same seed, same result)")->capture_default_str()->group(t);
 
   auto* r = "Run";
@@ -82,6 +87,15 @@ int main(int argc, char** argv) {
   app.add_flag("--no-progress", no_progress, "No progress bar, even on a terminal")->group(r);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
+    // An explicit validation file replaces the default held-out fraction.
+    if (!o.valid_path.empty() && valid_fraction->count() == 0) o.valid_fraction = 0.0;
+    if (epochs != "auto") {
+      double value = 0;
+      if (!ebm::parse_number(epochs, value) || value < 1 || value > 1e6 || value != static_cast<int>(value)) {
+        throw ebm::UsageError("--epochs must be a positive integer or auto, found '" + epochs + "'");
+      }
+      o.settings.epochs = static_cast<int>(value);
+    }
     if (!features.empty()) o.features = ebm::cli::split_names(features, "--features");
     o.csv = csv.input();
     o.settings.objective = ebm::objective_from_name(method);
@@ -93,6 +107,7 @@ int main(int argc, char** argv) {
     if (o.settings.gmm_sigmas.size() > 64) throw ebm::UsageError("--gmm-sigmas: at most 64 components");
     if (!(o.settings.nce_plus_beta > 0)) throw ebm::UsageError("--nce-plus-beta must be positive");
     o.settings.cosine_schedule = schedule == "cosine";
+    o.calibrate = !no_calibrate;
     o.architecture.activation = ebm::activation_from_name(activation);
     o.verbosity = quiet ? 0 : 1 + verbose;
     o.progress_bar = !quiet && !no_progress && isatty(STDERR_FILENO);

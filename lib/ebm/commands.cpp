@@ -189,7 +189,7 @@ TrainSummary run_train(const TrainOptions& options) {
          << ", " << options.settings.samples << " samples per example\n";
   }
 
-  const int total_epochs = options.settings.epochs;
+  const int total_epochs = resolve_epochs(options.settings, summary.train_rows);
   auto on_epoch = [&](const EpochRecord& r, const std::vector<float>&) {
     if (log != nullptr && options.verbosity >= 1) {
       if (options.progress_bar) *log << "\r\033[K";
@@ -219,6 +219,18 @@ TrainSummary run_train(const TrainOptions& options) {
   }
   summary.result = train(model, x, y, x_valid, y_valid, options.settings, on_epoch, on_batch);
   checkpoint.params = summary.result.params;
+  double temperature = 1.0, nll_before = NAN, nll_after = NAN;
+  if (options.calibrate && x_valid.cols() > 0 && !summary.result.history.empty()) {
+    temperature = fit_temperature(model, checkpoint.params, x_valid, y_valid, options.settings.valid_samples,
+                                  options.settings.seed ^ 0x9e3779b97f4a7c15ULL, options.settings.threads, &nll_before,
+                                  &nll_after);
+    model.scale_energy(checkpoint.params.data(), static_cast<float>(1.0 / temperature));
+    if (log != nullptr && options.verbosity >= 1) {
+      *log << "calibration: temperature " << format_number(temperature, 4) << ", validation NLL "
+           << format_number(nll_before + log_jacobian, 5) << " -> " << format_number(nll_after + log_jacobian, 5)
+           << "\n";
+    }
+  }
 
   const TrainSettings& s = options.settings;
   nlohmann::ordered_json training;
@@ -228,7 +240,8 @@ TrainSummary run_train(const TrainOptions& options) {
   training["noise"] = noise_name(s.noise);
   training["gmm_sigmas"] = s.gmm_sigmas;
   training["nce_plus_beta"] = s.nce_plus_beta;
-  training["epochs"] = s.epochs;
+  training["epochs"] = total_epochs;
+  training["epochs_option"] = s.epochs == 0 ? nlohmann::ordered_json("auto") : nlohmann::ordered_json(s.epochs);
   training["batch_size"] = s.batch_size;
   training["samples"] = s.samples;
   training["learning_rate"] = s.learning_rate;
@@ -239,6 +252,7 @@ TrainSummary run_train(const TrainOptions& options) {
   training["valid"] = options.valid_path;
   training["valid_fraction"] = options.valid_fraction;
   training["valid_rows"] = summary.valid_rows;
+  training["calibrate"] = options.calibrate;
   checkpoint.training = training;
 
   nlohmann::ordered_json results;
@@ -263,6 +277,8 @@ TrainSummary run_train(const TrainOptions& options) {
                     {"seconds", r.seconds}});
   }
   results["history"] = rows;
+  results["temperature"] = temperature;
+  results["valid_nll_calibrated"] = finite_or_null(nll_after + log_jacobian);
   checkpoint.results = results;
 
   model_file.stream() << checkpoint_to_json(checkpoint).dump(1) << '\n';

@@ -25,9 +25,10 @@ struct TrainOptions {
   std::vector<std::string> targets;      // at least one
   std::vector<std::string> features;     // empty = every other numeric column
   std::string valid_path;                // optional validation file
-  double valid_fraction = 0.0;           // or carve this fraction off the training rows
+  double valid_fraction = 0.1;           // or carve this fraction off the training rows
   CsvOptions csv;
   Architecture architecture;             // x_dim / y_dim are set from the data
+  bool calibrate = true;                 // fit a temperature on the validation rows
   TrainSettings settings;
   int verbosity = 1;                     // 0 quiet, 1 per-epoch lines, 2 more detail
   bool progress_bar = false;             // redraw a progress line on the log stream

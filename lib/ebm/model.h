@@ -110,6 +110,15 @@ class EnergyModel {
                        nondeduced_t<S*> grads, nondeduced_t<Matrix<S>*> d_hx,
                        nondeduced_t<Matrix<S>*> d_y) const;
 
+  // Multiplies the energy by `factor` (f -> factor * f) by scaling the output layer:
+  // used to apply a fitted temperature, f / T.
+  template <typename S>
+  void scale_energy(S* params, S factor) const {
+    const DenseLayer& out = joint_rest_.layers().back();
+    for (int i = 0; i < out.in_features; ++i) params[out.weight_offset + i] *= factor;
+    params[out.bias_offset] *= factor;
+  }
+
   // Proposal parameters for each example from hx (H x E).
   template <typename S>
   void proposal(const S* params, const Matrix<S>& hx, MdnOutput<S>& out,

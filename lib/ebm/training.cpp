@@ -181,6 +181,71 @@ void evaluate_nll(const EnergyModel& model, const std::vector<float>& params,
   proposal_nll = std::accumulate(q_sums.begin(), q_sums.end(), 0.0) / static_cast<double>(n);
 }
 
+double fit_temperature(const EnergyModel& model, const std::vector<float>& params, const Matrix<float>& x,
+                       const Matrix<float>& y, int samples, std::uint64_t seed, int threads, double* nll_before,
+                       double* nll_after) {
+  const Eigen::Index n = x.cols();
+  // Energies of the proposal draws, their log q, and the energy of the observed y, per row.
+  Eigen::MatrixXd draw_energy(samples, n), draw_log_q(samples, n);
+  Eigen::VectorXd observed_energy(n);
+  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, 16384 / samples);
+  const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
+  ThreadPool pool(threads);
+  pool.run(chunks, [&](std::size_t c) {
+    const Eigen::Index begin = static_cast<Eigen::Index>(c) * rows_per_chunk;
+    const Eigen::Index count = std::min(rows_per_chunk, n - begin);
+    const ImportanceSample is = importance_sample(model, params, x.middleCols(begin, count), samples, seed, begin);
+    const RowVector<float> f0 = model.energy(params.data(), is.hx, Matrix<float>(y.middleCols(begin, count)), 1);
+    draw_energy.middleCols(begin, count) = is.energy;
+    draw_log_q.middleCols(begin, count) = is.log_q;
+    for (Eigen::Index e = 0; e < count; ++e) observed_energy(begin + e) = f0(e);
+  });
+  // NLL(T) = mean_i [ LSE_m(f_im / T - log q_im) - log M - f_i0 / T ].
+  auto nll = [&](double log_t) {
+    const double inv_t = std::exp(-log_t);
+    double total = 0;
+    std::vector<double> terms(samples);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      for (int m = 0; m < samples; ++m) terms[m] = draw_energy(m, i) * inv_t - draw_log_q(m, i);
+      total += log_sum_exp(terms.data(), samples) - std::log(static_cast<double>(samples)) - observed_energy(i) * inv_t;
+    }
+    return total / static_cast<double>(n);
+  };
+  double lo = std::log(0.25), hi = std::log(4.0);
+  const double ratio = 0.6180339887498949;
+  double a = hi - ratio * (hi - lo), b = lo + ratio * (hi - lo);
+  double fa = nll(a), fb = nll(b);
+  for (int iteration = 0; iteration < 40; ++iteration) {
+    if (fa < fb) {
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - ratio * (hi - lo);
+      fa = nll(a);
+    } else {
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + ratio * (hi - lo);
+      fb = nll(b);
+    }
+  }
+  const double best = 0.5 * (lo + hi);
+  const double at_one = nll(0.0), at_best = nll(best);
+  if (nll_before != nullptr) *nll_before = at_one;
+  if (nll_after != nullptr) *nll_after = std::min(at_one, at_best);
+  if (!std::isfinite(at_best) || at_best >= at_one) return 1.0;
+  return std::exp(best);
+}
+
+int resolve_epochs(const TrainSettings& settings, std::size_t train_rows) {
+  if (settings.epochs > 0) return settings.epochs;
+  const std::size_t batch = static_cast<std::size_t>(std::max(1, settings.batch_size));
+  const std::size_t batches = std::max<std::size_t>(1, (train_rows + batch - 1) / batch);
+  const std::size_t epochs = (static_cast<std::size_t>(std::max(1, settings.auto_steps)) + batches - 1) / batches;
+  return static_cast<int>(std::clamp<std::size_t>(epochs, 20, 500));
+}
+
 TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
                   const Matrix<float>& x_valid, const Matrix<float>& y_valid,
                   const TrainSettings& settings, const EpochCallback& on_epoch,
@@ -190,6 +255,7 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
   if (settings.batch_size < 1) throw UsageError("--batch-size must be at least 1");
   if (settings.samples < 1) throw UsageError("--samples must be at least 1");
   if (settings.epochs < 0) throw UsageError("--epochs must be >= 0");
+  const int epochs = resolve_epochs(settings, static_cast<std::size_t>(n));
   TrainResult result;
   std::vector<float> params(model.parameter_count());
   if (initial_params != nullptr) {
@@ -216,9 +282,9 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
   double best_valid = INFINITY;
   std::vector<float> best_params = params;
   int epochs_since_best = 0;
-  const long total_steps = static_cast<long>(settings.epochs) * batches;
+  const long total_steps = static_cast<long>(epochs) * batches;
 
-  for (int epoch = 1; epoch <= settings.epochs; ++epoch) {
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     std::iota(order.begin(), order.end(), 0);
     Rng shuffle_rng(settings.seed ^ kShuffleStream, static_cast<std::uint64_t>(epoch));

@@ -30,16 +30,17 @@ struct TrainSettings {
   NoiseKind noise = NoiseKind::learned;
   std::vector<double> gmm_sigmas{0.1, 0.8};  // standardised units of y
   double nce_plus_beta = 0.025;
-  int epochs = 75;
+  int epochs = 0;             // 0 = automatic: about auto_steps optimiser steps, 20..500 epochs
+  int auto_steps = 6000;
   int batch_size = 32;
-  int samples = 1024;          // M noise samples per example
+  int samples = 64;            // M noise samples per example
   double learning_rate = 1e-3;
   double weight_decay = 0.0;
   bool cosine_schedule = false;  // decay the learning rate to 0 with a half cosine
   std::uint64_t seed = 0;
   int threads = 1;
-  int early_stopping = 0;      // stop after this many epochs without validation improvement
-  int valid_samples = 1024;    // proposal samples per row for the validation NLL estimate
+  int early_stopping = 30;     // stop after this many epochs without validation improvement (0: off)
+  int valid_samples = 256;     // proposal samples per row for the validation NLL estimate
 };
 
 struct EpochRecord {
@@ -57,6 +58,11 @@ struct TrainResult {
   int best_epoch = 0;
   bool stopped_early = false;
 };
+
+// Number of epochs to run: settings.epochs, or for 0 the automatic choice
+// clamp(ceil(auto_steps / batches per epoch), 20, 500): small data sets get more passes,
+// large ones fewer, at a similar number of optimiser steps.
+int resolve_epochs(const TrainSettings& settings, std::size_t train_rows);
 
 // Called after every epoch; return false to stop training (e.g. on SIGINT).
 using EpochCallback = std::function<bool(const EpochRecord&, const std::vector<float>& params)>;
@@ -85,5 +91,15 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
 void evaluate_nll(const EnergyModel& model, const std::vector<float>& params,
                   const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
                   int threads, double& nll, double& proposal_nll);
+
+// Temperature T minimising the validation NLL of p_T(y|x) = exp(f/T) / Z_T(x), estimated
+// by importance sampling with the proposal (the same draws for every T), searched over
+// log T in [log 0.25, log 4] by golden section. Over-confident models (intervals too
+// narrow, a symptom of fitting the training rows too closely) get T > 1.
+// nll_before / nll_after receive the validation NLL at T = 1 and at the optimum
+// (standardised units).
+double fit_temperature(const EnergyModel& model, const std::vector<float>& params, const Matrix<float>& x,
+                       const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
+                       double* nll_before = nullptr, double* nll_after = nullptr);
 
 }  // namespace ebm
