@@ -11,10 +11,10 @@
 
 namespace {
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) {
-  // First Ctrl-C: finish the current epoch and write the checkpoint. Second: abort.
+extern "C" void on_interrupt(int signal_number) {
+  // First SIGINT/SIGTERM: finish the current step and write the checkpoint. Second: die.
   g_interrupted.store(true);
-  std::signal(SIGINT, SIG_DFL);
+  std::signal(signal_number, SIG_DFL);
 }
 }  // namespace
 
@@ -81,6 +81,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.settings.seed, "Random seed (same seed, same result)")->capture_default_str()->group(t);
 
   auto* r = "Run";
+  app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs")->group(r)->check(CLI::NonNegativeNumber);
+  app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every (same data, options, seed)")->group(r);
   app.add_option("-j,--threads", o.settings.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
   app.add_flag("-q,--quiet", quiet, "No progress output")->group(r);
   app.add_flag("-v,--verbose", verbose, "More progress output")->group(r);
@@ -113,8 +115,9 @@ int main(int argc, char** argv) {
     o.progress_bar = !quiet && !no_progress && isatty(STDERR_FILENO);
     o.log = &std::cerr;
     o.interrupt = &g_interrupted;
-    std::signal(SIGINT, on_sigint);
-    ebm::run_train(o);
-    if (g_interrupted.load()) std::cerr << program << ": interrupted; checkpoint holds the last completed epoch\n";
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+    const ebm::TrainSummary summary = ebm::run_train(o);
+    if (summary.interrupted) throw ebm::Interrupted("interrupted");
   });
 }

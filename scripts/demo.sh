@@ -45,7 +45,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 # ------------------------------------------------------------------ bimodal (main demo)
 d=$out/bimodal
-step "bimodal: training on data/bimodal_train.csv (30 epochs, 10% held out; ~15 s)"
+step "bimodal: training on data/bimodal_train.csv (30 epochs, 10% of the rows held out for validation)"
 "$train" data/bimodal_train.csv --target y -m "$d/model.json" \
   --epochs 30 --valid-fraction 0.1 --seed 1 2> "$d/train.log"
 tail -n 1 "$d/train.log" | sed 's/^/   /'
@@ -66,7 +66,7 @@ head -n 4 "$d/samples.csv" | sed 's/^/    /'
 
 # ------------------------------------------------------------------ twotarget (2-D y)
 d=$out/twotarget
-step "twotarget: two targets y1, y2 (20 epochs; ~10 s)"
+step "twotarget: two targets y1, y2 (20 epochs)"
 "$train" data/twotarget_train.csv --target y1 --target y2 -m "$d/model.json" \
   --epochs 20 --valid-fraction 0.1 --seed 1 2> "$d/train.log"
 "$predict" -m "$d/model.json" data/twotarget_test.csv --interval 0.9 --logpdf \
@@ -77,7 +77,7 @@ head -n 3 "$d/predictions.csv" | sed 's/^/    /'
 
 # ------------------------------------------------------------------ multi (5 features, text id)
 d=$out/multi
-step "multi: five features, text column 'id' kept as a row label (20 epochs; ~10 s)"
+step "multi: five features, text column 'id' kept as a row label (20 epochs)"
 "$train" data/multi_train.csv --target y -m "$d/model.json" \
   --epochs 20 --valid-fraction 0.1 --seed 1 2> "$d/train.log"
 "$predict" -m "$d/model.json" data/multi_test.csv --keep id --interval 0.9 \

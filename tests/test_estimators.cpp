@@ -115,7 +115,7 @@ TEST_CASE("importance resampling reproduces the target's moments") {
   const ImportanceSample is = analytic_sample(samples, 3);
   Architecture arch;  // unused without Langevin steps
   const EnergyModel model(arch);
-  const std::vector<float> params(model.parameter_count(), 0.0f);
+  const ParamVector params(model.parameter_count(), 0.0f);
   const Matrix<float> y = resample(model, params, is, draws, 0, 0.1, 5, 0);
   REQUIRE(y.cols() == 2 * draws);
   for (int e = 0; e < 2; ++e) {

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "ebm/nn.h"
+
 namespace ebm {
 
 struct AdamSettings {
@@ -38,13 +40,13 @@ class Adam {
   }
 
   long steps() const { return t_; }
-  std::vector<float>& first_moment() { return m_; }
-  std::vector<float>& second_moment() { return v_; }
+  ParamVector& first_moment() { return m_; }
+  ParamVector& second_moment() { return v_; }
   void set_steps(long t) { t_ = t; }
 
  private:
   AdamSettings settings_;
-  std::vector<float> m_, v_;
+  ParamVector m_, v_;
   long t_ = 0;
 };
 

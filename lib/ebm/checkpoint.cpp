@@ -24,6 +24,19 @@ double float_for_json(float v) {
   return std::strtod(buffer, nullptr);
 }
 
+nlohmann::ordered_json floats(const ParamVector& values, const std::string& what) {
+  nlohmann::ordered_json array = nlohmann::ordered_json::array();
+  for (float v : values) {
+    if (!std::isfinite(v)) throw NumericalError(what + " is not finite; refusing to write the checkpoint");
+    array.push_back(float_for_json(v));
+  }
+  return array;
+}
+
+nlohmann::ordered_json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+}
+
 nlohmann::ordered_json doubles(const std::vector<double>& values) {
   nlohmann::ordered_json array = nlohmann::ordered_json::array();
   for (double v : values) array.push_back(v);
@@ -135,6 +148,24 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
     parameters[block.name] = {{"shape", {block.rows, block.cols}}, {"values", std::move(values)}};
   }
   j["parameters"] = std::move(parameters);
+  if (c.resume) {
+    const TrainingState& r = *c.resume;
+    nlohmann::ordered_json history = nlohmann::ordered_json::array();
+    for (const EpochRecord& e : r.history) {
+      history.push_back({number_or_null(e.train_loss), number_or_null(e.train_proposal_nll),
+                         number_or_null(e.valid_nll), number_or_null(e.valid_proposal_nll)});
+    }
+    j["resume"] = {{"epochs_done", r.epochs_done},
+                   {"adam_steps", r.adam_steps},
+                   {"best_epoch", r.best_epoch},
+                   {"best_valid", number_or_null(r.best_valid)},
+                   {"epochs_since_best", r.epochs_since_best},
+                   {"history", std::move(history)},
+                   {"params", floats(r.params, "resume.params")},
+                   {"adam_m", floats(r.adam_m, "resume.adam_m")},
+                   {"adam_v", floats(r.adam_v, "resume.adam_v")},
+                   {"best_params", floats(r.best_params, "resume.best_params")}};
+  }
   return j;
 }
 
@@ -205,6 +236,42 @@ Checkpoint checkpoint_from_json(const nlohmann::json& root, const std::string& s
       if (!std::isfinite(v)) r.fail("'" + path + ".values[" + std::to_string(i) + "]' overflows a float");
       c.params[block.offset + i] = v;
     }
+  }
+  if (root.contains("resume")) {
+    const auto& res = root["resume"];
+    const std::size_t count = model.parameter_count();
+    TrainingState state;
+    state.epochs_done = static_cast<int>(r.integer(res, "epochs_done", "resume", 0));
+    state.adam_steps = r.integer(res, "adam_steps", "resume", 0);
+    state.best_epoch = static_cast<int>(r.integer(res, "best_epoch", "resume", 0));
+    state.epochs_since_best = static_cast<int>(r.integer(res, "epochs_since_best", "resume", 0));
+    const auto& best_valid = r.at(res, "best_valid", "resume");
+    state.best_valid = best_valid.is_number() ? best_valid.get<double>() : INFINITY;
+    auto float_vector = [&](const char* key) {
+      const std::vector<double> values = r.numbers(res, key, "resume", count);
+      return ParamVector(values.begin(), values.end());
+    };
+    state.params = float_vector("params");
+    state.adam_m = float_vector("adam_m");
+    state.adam_v = float_vector("adam_v");
+    state.best_params = float_vector("best_params");
+    const auto& history = r.at(res, "history", "resume");
+    if (!history.is_array() || history.size() != static_cast<std::size_t>(state.epochs_done)) {
+      r.fail("'resume.history' must hold one entry per completed epoch");
+    }
+    int epoch = 0;
+    for (const auto& h : history) {
+      if (!h.is_array() || h.size() != 4) r.fail("'resume.history' entries must be arrays of 4 numbers");
+      auto value = [&](int i) { return h[i].is_number() ? h[i].get<double>() : NAN; };
+      EpochRecord e;
+      e.epoch = ++epoch;
+      e.train_loss = value(0);
+      e.train_proposal_nll = value(1);
+      e.valid_nll = value(2);
+      e.valid_proposal_nll = value(3);
+      state.history.push_back(e);
+    }
+    c.resume = std::move(state);
   }
   if (parameters.size() != model.layout().blocks().size()) {
     for (const auto& item : parameters.items()) {

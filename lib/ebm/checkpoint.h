@@ -2,6 +2,7 @@
 // Format documented in docs/checkpoint.md. Written atomically (temporary file + rename).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 
 #include "ebm/model.h"
 #include "ebm/standardizer.h"
+#include "ebm/training.h"
 
 namespace ebm {
 
@@ -19,9 +21,10 @@ struct Checkpoint {
   std::vector<std::string> features, targets;
   Standardizer x_scaler, y_scaler;
   Architecture architecture;
-  std::vector<float> params;
+  ParamVector params;
   nlohmann::ordered_json training = nlohmann::ordered_json::object();  // options used
   nlohmann::ordered_json results = nlohmann::ordered_json::object();   // final figures, history
+  std::optional<TrainingState> resume;  // present in --checkpoint-every / interrupted checkpoints
 };
 
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& checkpoint);

@@ -190,48 +190,6 @@ TrainSummary run_train(const TrainOptions& options) {
   }
 
   const int total_epochs = resolve_epochs(options.settings, summary.train_rows);
-  auto on_epoch = [&](const EpochRecord& r, const std::vector<float>&) {
-    if (log != nullptr && options.verbosity >= 1) {
-      if (options.progress_bar) *log << "\r\033[K";
-      std::ostringstream line;
-      line << "epoch " << std::setw(3) << r.epoch << "/" << total_epochs << std::fixed << std::setprecision(4)
-           << "  loss " << r.train_loss << "  proposal_nll " << r.train_proposal_nll + log_jacobian;
-      if (std::isfinite(r.valid_nll)) {
-        line << "  valid_nll " << r.valid_nll + log_jacobian << "  valid_proposal_nll "
-             << r.valid_proposal_nll + log_jacobian;
-      }
-      line << std::setprecision(2) << "  " << r.seconds << "s";
-      *log << line.str() << "\n" << std::flush;
-    }
-    return !(options.interrupt != nullptr && options.interrupt->load());
-  };
-  BatchCallback on_batch = nullptr;
-  int current_epoch = 1;
-  if (options.progress_bar && log != nullptr && options.verbosity >= 1) {
-    on_batch = [&](int batch, int batches) {
-      if (batch != batches && batch % 4 != 0) return;
-      const int width = 30;
-      const int filled = width * batch / batches;
-      *log << "\r\033[Kepoch " << current_epoch << "/" << total_epochs << " [" << std::string(filled, '#')
-           << std::string(width - filled, '.') << "] " << batch << "/" << batches << std::flush;
-      if (batch == batches) ++current_epoch;
-    };
-  }
-  summary.result = train(model, x, y, x_valid, y_valid, options.settings, on_epoch, on_batch);
-  checkpoint.params = summary.result.params;
-  double temperature = 1.0, nll_before = NAN, nll_after = NAN;
-  if (options.calibrate && x_valid.cols() > 0 && !summary.result.history.empty()) {
-    temperature = fit_temperature(model, checkpoint.params, x_valid, y_valid, options.settings.valid_samples,
-                                  options.settings.seed ^ 0x9e3779b97f4a7c15ULL, options.settings.threads, &nll_before,
-                                  &nll_after);
-    model.scale_energy(checkpoint.params.data(), static_cast<float>(1.0 / temperature));
-    if (log != nullptr && options.verbosity >= 1) {
-      *log << "calibration: temperature " << format_number(temperature, 4) << ", validation NLL "
-           << format_number(nll_before + log_jacobian, 5) << " -> " << format_number(nll_after + log_jacobian, 5)
-           << "\n";
-    }
-  }
-
   const TrainSettings& s = options.settings;
   nlohmann::ordered_json training;
   training["data"] = options.data_path == "-" ? "<stdin>" : options.data_path;
@@ -252,40 +210,143 @@ TrainSummary run_train(const TrainOptions& options) {
   training["valid"] = options.valid_path;
   training["valid_fraction"] = options.valid_fraction;
   training["valid_rows"] = summary.valid_rows;
+  training["valid_samples"] = s.valid_samples;
   training["calibrate"] = options.calibrate;
   checkpoint.training = training;
 
-  nlohmann::ordered_json results;
-  const auto& history = summary.result.history;
-  results["epochs_run"] = history.size();
-  results["best_epoch"] = summary.result.best_epoch;
-  results["stopped_early"] = summary.result.stopped_early;
-  if (!history.empty()) {
-    const EpochRecord& kept = history[std::max(1, summary.result.best_epoch) - 1];
-    results["train_loss"] = finite_or_null(kept.train_loss);
-    results["train_proposal_nll"] = finite_or_null(kept.train_proposal_nll + log_jacobian);
-    results["valid_nll"] = finite_or_null(kept.valid_nll + log_jacobian);
-    results["valid_proposal_nll"] = finite_or_null(kept.valid_proposal_nll + log_jacobian);
-  }
-  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  for (const EpochRecord& r : history) {
-    rows.push_back({{"epoch", r.epoch},
-                    {"train_loss", finite_or_null(r.train_loss)},
-                    {"train_proposal_nll", finite_or_null(r.train_proposal_nll + log_jacobian)},
-                    {"valid_nll", finite_or_null(r.valid_nll + log_jacobian)},
-                    {"valid_proposal_nll", finite_or_null(r.valid_proposal_nll + log_jacobian)},
-                    {"seconds", r.seconds}});
-  }
-  results["history"] = rows;
-  results["temperature"] = temperature;
-  results["valid_nll_calibrated"] = finite_or_null(nll_after + log_jacobian);
-  checkpoint.results = results;
+  // Fills checkpoint.results from a training state; `temperature` 1 means uncalibrated.
+  auto describe = [&](const TrainingState& state, bool stopped_early, bool interrupted, double temperature,
+                      double calibrated_nll) {
+    nlohmann::ordered_json results;
+    const auto& history = state.history;
+    results["epochs_run"] = history.size();
+    results["best_epoch"] = state.best_epoch;
+    results["stopped_early"] = stopped_early;
+    results["interrupted"] = interrupted;
+    for (const EpochRecord& kept : history) {
+      if (kept.epoch != state.best_epoch) continue;
+      results["train_loss"] = finite_or_null(kept.train_loss);
+      results["train_proposal_nll"] = finite_or_null(kept.train_proposal_nll + log_jacobian);
+      results["valid_nll"] = finite_or_null(kept.valid_nll + log_jacobian);
+      results["valid_proposal_nll"] = finite_or_null(kept.valid_proposal_nll + log_jacobian);
+    }
+    results["temperature"] = temperature;
+    results["valid_nll_calibrated"] = finite_or_null(calibrated_nll + log_jacobian);
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (const EpochRecord& r : history) {
+      rows.push_back({{"epoch", r.epoch},
+                      {"train_loss", finite_or_null(r.train_loss)},
+                      {"train_proposal_nll", finite_or_null(r.train_proposal_nll + log_jacobian)},
+                      {"valid_nll", finite_or_null(r.valid_nll + log_jacobian)},
+                      {"valid_proposal_nll", finite_or_null(r.valid_proposal_nll + log_jacobian)}});
+    }
+    results["history"] = rows;
+    checkpoint.results = results;
+  };
 
+  std::optional<TrainingState> resume;
+  if (!options.resume_path.empty()) {
+    Checkpoint previous = load_checkpoint(options.resume_path);
+    if (!previous.resume) {
+      throw DataError(options.resume_path +
+                      ": has no training state to resume from (write one with --checkpoint-every)");
+    }
+    const Architecture& pa = previous.architecture;
+    if (previous.features != features || previous.targets != options.targets || pa.x_dim != arch.x_dim ||
+        pa.y_dim != arch.y_dim || pa.hidden != arch.hidden || pa.x_layers != arch.x_layers ||
+        pa.y_layers != arch.y_layers || pa.residual_blocks != arch.residual_blocks ||
+        pa.components != arch.components || pa.activation != arch.activation) {
+      throw DataError(options.resume_path + ": columns or architecture differ from this run's options");
+    }
+    if (previous.x_scaler.mean != checkpoint.x_scaler.mean || previous.x_scaler.scale != checkpoint.x_scaler.scale ||
+        previous.y_scaler.mean != checkpoint.y_scaler.mean || previous.y_scaler.scale != checkpoint.y_scaler.scale) {
+      throw DataError(options.resume_path +
+                      ": was trained on different data (normalisation statistics differ); resume needs the same "
+                      "data, options and seed");
+    }
+    resume = std::move(*previous.resume);
+    if (log != nullptr && options.verbosity >= 1) {
+      *log << "resuming after epoch " << resume->epochs_done << " of " << total_epochs << "\n";
+    }
+  }
+
+  auto write_snapshot = [&](const TrainingState& state, bool interrupted) {
+    checkpoint.params = state.best_params;
+    checkpoint.resume = state;
+    describe(state, false, interrupted, 1.0, NAN);
+    OutputFile snapshot(options.model_path);
+    snapshot.stream() << checkpoint_to_json(checkpoint).dump(1) << '\n';
+    snapshot.commit();
+  };
+
+  auto on_epoch = [&](const EpochRecord& r, const TrainingState& state) {
+    if (log != nullptr && options.verbosity >= 1) {
+      if (options.progress_bar) *log << "\r\033[K";
+      std::ostringstream line;
+      line << "epoch " << std::setw(3) << r.epoch << "/" << total_epochs << std::fixed << std::setprecision(4)
+           << "  loss " << r.train_loss << "  proposal_nll " << r.train_proposal_nll + log_jacobian;
+      if (std::isfinite(r.valid_nll)) {
+        line << "  valid_nll " << r.valid_nll + log_jacobian << "  valid_proposal_nll "
+             << r.valid_proposal_nll + log_jacobian;
+      }
+      line << std::setprecision(2) << "  " << r.seconds << "s";
+      *log << line.str() << "\n" << std::flush;
+    }
+    if (options.checkpoint_every > 0 && r.epoch % options.checkpoint_every == 0) write_snapshot(state, false);
+    return true;
+  };
+  BatchCallback on_batch = nullptr;
+  int current_epoch = resume ? resume->epochs_done + 1 : 1;
+  if (options.progress_bar && log != nullptr && options.verbosity >= 1) {
+    on_batch = [&](int batch, int batches) {
+      if (batch != batches && batch % 4 != 0) return;
+      const int width = 30;
+      const int filled = width * batch / batches;
+      *log << "\r\033[Kepoch " << current_epoch << "/" << total_epochs << " [" << std::string(filled, '#')
+           << std::string(width - filled, '.') << "] " << batch << "/" << batches << std::flush;
+      if (batch == batches) ++current_epoch;
+    };
+  }
+  summary.result = train(model, x, y, x_valid, y_valid, options.settings, on_epoch, on_batch,
+                         resume ? &*resume : nullptr, options.interrupt);
+  summary.interrupted = summary.result.interrupted;
+  if (summary.interrupted) {
+    // Keep what was learnt: the best (or last) complete epoch, with the state to resume.
+    if (options.progress_bar && log != nullptr) *log << "\r\033[K";
+    if (summary.result.state.epochs_done > 0) {
+      write_snapshot(summary.result.state, true);
+      if (log != nullptr) {
+        *log << "interrupted: wrote " << options.model_path << " after epoch " << summary.result.state.epochs_done
+             << "; continue with --resume " << options.model_path << "\n";
+      }
+    } else if (log != nullptr) {
+      *log << "interrupted before the first epoch completed; no checkpoint written\n";
+    }
+    return summary;
+  }
+
+  checkpoint.params = summary.result.params;
+  double temperature = 1.0, nll_before = NAN, nll_after = NAN;
+  if (options.calibrate && x_valid.cols() > 0 && !summary.result.history.empty()) {
+    temperature = fit_temperature(model, checkpoint.params, x_valid, y_valid, options.settings.valid_samples,
+                                  options.settings.seed ^ 0x9e3779b97f4a7c15ULL, options.settings.threads, &nll_before,
+                                  &nll_after);
+    model.scale_energy(checkpoint.params.data(), static_cast<float>(1.0 / temperature));
+    if (log != nullptr && options.verbosity >= 1) {
+      *log << "calibration: temperature " << format_number(temperature, 4) << ", validation NLL "
+           << format_number(nll_before + log_jacobian, 5) << " -> " << format_number(nll_after + log_jacobian, 5)
+           << "\n";
+    }
+  }
+  // With --checkpoint-every the final file keeps the training state, so training can be
+  // extended later with --resume and a larger --epochs.
+  if (options.checkpoint_every > 0) checkpoint.resume = summary.result.state;
+  describe(summary.result.state, summary.result.stopped_early, false, temperature, nll_after);
   model_file.stream() << checkpoint_to_json(checkpoint).dump(1) << '\n';
   model_file.commit();
   if (log != nullptr && options.verbosity >= 1) {
-    *log << "wrote " << options.model_path << " (epoch " << summary.result.best_epoch << " of " << history.size()
-         << ")\n";
+    *log << "wrote " << options.model_path << " (epoch " << summary.result.best_epoch << " of "
+         << summary.result.history.size() << ")\n";
   }
   return summary;
 }
@@ -333,12 +394,12 @@ struct InputChunk {
 
 bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols, int max_rows,
                 std::size_t first_row, InputChunk& chunk) {
-  std::vector<std::vector<float>> xs;
+  std::vector<ParamVector> xs;
   std::vector<std::vector<double>> ys;
   chunk.kept.clear();
   chunk.first_row = first_row;
   while (static_cast<int>(xs.size()) < max_rows && reader.next()) {
-    std::vector<float> xr(cols.features.size());
+    ParamVector xr(cols.features.size());
     for (std::size_t j = 0; j < cols.features.size(); ++j) {
       xr[j] = static_cast<float>(c.x_scaler.to_standard(static_cast<int>(j), reader.number(cols.features[j])));
     }

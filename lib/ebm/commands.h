@@ -33,7 +33,9 @@ struct TrainOptions {
   int verbosity = 1;                     // 0 quiet, 1 per-epoch lines, 2 more detail
   bool progress_bar = false;             // redraw a progress line on the log stream
   std::ostream* log = nullptr;           // progress and messages (stderr in the apps)
-  const std::atomic<bool>* interrupt = nullptr;  // set (e.g. by SIGINT) to stop after the epoch
+  const std::atomic<bool>* interrupt = nullptr;  // set (e.g. by SIGINT) to stop after the current step
+  int checkpoint_every = 0;              // write a resumable checkpoint every N epochs (0: never)
+  std::string resume_path;               // continue from this checkpoint's training state
 };
 
 struct TrainSummary {
@@ -41,6 +43,7 @@ struct TrainSummary {
   TrainResult result;
   std::size_t train_rows = 0, valid_rows = 0;
   std::vector<std::string> ignored_text_columns;
+  bool interrupted = false;              // stopped by the interrupt flag (checkpoint holds the last epoch)
 };
 
 TrainSummary run_train(const TrainOptions& options);

@@ -40,4 +40,11 @@ class NumericalError : public DataError {
   explicit NumericalError(const std::string& message) : DataError(message) {}
 };
 
+// Training stopped by SIGINT/SIGTERM after saving what it had (exit 130, as a shell
+// reports a process killed by SIGINT).
+class Interrupted : public Error {
+ public:
+  explicit Interrupted(const std::string& message) : Error(message, 130) {}
+};
+
 }  // namespace ebm

@@ -29,7 +29,7 @@ std::vector<std::pair<float, double>> sorted_samples(const ImportanceSample& is,
 }
 }  // namespace
 
-ImportanceSample importance_sample(const EnergyModel& model, const std::vector<float>& params,
+ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
                                    std::uint64_t first_row) {
   ImportanceSample is;
@@ -47,9 +47,12 @@ ImportanceSample importance_sample(const EnergyModel& model, const std::vector<f
     Rng rng(seed ^ kProposalStream, first_row + e);
     auto draws = is.y.middleCols(static_cast<Eigen::Index>(e) * samples, samples);
     mdn_sample_batch(is.proposal, e, rng, draws);
-    std::vector<float> log_q(samples);
+    // An Eigen vector, not a std::vector: Eigen's vectorised log/exp give bit-different
+    // results on the unaligned head of a buffer, so a buffer whose alignment varies from
+    // run to run (malloc arenas differ per thread) would make results irreproducible.
+    RowVector<float> log_q(samples);
     mdn_log_density_batch(is.proposal, e, draws, log_q.data());
-    for (int m = 0; m < samples; ++m) is.log_q(m, e) = log_q[m];
+    for (int m = 0; m < samples; ++m) is.log_q(m, e) = log_q(m);
   }
   const RowVector<float> f = model.energy(p, is.hx, is.y, samples);
   is.energy.resize(samples, rows);
@@ -70,7 +73,7 @@ ImportanceSample importance_sample(const EnergyModel& model, const std::vector<f
   return is;
 }
 
-std::vector<double> log_density(const EnergyModel& model, const std::vector<float>& params,
+std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std) {
   const RowVector<float> f = model.energy(params.data(), is.hx, y_std, 1);
   std::vector<double> out(is.rows);
@@ -121,7 +124,7 @@ double weighted_pit(const ImportanceSample& is, int row, int dim, double observe
   return total;
 }
 
-Matrix<float> find_modes(const EnergyModel& model, const std::vector<float>& params,
+Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
                          const ImportanceSample& is, int steps, double initial_step) {
   const float* p = params.data();
   const int rows = is.rows, dy = is.y_dim;
@@ -154,7 +157,7 @@ Matrix<float> find_modes(const EnergyModel& model, const std::vector<float>& par
   return y;
 }
 
-Matrix<float> resample(const EnergyModel& model, const std::vector<float>& params,
+Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
                        std::uint64_t seed, std::uint64_t first_row) {
   const float* p = params.data();
@@ -219,7 +222,7 @@ Matrix<float> resample(const EnergyModel& model, const std::vector<float>& param
   return y;
 }
 
-std::vector<double> grid_log_density(const EnergyModel& model, const std::vector<float>& params,
+std::vector<double> grid_log_density(const EnergyModel& model, const ParamVector& params,
                                      const Matrix<float>& x_std, const Matrix<float>& y_std,
                                      double lo, double hi, int points) {
   if (model.architecture().y_dim != 1) throw UsageError("grid normalisation needs a one-dimensional target");

@@ -32,12 +32,12 @@ struct ImportanceSample {
 
 // Draws M proposal samples per row of x_std (x_dim x E); first_row is the global index
 // of column 0 (selects the random streams). Throws NumericalError on NaN.
-ImportanceSample importance_sample(const EnergyModel& model, const std::vector<float>& params,
+ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
                                    std::uint64_t first_row);
 
 // log p(y|x) estimates (standardised units) for observed targets y_std (y_dim x E).
-std::vector<double> log_density(const EnergyModel& model, const std::vector<float>& params,
+std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std);
 
 // Weighted quantile of dimension d of row e at probability level (0..1), with linear
@@ -54,13 +54,13 @@ double weighted_pit(const ImportanceSample& is, int row, int dim, double observe
 // Gradient ascent on f from the highest-energy sample of each row:
 // y <- y + step * grad_y f; a step that lowers f is rejected and the step halved.
 // Returns y_dim x E (standardised).
-Matrix<float> find_modes(const EnergyModel& model, const std::vector<float>& params,
+Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
                          const ImportanceSample& is, int steps, double initial_step);
 
 // N draws per row by importance resampling (systematic resampling of the weighted
 // sample), then `langevin_steps` Metropolis-adjusted Langevin steps of size `step` on f.
 // Returns y_dim x (E*N).
-Matrix<float> resample(const EnergyModel& model, const std::vector<float>& params,
+Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
                        std::uint64_t seed, std::uint64_t first_row);
 
@@ -69,7 +69,7 @@ Matrix<float> resample(const EnergyModel& model, const std::vector<float>& param
 // with y_j = linspace(lo, hi, N) in the same (standardised) units as y_std. Returns one
 // value per column of x_std / y_std. Exact up to the grid's quadrature error; used to
 // check the importance-sampling estimate.
-std::vector<double> grid_log_density(const EnergyModel& model, const std::vector<float>& params,
+std::vector<double> grid_log_density(const EnergyModel& model, const ParamVector& params,
                                      const Matrix<float>& x_std, const Matrix<float>& y_std,
                                      double lo, double hi, int points);
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <Eigen/Core>
+#include <Eigen/StdVector>
 
 namespace ebm {
 
@@ -34,6 +35,13 @@ struct NonDeduced {
 };
 template <typename T>
 using nondeduced_t = typename NonDeduced<T>::type;
+
+// Flat parameter (and gradient, optimiser-state) storage, aligned like Eigen's own
+// matrices. The alignment matters for reproducibility, not only speed: Eigen's
+// vectorised kernels treat an unaligned head differently (scalar exp/log, a different
+// summation order), so a buffer whose address alignment varies between runs could change
+// the last bits of a result.
+using ParamVector = std::vector<float, Eigen::aligned_allocator<float>>;
 
 enum class Activation { identity, relu, tanh, silu };
 

@@ -110,7 +110,7 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
   Matrix<S> d_logits = Matrix<S>::Zero(q.log_weights.rows(), examples);
   RowVector<S> weights(m_count);
   Matrix<S> draw_responsibilities;
-  std::vector<S> log_q_draws;
+  RowVector<S> log_q_draws;  // Eigen-aligned (see importance_sample on alignment)
   const S inv_n = S(1.0 / normaliser);
   double loss_sum = 0, q_nll_sum = 0;
   for (int e = 0; e < examples; ++e) {
@@ -157,7 +157,7 @@ template double batch_gradient<double>(const EnergyModel&, const double*, const 
                                        const TrainSettings&, std::uint64_t, double, double*,
                                        double*);
 
-void evaluate_nll(const EnergyModel& model, const std::vector<float>& params,
+void evaluate_nll(const EnergyModel& model, const ParamVector& params,
                   const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
                   int threads, double& nll, double& proposal_nll) {
   const Eigen::Index n = x.cols();
@@ -181,7 +181,7 @@ void evaluate_nll(const EnergyModel& model, const std::vector<float>& params,
   proposal_nll = std::accumulate(q_sums.begin(), q_sums.end(), 0.0) / static_cast<double>(n);
 }
 
-double fit_temperature(const EnergyModel& model, const std::vector<float>& params, const Matrix<float>& x,
+double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                        const Matrix<float>& y, int samples, std::uint64_t seed, int threads, double* nll_before,
                        double* nll_after) {
   const Eigen::Index n = x.cols();
@@ -211,7 +211,7 @@ double fit_temperature(const EnergyModel& model, const std::vector<float>& param
     }
     return total / static_cast<double>(n);
   };
-  double lo = std::log(0.25), hi = std::log(4.0);
+  double lo = 0.0, hi = std::log(4.0);
   const double ratio = 0.6180339887498949;
   double a = hi - ratio * (hi - lo), b = lo + ratio * (hi - lo);
   double fa = nll(a), fb = nll(b);
@@ -249,42 +249,53 @@ int resolve_epochs(const TrainSettings& settings, std::size_t train_rows) {
 TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
                   const Matrix<float>& x_valid, const Matrix<float>& y_valid,
                   const TrainSettings& settings, const EpochCallback& on_epoch,
-                  const BatchCallback& on_batch, const std::vector<float>* initial_params) {
+                  const BatchCallback& on_batch, const TrainingState* resume,
+                  const std::atomic<bool>* interrupt) {
   const int n = static_cast<int>(x.cols());
   if (n == 0) throw DataError("no training rows");
   if (settings.batch_size < 1) throw UsageError("--batch-size must be at least 1");
   if (settings.samples < 1) throw UsageError("--samples must be at least 1");
   if (settings.epochs < 0) throw UsageError("--epochs must be >= 0");
   const int epochs = resolve_epochs(settings, static_cast<std::size_t>(n));
-  TrainResult result;
-  std::vector<float> params(model.parameter_count());
-  if (initial_params != nullptr) {
-    params = *initial_params;
-  } else {
-    Rng init_rng(settings.seed ^ kInitStream, 0);
-    model.initialize(params.data(), init_rng);
-  }
+  const std::size_t size = model.parameter_count();
+
+  TrainingState state;
   AdamSettings adam_settings;
   adam_settings.learning_rate = settings.learning_rate;
   adam_settings.weight_decay = settings.weight_decay;
-  Adam adam(params.size(), adam_settings);
+  Adam adam(size, adam_settings);
+  if (resume != nullptr) {
+    if (resume->params.size() != size || resume->adam_m.size() != size || resume->adam_v.size() != size ||
+        resume->best_params.size() != size) {
+      throw DataError("the resume state does not match the model's parameter count");
+    }
+    state = *resume;
+    adam.first_moment() = state.adam_m;
+    adam.second_moment() = state.adam_v;
+    adam.set_steps(state.adam_steps);
+  } else {
+    state.params.resize(size);
+    Rng init_rng(settings.seed ^ kInitStream, 0);
+    model.initialize(state.params.data(), init_rng);
+    state.best_params = state.params;
+  }
+  ParamVector params = state.params;
   ThreadPool pool(settings.threads);
 
   const int candidates = settings.samples + 1;
   const int chunk_size = examples_per_chunk(candidates);
   const int batches = (n + settings.batch_size - 1) / settings.batch_size;
   const int max_chunks = (settings.batch_size + chunk_size - 1) / chunk_size;
-  std::vector<std::vector<float>> chunk_grads(max_chunks, std::vector<float>(params.size()));
+  std::vector<ParamVector> chunk_grads(max_chunks, ParamVector(size));
   std::vector<double> chunk_loss(max_chunks), chunk_q(max_chunks);
-  std::vector<float> grads(params.size());
+  ParamVector grads(size);
   std::vector<int> order(n);
   const bool has_valid = x_valid.cols() > 0;
-  double best_valid = INFINITY;
-  std::vector<float> best_params = params;
-  int epochs_since_best = 0;
   const long total_steps = static_cast<long>(epochs) * batches;
+  TrainResult result;
+  const auto interrupted = [&] { return interrupt != nullptr && interrupt->load(); };
 
-  for (int epoch = 1; epoch <= epochs; ++epoch) {
+  for (int epoch = state.epochs_done + 1; epoch <= epochs && !result.stopped_early; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     std::iota(order.begin(), order.end(), 0);
     Rng shuffle_rng(settings.seed ^ kShuffleStream, static_cast<std::uint64_t>(epoch));
@@ -317,9 +328,9 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
       }
       if (!std::isfinite(batch_loss) ||
           !Eigen::Map<const Eigen::VectorXf>(grads.data(), grads.size()).allFinite()) {
-        throw NumericalError("non-finite loss or gradient at epoch " + std::to_string(epoch) +
+        throw NumericalError("training diverged: non-finite loss or gradient at epoch " + std::to_string(epoch) +
                              ", batch " + std::to_string(b + 1) +
-                             " (try a lower --lr or check the data for extreme values)");
+                             " (try a lower --lr, or check the data for extreme values)");
       }
       epoch_loss += batch_loss;
       double lr = settings.learning_rate;
@@ -329,6 +340,15 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
       }
       adam.step(params.data(), grads.data(), lr);
       if (on_batch) on_batch(b + 1, batches);
+      if (interrupted()) break;
+    }
+    if (interrupted()) {
+      result.interrupted = true;  // the partial epoch is abandoned
+      break;
+    }
+    if (!Eigen::Map<const Eigen::VectorXf>(params.data(), params.size()).allFinite()) {
+      throw NumericalError("training diverged: non-finite parameters after epoch " + std::to_string(epoch) +
+                           " (try a lower --lr)");
     }
     EpochRecord record;
     record.epoch = epoch;
@@ -338,30 +358,40 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
       evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ kValidStream,
                    settings.threads, record.valid_nll, record.valid_proposal_nll);
       if (!std::isfinite(record.valid_nll)) {
-        throw NumericalError("validation NLL is not finite at epoch " + std::to_string(epoch));
+        throw NumericalError("validation NLL is not finite at epoch " + std::to_string(epoch) +
+                             " (training diverged; try a lower --lr)");
       }
     }
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    result.history.push_back(record);
-    bool improved = !has_valid || record.valid_nll < best_valid;
-    if (improved) {
-      best_valid = has_valid ? record.valid_nll : best_valid;
-      best_params = params;
-      result.best_epoch = epoch;
-      epochs_since_best = 0;
+    // Without validation data every epoch is "the best": the last epoch's weights are kept.
+    if (!has_valid || record.valid_nll < state.best_valid) {
+      state.best_valid = has_valid ? record.valid_nll : state.best_valid;
+      state.best_params = params;
+      state.best_epoch = epoch;
+      state.epochs_since_best = 0;
     } else {
-      ++epochs_since_best;
+      ++state.epochs_since_best;
     }
-    const bool keep_going = !on_epoch || on_epoch(record, params);
-    if (!keep_going) break;
-    if (settings.early_stopping > 0 && has_valid && epochs_since_best >= settings.early_stopping) {
+    state.epochs_done = epoch;
+    state.params = params;
+    state.adam_m = adam.first_moment();
+    state.adam_v = adam.second_moment();
+    state.adam_steps = adam.steps();
+    state.history.push_back(record);
+    if (settings.early_stopping > 0 && has_valid && state.epochs_since_best >= settings.early_stopping) {
       result.stopped_early = true;
-      break;
     }
+    if (on_epoch && !on_epoch(record, state)) break;
   }
-  // With validation data the best epoch's weights are kept; without, the last epoch's.
-  result.params = has_valid ? best_params : params;
-  if (result.history.empty()) result.params = params;
+  if (interrupted()) result.interrupted = true;
+  if (state.adam_m.empty()) {  // no epoch completed
+    state.adam_m = adam.first_moment();
+    state.adam_v = adam.second_moment();
+  }
+  result.params = state.best_params;
+  result.history = state.history;
+  result.best_epoch = state.best_epoch;
+  result.state = std::move(state);
   return result;
 }
 
