@@ -389,6 +389,7 @@ struct InputChunk {
   Matrix<float> x_std;                       // x_dim x R
   Eigen::MatrixXd y;                         // y_dim x R, original units (if has_targets)
   std::vector<std::vector<std::string>> kept;  // R x keep
+  std::vector<std::uint64_t> streams;        // R: random stream of each row (from its features)
   int rows() const { return static_cast<int>(x_std.cols()); }
 };
 
@@ -397,12 +398,16 @@ bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols
   std::vector<ParamVector> xs;
   std::vector<std::vector<double>> ys;
   chunk.kept.clear();
+  chunk.streams.clear();
   chunk.first_row = first_row;
+  std::vector<double> raw(cols.features.size());
   while (static_cast<int>(xs.size()) < max_rows && reader.next()) {
     ParamVector xr(cols.features.size());
     for (std::size_t j = 0; j < cols.features.size(); ++j) {
-      xr[j] = static_cast<float>(c.x_scaler.to_standard(static_cast<int>(j), reader.number(cols.features[j])));
+      raw[j] = reader.number(cols.features[j]);
+      xr[j] = static_cast<float>(c.x_scaler.to_standard(static_cast<int>(j), raw[j]));
     }
+    chunk.streams.push_back(row_stream(raw.data(), static_cast<int>(raw.size())));
     xs.push_back(std::move(xr));
     if (cols.has_targets) {
       std::vector<double> yr(cols.targets.size());
@@ -499,8 +504,9 @@ PredictSummary run_predict(const PredictOptions& o) {
       const int begin = static_cast<int>(t) * rows_per_task;
       const int count = std::min(rows_per_task, n - begin);
       const Matrix<float> xs = chunk.x_std.middleCols(begin, count);
-      const ImportanceSample is =
-          importance_sample(model, c.params, xs, o.samples, o.seed, chunk.first_row + static_cast<std::size_t>(begin));
+      const std::vector<std::uint64_t> streams(chunk.streams.begin() + begin, chunk.streams.begin() + begin + count);
+      const ImportanceSample is = importance_sample(model, c.params, xs, o.samples, o.seed,
+                                                    chunk.first_row + static_cast<std::size_t>(begin), &streams);
       Matrix<float> modes;
       if (o.mode) modes = find_modes(model, c.params, is, o.mode_steps, 0.1);
       std::vector<double> lp;
@@ -659,9 +665,10 @@ std::size_t run_sample(const SampleOptions& o) {
       const int count = std::min(rows_per_task, n - begin);
       const Matrix<float> xs = chunk.x_std.middleCols(begin, count);
       const std::uint64_t first = chunk.first_row + static_cast<std::uint64_t>(begin);
-      const ImportanceSample is = importance_sample(model, c.params, xs, proposal_samples, o.seed, first);
+      const std::vector<std::uint64_t> streams(chunk.streams.begin() + begin, chunk.streams.begin() + begin + count);
+      const ImportanceSample is = importance_sample(model, c.params, xs, proposal_samples, o.seed, first, &streams);
       draws.middleCols(static_cast<Eigen::Index>(begin) * o.draws, static_cast<Eigen::Index>(count) * o.draws) =
-          resample(model, c.params, is, o.draws, o.langevin_steps, o.langevin_step, o.seed, first);
+          resample(model, c.params, is, o.draws, o.langevin_steps, o.langevin_step, o.seed, first, &streams);
     });
     for (int r = 0; r < n; ++r) {
       for (int i = 0; i < o.draws; ++i) {

@@ -1,6 +1,7 @@
 #include "ebm/inference.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <numeric>
 #include <string>
@@ -27,11 +28,46 @@ std::vector<std::pair<float, double>> sorted_samples(const ImportanceSample& is,
             [](const auto& a, const auto& b) { return a.first < b.first; });
   return pairs;
 }
+// Rows are evaluated one at a time. Eigen's GEMM blocking depends on the matrix sizes, so
+// the last bits of a column's result can depend on how many other columns share the call;
+// evaluating each input row on its own makes every output a function of that row alone:
+// the same bits whether a file is processed whole, in chunks, with any thread count, or
+// sharded across processes (GNU parallel --pipe). With M >= a few hundred candidates per
+// row the per-row products are still long enough to run at full speed.
+RowVector<float> energies_by_row(const EnergyModel& model, const float* p, const Matrix<float>& hx,
+                                 const Matrix<float>& y, int candidates) {
+  RowVector<float> f(y.cols());
+  for (Eigen::Index e = 0; e < hx.cols(); ++e) {
+    const Matrix<float> hx_e = hx.col(e);
+    const Matrix<float> y_e = y.middleCols(e * candidates, candidates);
+    f.segment(e * candidates, candidates) = model.energy(p, hx_e, y_e, candidates);
+  }
+  return f;
+}
+
+// Energies and their gradients w.r.t. y, row by row (see energies_by_row).
+RowVector<float> energies_and_gradients_by_row(const EnergyModel& model, const float* p, const Matrix<float>& hx,
+                                               const Matrix<float>& y, int candidates, Matrix<float>& grad) {
+  RowVector<float> f(y.cols());
+  grad.resize(y.rows(), y.cols());
+  EnergyCache<float> cache;
+  const RowVector<float> ones = RowVector<float>::Ones(candidates);
+  Matrix<float> grad_e;
+  for (Eigen::Index e = 0; e < hx.cols(); ++e) {
+    const Matrix<float> hx_e = hx.col(e);
+    const Matrix<float> y_e = y.middleCols(e * candidates, candidates);
+    f.segment(e * candidates, candidates) = model.energy(p, hx_e, y_e, candidates, cache);
+    model.energy_backward(p, cache, ones, nullptr, nullptr, &grad_e);
+    grad.middleCols(e * candidates, candidates) = grad_e;
+  }
+  return f;
+}
+
 }  // namespace
 
 ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
-                                   std::uint64_t first_row) {
+                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams) {
   ImportanceSample is;
   const int rows = static_cast<int>(x_std.cols());
   const int dy = model.architecture().y_dim;
@@ -39,12 +75,25 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
   is.samples = samples;
   is.y_dim = dy;
   const float* p = params.data();
-  is.hx = model.x_features(p, x_std);
-  model.proposal(p, is.hx, is.proposal, nullptr);
+  const int hidden = model.architecture().hidden, k = model.architecture().components;
+  is.hx.resize(hidden, rows);
+  is.proposal.components = k;
+  is.proposal.y_dim = dy;
+  is.proposal.means.resize(k * dy, rows);
+  is.proposal.log_variances.resize(k * dy, rows);
+  is.proposal.log_weights.resize(k, rows);
+  for (int e = 0; e < rows; ++e) {  // row by row: see energies_by_row
+    is.hx.col(e) = model.x_features(p, Matrix<float>(x_std.col(e)));
+    MdnOutput<float> q;
+    model.proposal(p, Matrix<float>(is.hx.col(e)), q, nullptr);
+    is.proposal.means.col(e) = q.means;
+    is.proposal.log_variances.col(e) = q.log_variances;
+    is.proposal.log_weights.col(e) = q.log_weights;
+  }
   is.y.resize(dy, static_cast<Eigen::Index>(rows) * samples);
   is.log_q.resize(samples, rows);
   for (int e = 0; e < rows; ++e) {
-    Rng rng(seed ^ kProposalStream, first_row + e);
+    Rng rng(seed ^ kProposalStream, streams != nullptr ? (*streams)[e] : first_row + e);
     auto draws = is.y.middleCols(static_cast<Eigen::Index>(e) * samples, samples);
     mdn_sample_batch(is.proposal, e, rng, draws);
     // An Eigen vector, not a std::vector: Eigen's vectorised log/exp give bit-different
@@ -54,7 +103,7 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
     mdn_log_density_batch(is.proposal, e, draws, log_q.data());
     for (int m = 0; m < samples; ++m) is.log_q(m, e) = log_q(m);
   }
-  const RowVector<float> f = model.energy(p, is.hx, is.y, samples);
+  const RowVector<float> f = energies_by_row(model, p, is.hx, is.y, samples);
   is.energy.resize(samples, rows);
   is.weights.resize(samples, rows);
   is.log_z.resize(rows);
@@ -75,7 +124,7 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
 
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std) {
-  const RowVector<float> f = model.energy(params.data(), is.hx, y_std, 1);
+  const RowVector<float> f = energies_by_row(model, params.data(), is.hx, y_std, 1);
   std::vector<double> out(is.rows);
   for (int e = 0; e < is.rows; ++e) out[e] = static_cast<double>(f(e)) - is.log_z[e];
   return out;
@@ -124,6 +173,19 @@ double weighted_pit(const ImportanceSample& is, int row, int dim, double observe
   return total;
 }
 
+std::uint64_t row_stream(const double* features, int count) {
+  // SplitMix64 over the bit patterns (+0.0 and -0.0 are the same number: normalised).
+  std::uint64_t h = 0x8a5cd789635d2dffULL ^ static_cast<std::uint64_t>(count);
+  for (int i = 0; i < count; ++i) {
+    const double v = features[i] == 0.0 ? 0.0 : features[i];
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    h ^= bits;
+    h = splitmix64(h);
+  }
+  return h;
+}
+
 Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
                          const ImportanceSample& is, int steps, double initial_step) {
   const float* p = params.data();
@@ -136,15 +198,12 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
     y.col(e) = is.y.col(static_cast<Eigen::Index>(e) * is.samples + best);
     best_f[e] = is.energy(best, e);
   }
-  EnergyCache<float> cache;
-  const RowVector<float> ones = RowVector<float>::Ones(rows);
   for (int t = 0; t < steps; ++t) {
-    const RowVector<float> f = model.energy(p, is.hx, y, 1, cache);
     Matrix<float> grad;
-    model.energy_backward(p, cache, ones, nullptr, nullptr, &grad);
+    const RowVector<float> f = energies_and_gradients_by_row(model, p, is.hx, y, 1, grad);
     Matrix<float> proposal = y;
     for (int e = 0; e < rows; ++e) proposal.col(e) += static_cast<float>(step[e]) * grad.col(e);
-    const RowVector<float> f_new = model.energy(p, is.hx, proposal, 1);
+    const RowVector<float> f_new = energies_by_row(model, p, is.hx, proposal, 1);
     for (int e = 0; e < rows; ++e) {
       // Never accept a step that lowers f: the result is at least as good as the start.
       if (std::isfinite(f_new(e)) && f_new(e) >= f(e)) {
@@ -159,14 +218,15 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
 
 Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
-                       std::uint64_t seed, std::uint64_t first_row) {
+                       std::uint64_t seed, std::uint64_t first_row,
+                       const std::vector<std::uint64_t>* streams) {
   const float* p = params.data();
   const int rows = is.rows, dy = is.y_dim;
   Matrix<float> y(dy, static_cast<Eigen::Index>(rows) * draws);
   std::vector<Rng> rngs;
   rngs.reserve(rows);
   for (int e = 0; e < rows; ++e) {
-    rngs.emplace_back(seed ^ kResampleStream, first_row + e);
+    rngs.emplace_back(seed ^ kResampleStream, streams != nullptr ? (*streams)[e] : first_row + e);
     Rng& rng = rngs.back();
     // Systematic resampling: one uniform offset, N evenly spaced positions on the CDF of
     // the weights; lower variance than N independent categorical draws.
@@ -190,11 +250,8 @@ Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
   // min(1, exp(f(y') - f(y) + log N(y; y' + (s^2/2) grad f(y'), s^2) - log N(y'; y + ..., s^2))).
   const float half_s2 = static_cast<float>(0.5 * step * step);
   const Eigen::Index n = y.cols();
-  EnergyCache<float> cache;
-  const RowVector<float> ones = RowVector<float>::Ones(n);
-  RowVector<float> f = model.energy(p, is.hx, y, draws, cache);
   Matrix<float> grad;
-  model.energy_backward(p, cache, ones, nullptr, nullptr, &grad);
+  RowVector<float> f = energies_and_gradients_by_row(model, p, is.hx, y, draws, grad);
   for (int t = 0; t < langevin_steps; ++t) {
     Matrix<float> noise(dy, n);
     for (int e = 0; e < rows; ++e) {
@@ -203,9 +260,8 @@ Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
       }
     }
     Matrix<float> proposal = y + half_s2 * grad + static_cast<float>(step) * noise;
-    const RowVector<float> f_new = model.energy(p, is.hx, proposal, draws, cache);
     Matrix<float> grad_new;
-    model.energy_backward(p, cache, ones, nullptr, nullptr, &grad_new);
+    const RowVector<float> f_new = energies_and_gradients_by_row(model, p, is.hx, proposal, draws, grad_new);
     const double inv_2s2 = 1.0 / (2.0 * step * step);
     for (Eigen::Index c = 0; c < n; ++c) {
       const double forward = (proposal.col(c) - y.col(c) - half_s2 * grad.col(c)).squaredNorm();

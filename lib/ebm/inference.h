@@ -30,11 +30,12 @@ struct ImportanceSample {
   std::vector<double> ess;     // E: effective sample size 1 / sum w^2
 };
 
-// Draws M proposal samples per row of x_std (x_dim x E); first_row is the global index
-// of column 0 (selects the random streams). Throws NumericalError on NaN.
+// Draws M proposal samples per row of x_std (x_dim x E). Row e uses random stream
+// streams[e] if given, else first_row + e; first_row (the global index of column 0)
+// also names rows in error messages. Throws NumericalError on NaN.
 ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
-                                   std::uint64_t first_row);
+                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams = nullptr);
 
 // log p(y|x) estimates (standardised units) for observed targets y_std (y_dim x E).
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
@@ -62,7 +63,13 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
 // Returns y_dim x (E*N).
 Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
-                       std::uint64_t seed, std::uint64_t first_row);
+                       std::uint64_t seed, std::uint64_t first_row,
+                       const std::vector<std::uint64_t>* streams = nullptr);
+
+// Random-stream id of an input row derived from its feature values: a row gets the same
+// random numbers wherever it appears (whole file, a shard of it, another order), so
+// sharded batch jobs reproduce the single-process output exactly.
+std::uint64_t row_stream(const double* features, int count);
 
 // Grid-normalised log-density for a one-dimensional target (method reference C.2):
 //   log p(y|x) = f(x, y) - LSE_j f(x, y_j) + log N - log(hi - lo),
