@@ -4,8 +4,8 @@
 # Trains, predicts (intervals, quantiles, mode, log-density, metrics) and samples on
 # data/bimodal_*, then runs the same pipeline briefly on data/twotarget_* (two targets)
 # and data/multi_* (several features, a text id column passed through with --keep).
-# Everything is written under demo-output/ in the repository root; takes about a minute
-# on two cores.
+# Everything is written under demo-output/ in the repository root; takes about half a
+# minute on two cores.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -43,11 +43,22 @@ show_metrics() {
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Trains with progress going to LOG; on failure shows the end of the log and stops.
+train_to() {
+  local log=$1
+  shift
+  if ! "$train" "$@" 2> "$log"; then
+    echo "demo: ebm-train failed; last lines of $log:" >&2
+    tail -n 5 "$log" >&2
+    exit 1
+  fi
+}
+
 # ------------------------------------------------------------------ bimodal (main demo)
 d=$out/bimodal
 step "bimodal: training on data/bimodal_train.csv (30 epochs, 10% of the rows held out for validation)"
-"$train" data/bimodal_train.csv --target y -m "$d/model.json" \
-  --epochs 30 --valid-fraction 0.1 --seed 1 2> "$d/train.log"
+train_to "$d/train.log" data/bimodal_train.csv --target y -m "$d/model.json" \
+  --epochs 30 --valid-fraction 0.1 --seed 1
 tail -n 1 "$d/train.log" | sed 's/^/   /'
 
 step "bimodal: predicting data/bimodal_test.csv"
@@ -67,8 +78,8 @@ head -n 4 "$d/samples.csv" | sed 's/^/    /'
 # ------------------------------------------------------------------ twotarget (2-D y)
 d=$out/twotarget
 step "twotarget: two targets y1, y2 (20 epochs)"
-"$train" data/twotarget_train.csv --target y1 --target y2 -m "$d/model.json" \
-  --epochs 20 --valid-fraction 0.1 --seed 1 2> "$d/train.log"
+train_to "$d/train.log" data/twotarget_train.csv --target y1 --target y2 -m "$d/model.json" \
+  --epochs 20 --valid-fraction 0.1 --seed 1
 "$predict" -m "$d/model.json" data/twotarget_test.csv --interval 0.9 --logpdf \
   --metrics "$d/metrics.json" -o "$d/predictions.csv"
 "$sample" -m "$d/model.json" data/twotarget_test.csv -n 100 --seed 1 -o "$d/samples.csv"
@@ -78,8 +89,8 @@ head -n 3 "$d/predictions.csv" | sed 's/^/    /'
 # ------------------------------------------------------------------ multi (5 features, text id)
 d=$out/multi
 step "multi: five features, text column 'id' kept as a row label (20 epochs)"
-"$train" data/multi_train.csv --target y -m "$d/model.json" \
-  --epochs 20 --valid-fraction 0.1 --seed 1 2> "$d/train.log"
+train_to "$d/train.log" data/multi_train.csv --target y -m "$d/model.json" \
+  --epochs 20 --valid-fraction 0.1 --seed 1
 "$predict" -m "$d/model.json" data/multi_test.csv --keep id --interval 0.9 \
   --metrics "$d/metrics.json" -o "$d/predictions.csv"
 "$sample" -m "$d/model.json" data/multi_test.csv --keep id -n 20 --seed 1 -o "$d/samples.csv"
