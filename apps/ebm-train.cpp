@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
       "  ebm-train data/bimodal_train.csv --target y -m model.json\n"
       "  ebm-train train.csv --target price --features area,rooms -m m.json --valid-fraction 0.1 --early-stopping 10\n"
       "  cat train.csv | ebm-train - --target y1 --target y2 -m m.json --method ml-is\n"
-      "Output: the JSON checkpoint (-m); progress on stderr. Exit: 0 ok, 1 data/model error, 2 usage error.");
+      "Output: the JSON checkpoint (-m); progress on stderr.\n"
+      "Exit: 0 ok, 1 data/model error, 2 usage error, 130 interrupted (checkpoint of the last epoch written).");
   app.set_version_flag("--version", ebm::cli::version_string(program));
   app.get_formatter()->column_width(34);
 
@@ -82,10 +83,10 @@ int main(int argc, char** argv) {
 
   auto* r = "Run";
   app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs")->group(r)->check(CLI::NonNegativeNumber);
-  app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every (same data, options, seed)")->group(r);
+  app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every or by an interrupted run (same data, options, seed)")->group(r);
   app.add_option("-j,--threads", o.settings.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
   app.add_flag("-q,--quiet", quiet, "No progress output")->group(r);
-  app.add_flag("-v,--verbose", verbose, "More progress output")->group(r);
+  app.add_flag("-v,--verbose", verbose, "One line per epoch (loss, proposal and validation NLL, time)")->group(r);
   app.add_flag("--no-progress", no_progress, "No progress bar, even on a terminal")->group(r);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
@@ -117,6 +118,9 @@ int main(int argc, char** argv) {
     o.interrupt = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
+    // Progress goes to stderr; if whoever reads it goes away (ebm-train ... 2>&1 | head),
+    // training carries on and still writes its checkpoint.
+    std::signal(SIGPIPE, SIG_IGN);
     const ebm::TrainSummary summary = ebm::run_train(o);
     if (summary.interrupted) throw ebm::Interrupted("interrupted");
   });

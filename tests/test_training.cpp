@@ -62,6 +62,7 @@ TEST_CASE("trained model beats Gaussian baselines on held-out data") {
   p.output_path = (t.dir / "pred.csv").string();
   p.samples = 512;
   p.threads = 2;
+  p.evaluate = true;
   const PredictSummary s = run_predict(p);
   REQUIRE(s.rows == 500);
   const double nll = s.metrics["nll"].get<double>();

@@ -63,11 +63,12 @@ class Reader {
   }
 
   long integer(const nlohmann::json& object, const std::string& key, const std::string& path,
-               long min_value) const {
+               long min_value, long max_value = 1L << 40) const {
     const auto& v = at(object, key, path);
     if (!v.is_number_integer()) fail("'" + join(path, key) + "' must be an integer");
     const long value = v.get<long>();
     if (value < min_value) fail("'" + join(path, key) + "' must be at least " + std::to_string(min_value));
+    if (value > max_value) fail("'" + join(path, key) + "' must be at most " + std::to_string(max_value));
     return value;
   }
 
@@ -169,7 +170,7 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   return j;
 }
 
-Checkpoint checkpoint_from_json(const nlohmann::json& root, const std::string& source) {
+Checkpoint checkpoint_from_json(const nlohmann::json& root, const std::string& source, bool with_resume_state) {
   Reader r(root, source);
   if (!root.is_object()) r.fail("not an ebm checkpoint (expected a JSON object)");
   const std::string format = r.string(root, "format", "");
@@ -184,13 +185,13 @@ Checkpoint checkpoint_from_json(const nlohmann::json& root, const std::string& s
   c.targets = r.names(root, "targets");
   const auto& arch = r.at(root, "architecture", "");
   Architecture& a = c.architecture;
-  a.x_dim = static_cast<int>(r.integer(arch, "x_dim", "architecture", 1));
-  a.y_dim = static_cast<int>(r.integer(arch, "y_dim", "architecture", 1));
-  a.hidden = static_cast<int>(r.integer(arch, "hidden", "architecture", 1));
-  a.x_layers = static_cast<int>(r.integer(arch, "x_layers", "architecture", 1));
-  a.y_layers = static_cast<int>(r.integer(arch, "y_layers", "architecture", 1));
-  a.residual_blocks = static_cast<int>(r.integer(arch, "residual_blocks", "architecture", 0));
-  a.components = static_cast<int>(r.integer(arch, "components", "architecture", 1));
+  a.x_dim = static_cast<int>(r.integer(arch, "x_dim", "architecture", 1, 1 << 20));
+  a.y_dim = static_cast<int>(r.integer(arch, "y_dim", "architecture", 1, 1024));
+  a.hidden = static_cast<int>(r.integer(arch, "hidden", "architecture", 1, 1 << 16));
+  a.x_layers = static_cast<int>(r.integer(arch, "x_layers", "architecture", 1, 64));
+  a.y_layers = static_cast<int>(r.integer(arch, "y_layers", "architecture", 1, 64));
+  a.residual_blocks = static_cast<int>(r.integer(arch, "residual_blocks", "architecture", 0, 64));
+  a.components = static_cast<int>(r.integer(arch, "components", "architecture", 1, 4096));
   const std::string activation = r.string(arch, "activation", "architecture");
   try {
     a.activation = activation_from_name(activation);
@@ -237,7 +238,7 @@ Checkpoint checkpoint_from_json(const nlohmann::json& root, const std::string& s
       c.params[block.offset + i] = v;
     }
   }
-  if (root.contains("resume")) {
+  if (with_resume_state && root.contains("resume")) {
     const auto& res = root["resume"];
     const std::size_t count = model.parameter_count();
     TrainingState state;
@@ -290,7 +291,7 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
   out.commit();
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
+Checkpoint load_checkpoint(const std::string& path, bool with_resume_state) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": cannot open: " + std::strerror(errno));
   nlohmann::json root;
@@ -303,7 +304,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw DataError(path + ": not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
   }
   try {
-    return checkpoint_from_json(root, path);
+    return checkpoint_from_json(root, path, with_resume_state);
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path + ": malformed checkpoint: " + std::string(e.what()));
   }

@@ -30,9 +30,12 @@ struct Checkpoint {
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& checkpoint);
 // `source` names the file in error messages. Validates format, version, required keys,
 // shapes and finiteness; throws DataError "SOURCE: ..." naming the offending field.
-Checkpoint checkpoint_from_json(const nlohmann::json& json, const std::string& source);
+// The "resume" block (optimiser state, ~4x the size of the weights) is read and checked
+// only when with_resume_state is set; prediction and sampling ignore it.
+Checkpoint checkpoint_from_json(const nlohmann::json& json, const std::string& source,
+                                bool with_resume_state = false);
 
 void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
-Checkpoint load_checkpoint(const std::string& path);
+Checkpoint load_checkpoint(const std::string& path, bool with_resume_state = false);
 
 }  // namespace ebm

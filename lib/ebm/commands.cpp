@@ -1,6 +1,7 @@
 #include "ebm/commands.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <numeric>
@@ -110,7 +111,8 @@ TrainSummary run_train(const TrainOptions& options) {
 
   std::vector<std::string> required = options.targets;
   required.insert(required.end(), options.features.begin(), options.features.end());
-  const Table table = read_table(options.data_path, options.csv, required);
+  // With explicit features, columns the model does not use are not even parsed.
+  const Table table = read_table(options.data_path, options.csv, required, !options.features.empty());
 
   TrainSummary summary;
   std::vector<std::string> features = options.features;
@@ -158,7 +160,7 @@ TrainSummary run_train(const TrainOptions& options) {
   if (!options.valid_path.empty()) {
     std::vector<std::string> needed = features;
     needed.insert(needed.end(), options.targets.begin(), options.targets.end());
-    const Table valid = read_table(options.valid_path, options.csv, needed);
+    const Table valid = read_table(options.valid_path, options.csv, needed, true);
     std::vector<std::size_t> all(valid.rows());
     std::iota(all.begin(), all.end(), 0);
     x_valid = standardised_block(valid, column_indices(valid, features), all, checkpoint.x_scaler);
@@ -246,7 +248,7 @@ TrainSummary run_train(const TrainOptions& options) {
 
   std::optional<TrainingState> resume;
   if (!options.resume_path.empty()) {
-    Checkpoint previous = load_checkpoint(options.resume_path);
+    Checkpoint previous = load_checkpoint(options.resume_path, /*with_resume_state=*/true);
     if (!previous.resume) {
       throw DataError(options.resume_path +
                       ": has no training state to resume from (write one with --checkpoint-every)");
@@ -264,6 +266,17 @@ TrainSummary run_train(const TrainOptions& options) {
                       ": was trained on different data (normalisation statistics differ); resume needs the same "
                       "data, options and seed");
     }
+    // Everything that shapes the optimisation must match, or "resume" would silently be a
+    // different run.
+    for (const char* key : {"method", "noise", "gmm_sigmas", "nce_plus_beta", "epochs", "batch_size", "samples",
+                            "learning_rate", "weight_decay", "schedule", "seed", "early_stopping", "valid_fraction",
+                            "valid_samples"}) {
+      if (!previous.training.contains(key) || previous.training[key] != training[key]) {
+        throw DataError(options.resume_path + ": training option '" + key + "' differs from this run's (" +
+                        (previous.training.contains(key) ? previous.training[key].dump() : std::string("missing")) +
+                        " vs " + training[key].dump() + "); resume needs the same options");
+      }
+    }
     resume = std::move(*previous.resume);
     if (log != nullptr && options.verbosity >= 1) {
       *log << "resuming after epoch " << resume->epochs_done << " of " << total_epochs << "\n";
@@ -279,8 +292,16 @@ TrainSummary run_train(const TrainOptions& options) {
     snapshot.commit();
   };
 
+  const auto train_start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count(); };
+  const int first_epoch = resume ? resume->epochs_done + 1 : 1;
+  std::string last_figures;  // loss / validation NLL of the last epoch, for the progress bar
   auto on_epoch = [&](const EpochRecord& r, const TrainingState& state) {
-    if (log != nullptr && options.verbosity >= 1) {
+    std::ostringstream figures;
+    figures << std::fixed << std::setprecision(4) << "loss " << r.train_loss;
+    if (std::isfinite(r.valid_nll)) figures << "  valid_nll " << r.valid_nll + log_jacobian;
+    last_figures = figures.str();
+    if (log != nullptr && options.verbosity >= 2) {
       if (options.progress_bar) *log << "\r\033[K";
       std::ostringstream line;
       line << "epoch " << std::setw(3) << r.epoch << "/" << total_epochs << std::fixed << std::setprecision(4)
@@ -290,21 +311,28 @@ TrainSummary run_train(const TrainOptions& options) {
              << r.valid_proposal_nll + log_jacobian;
       }
       line << std::setprecision(2) << "  " << r.seconds << "s";
+      if (r.epoch == state.best_epoch && std::isfinite(r.valid_nll)) line << "  *";
       *log << line.str() << "\n" << std::flush;
     }
     if (options.checkpoint_every > 0 && r.epoch % options.checkpoint_every == 0) write_snapshot(state, false);
     return true;
   };
   BatchCallback on_batch = nullptr;
-  int current_epoch = resume ? resume->epochs_done + 1 : 1;
+  int current_epoch = first_epoch;
   if (options.progress_bar && log != nullptr && options.verbosity >= 1) {
-    on_batch = [&](int batch, int batches) {
+    const int total_batches_per_epoch = static_cast<int>((summary.train_rows + s.batch_size - 1) / s.batch_size);
+    on_batch = [&, total_batches_per_epoch](int batch, int batches) {
       if (batch != batches && batch % 4 != 0) return;
-      const int width = 30;
-      const int filled = width * batch / batches;
+      const int width = 24;
+      const double done = (current_epoch - first_epoch) + static_cast<double>(batch) / batches;
+      const double left = total_epochs - first_epoch + 1 - done;
+      const double eta = done > 0 ? elapsed() / done * left : 0;
+      const int filled = static_cast<int>(width * static_cast<double>(batch) / batches);
       *log << "\r\033[Kepoch " << current_epoch << "/" << total_epochs << " [" << std::string(filled, '#')
-           << std::string(width - filled, '.') << "] " << batch << "/" << batches << std::flush;
+           << std::string(width - filled, '.') << "] " << last_figures << "  ~" << static_cast<long>(eta + 0.5)
+           << "s left" << std::flush;
       if (batch == batches) ++current_epoch;
+      (void)total_batches_per_epoch;
     };
   }
   summary.result = train(model, x, y, x_valid, y_valid, options.settings, on_epoch, on_batch,
@@ -332,7 +360,7 @@ TrainSummary run_train(const TrainOptions& options) {
                                   options.settings.seed ^ 0x9e3779b97f4a7c15ULL, options.settings.threads, &nll_before,
                                   &nll_after);
     model.scale_energy(checkpoint.params.data(), static_cast<float>(1.0 / temperature));
-    if (log != nullptr && options.verbosity >= 1) {
+    if (log != nullptr && options.verbosity >= 2) {
       *log << "calibration: temperature " << format_number(temperature, 4) << ", validation NLL "
            << format_number(nll_before + log_jacobian, 5) << " -> " << format_number(nll_after + log_jacobian, 5)
            << "\n";
@@ -345,8 +373,21 @@ TrainSummary run_train(const TrainOptions& options) {
   model_file.stream() << checkpoint_to_json(checkpoint).dump(1) << '\n';
   model_file.commit();
   if (log != nullptr && options.verbosity >= 1) {
-    *log << "wrote " << options.model_path << " (epoch " << summary.result.best_epoch << " of "
-         << summary.result.history.size() << ")\n";
+    if (options.progress_bar) *log << "\r\033[K";
+    const TrainingState& st = summary.result.state;
+    std::ostringstream line;
+    line << "trained " << st.history.size() << " epochs in " << std::fixed << std::setprecision(1) << elapsed()
+         << "s" << (summary.result.stopped_early ? " (early stop)" : "") << "; best epoch " << st.best_epoch;
+    for (const EpochRecord& r : st.history) {
+      if (r.epoch != st.best_epoch) continue;
+      line << std::setprecision(4) << ": train loss " << r.train_loss << ", train proposal NLL "
+           << r.train_proposal_nll + log_jacobian;
+      if (std::isfinite(r.valid_nll)) line << ", valid NLL " << r.valid_nll + log_jacobian;
+    }
+    if (std::isfinite(nll_after)) {
+      line << ", calibrated " << nll_after + log_jacobian << " (T = " << std::setprecision(3) << temperature << ")";
+    }
+    *log << line.str() << "\nwrote " << options.model_path << "\n";
   }
   return summary;
 }
@@ -452,8 +493,11 @@ PredictSummary run_predict(const PredictOptions& o) {
   const EnergyModel model(c.architecture);
   CsvReader reader(o.data_path, o.csv);
   const bool want_metrics = !o.metrics_path.empty();
-  const InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.logpdf,
-                                            want_metrics ? "--metrics" : "--logpdf");
+  InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.logpdf,
+                                      want_metrics ? "--metrics" : "--logpdf");
+  // Target cells are read only when something uses them: a blank target column in a file
+  // to be predicted is normal.
+  cols.has_targets = cols.has_targets && (want_metrics || o.logpdf || o.evaluate);
   std::optional<OutputFile> metrics_file;
   if (want_metrics) metrics_file.emplace(o.metrics_path);
   OutputFile out(o.output_path);

@@ -61,6 +61,7 @@ struct PredictOptions {
   bool ess = false;                      // add the effective sample size column
   std::vector<std::string> keep;
   std::string metrics_path;              // write metrics JSON here (needs the targets)
+  bool evaluate = false;                 // compute PredictSummary::metrics when the targets are present
   double metrics_interval = 0.9;         // interval used for coverage when --interval is not given
   std::uint64_t seed = 0;
   int threads = 1;

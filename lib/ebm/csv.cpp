@@ -345,7 +345,7 @@ void CsvReader::split_current_line() {
 std::size_t Table::column_index(const std::string& name) const { return find_column(source, columns, name); }
 
 Table read_table(const std::string& path, const CsvOptions& options,
-                 const std::vector<std::string>& required_numeric) {
+                 const std::vector<std::string>& required_numeric, bool only_required) {
   CsvReader reader(path, options);
   Table table;
   table.source = reader.source();
@@ -360,7 +360,10 @@ Table read_table(const std::string& path, const CsvOptions& options,
     if (first_row) {
       table.numeric.assign(width, false);
       double ignored = 0.0;
-      for (std::size_t j = 0; j < width; ++j) table.numeric[j] = parse_number(reader.cell(j), ignored);
+      for (std::size_t j = 0; j < width; ++j) {
+        table.numeric[j] = !only_required && parse_number(reader.cell(j), ignored);
+      }
+      for (std::size_t j : required_columns) table.numeric[j] = parse_number(reader.cell(j), ignored);
       // A required column must not silently become text: report its first cell.
       for (std::size_t j : required_columns) {
         if (!table.numeric[j]) reader.number(j);

@@ -95,8 +95,10 @@ struct Table {
 // Reads a table; every column in `required_numeric` must exist and be numeric
 // (a non-number there, even in the first row, is an error with its line and column).
 // Throws DataError if there are no data rows.
+// With only_required, the other columns are not parsed at all (numeric = false, NaN):
+// a blank or text cell in a column the caller does not use is then no error.
 Table read_table(const std::string& path, const CsvOptions& options,
-                 const std::vector<std::string>& required_numeric = {});
+                 const std::vector<std::string>& required_numeric = {}, bool only_required = false);
 
 // Output file that appears under its final name only when complete.
 // path "-" writes to standard output (commit() then just flushes).

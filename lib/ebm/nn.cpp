@@ -10,7 +10,6 @@ Activation activation_from_name(const std::string& name) {
   if (name == "relu") return Activation::relu;
   if (name == "tanh") return Activation::tanh;
   if (name == "silu") return Activation::silu;
-  if (name == "identity") return Activation::identity;
   throw UsageError("unknown activation '" + name + "' (expected relu, tanh or silu)");
 }
 

@@ -21,9 +21,12 @@ constexpr std::uint64_t kShuffleStream = 0x082efa98ec4e6c89ULL;
 constexpr std::uint64_t kInitStream = 0x452821e638d01377ULL;
 constexpr std::uint64_t kValidStream = 0xbe5466cf34e90c6cULL;
 
-// Columns per work unit: a few thousand keeps activations in cache-sized blocks while
-// giving every thread several units. Depends only on M, never on the thread count.
-int examples_per_chunk(int candidates) { return std::max(1, 4096 / candidates); }
+// Examples per work unit: at most ~4096 candidate columns (activations stay in cache-sized
+// blocks) and at most a quarter of the batch (so that a batch always splits into several
+// units for the threads). Depends only on M and B, never on the thread count.
+int examples_per_chunk(int candidates, int batch_size) {
+  return std::max(1, std::min(4096 / candidates, (batch_size + 3) / 4));
+}
 }  // namespace
 
 std::string objective_name(Objective objective) {
@@ -283,7 +286,7 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
   ThreadPool pool(settings.threads);
 
   const int candidates = settings.samples + 1;
-  const int chunk_size = examples_per_chunk(candidates);
+  const int chunk_size = examples_per_chunk(candidates, settings.batch_size);
   const int batches = (n + settings.batch_size - 1) / settings.batch_size;
   const int max_chunks = (settings.batch_size + chunk_size - 1) / chunk_size;
   std::vector<ParamVector> chunk_grads(max_chunks, ParamVector(size));
