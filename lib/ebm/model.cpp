@@ -116,7 +116,7 @@ void EnergyModel::energy_backward(const S* params, EnergyCache<S>& cache, const 
     dz_x.col(e) = dz.middleCols(e * candidates, candidates).rowwise().sum();
   }
   if (grads != nullptr) {
-    Eigen::Map<Matrix<S>>(grads + joint_wy_, h, h).noalias() += dz * cache.y_branch.output.transpose();
+    accumulate_weight_gradient<S>(Eigen::Map<Matrix<S>>(grads + joint_wy_, h, h), dz, cache.y_branch.output);
     Eigen::Map<Matrix<S>>(grads + joint_wx_, h, h).noalias() += dz_x * cache.hx.transpose();
     Eigen::Map<Vector<S>>(grads + joint_bias_, h).noalias() += dz_x.rowwise().sum();
   }

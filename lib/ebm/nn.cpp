@@ -144,7 +144,7 @@ void Mlp::backward(const S* params, const MlpCache<S>& cache, Matrix<S>& d_outpu
       Eigen::Map<Matrix<S>> d_weight(grads + layer.weight_offset, layer.out_features,
                                      layer.in_features);
       Eigen::Map<Vector<S>> d_bias(grads + layer.bias_offset, layer.out_features);
-      d_weight.noalias() += dz * cache.inputs[l].transpose();
+      accumulate_weight_gradient<S>(d_weight, dz, cache.inputs[l]);
       d_bias.noalias() += dz.rowwise().sum();
     }
     if (!need_input_grad) break;
