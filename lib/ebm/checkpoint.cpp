@@ -45,24 +45,24 @@ nlohmann::ordered_json doubles(const std::vector<double>& values) {
 
 class Reader {
  public:
-  Reader(const nlohmann::json& root, std::string source) : root_(root), source_(std::move(source)) {}
+  Reader(const nlohmann::ordered_json& root, std::string source) : root_(root), source_(std::move(source)) {}
 
   [[noreturn]] void fail(const std::string& message) const { throw DataError(source_ + ": " + message); }
 
-  const nlohmann::json& at(const nlohmann::json& object, const std::string& key, const std::string& path) const {
+  const nlohmann::ordered_json& at(const nlohmann::ordered_json& object, const std::string& key, const std::string& path) const {
     if (!object.is_object()) fail("'" + path + "' is not an object");
     const auto it = object.find(key);
     if (it == object.end()) fail("missing key '" + (path.empty() ? key : path + "." + key) + "'");
     return *it;
   }
 
-  std::string string(const nlohmann::json& object, const std::string& key, const std::string& path) const {
+  std::string string(const nlohmann::ordered_json& object, const std::string& key, const std::string& path) const {
     const auto& v = at(object, key, path);
     if (!v.is_string()) fail("'" + join(path, key) + "' must be a string");
     return v.get<std::string>();
   }
 
-  long integer(const nlohmann::json& object, const std::string& key, const std::string& path,
+  long integer(const nlohmann::ordered_json& object, const std::string& key, const std::string& path,
                long min_value, long max_value = 1L << 40) const {
     const auto& v = at(object, key, path);
     if (!v.is_number_integer()) fail("'" + join(path, key) + "' must be an integer");
@@ -72,7 +72,7 @@ class Reader {
     return value;
   }
 
-  std::vector<double> numbers(const nlohmann::json& object, const std::string& key, const std::string& path,
+  std::vector<double> numbers(const nlohmann::ordered_json& object, const std::string& key, const std::string& path,
                               std::size_t expected_size, bool positive = false) const {
     const auto& v = at(object, key, path);
     const std::string name = join(path, key);
@@ -91,7 +91,7 @@ class Reader {
     return out;
   }
 
-  std::vector<std::string> names(const nlohmann::json& object, const std::string& key) const {
+  std::vector<std::string> names(const nlohmann::ordered_json& object, const std::string& key) const {
     const auto& v = at(object, key, "");
     if (!v.is_array() || v.empty()) fail("'" + key + "' must be a non-empty array of column names");
     std::vector<std::string> out;
@@ -107,7 +107,7 @@ class Reader {
   }
 
  private:
-  const nlohmann::json& root_;
+  const nlohmann::ordered_json& root_;
   std::string source_;
 };
 
@@ -170,7 +170,7 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   return j;
 }
 
-Checkpoint checkpoint_from_json(const nlohmann::json& root, const std::string& source, bool with_resume_state) {
+Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::string& source, bool with_resume_state) {
   Reader r(root, source);
   if (!root.is_object()) r.fail("not an ebm checkpoint (expected a JSON object)");
   const std::string format = r.string(root, "format", "");
@@ -294,9 +294,9 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
 Checkpoint load_checkpoint(const std::string& path, bool with_resume_state) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": cannot open: " + std::strerror(errno));
-  nlohmann::json root;
+  nlohmann::ordered_json root;
   try {
-    root = nlohmann::json::parse(in);
+    root = nlohmann::ordered_json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
     std::string what = e.what();

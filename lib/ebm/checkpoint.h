@@ -32,7 +32,7 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& checkpoint);
 // shapes and finiteness; throws DataError "SOURCE: ..." naming the offending field.
 // The "resume" block (optimiser state, ~4x the size of the weights) is read and checked
 // only when with_resume_state is set; prediction and sampling ignore it.
-Checkpoint checkpoint_from_json(const nlohmann::json& json, const std::string& source,
+Checkpoint checkpoint_from_json(const nlohmann::ordered_json& json, const std::string& source,
                                 bool with_resume_state = false);
 
 void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
