@@ -219,7 +219,6 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
   if (root.contains("results") && root["results"].is_object()) c.results = root["results"];
 
   const EnergyModel model(a);
-  c.params.assign(model.parameter_count(), 0.0f);
   const auto& parameters = r.at(root, "parameters", "");
   if (!parameters.is_object()) r.fail("'parameters' must be an object");
   for (const ParameterBlock& block : model.layout().blocks()) {
@@ -232,6 +231,10 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
              std::to_string(block.cols) + "]");
     }
     const std::vector<double> values = r.numbers(entry, "values", path, block.size());
+    // Grown block by block once each block's size is checked: allocating parameter_count()
+    // up front let a few hundred bytes declaring e.g. hidden = 40000 demand gigabytes
+    // before any check (found by fuzz/fuzz_checkpoint.cpp).
+    if (c.params.size() < block.offset + block.size()) c.params.resize(block.offset + block.size(), 0.0f);
     for (std::size_t i = 0; i < values.size(); ++i) {
       const float v = static_cast<float>(values[i]);
       if (!std::isfinite(v)) r.fail("'" + path + ".values[" + std::to_string(i) + "]' overflows a float");
@@ -250,7 +253,15 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
     state.best_valid = best_valid.is_number() ? best_valid.get<double>() : INFINITY;
     auto float_vector = [&](const char* key) {
       const std::vector<double> values = r.numbers(res, key, "resume", count);
-      return ParamVector(values.begin(), values.end());
+      ParamVector floats(values.begin(), values.end());
+      // As for the weights: a finite double beyond float range (1e39) must not load as inf
+      // (found by fuzz/fuzz_checkpoint.cpp).
+      for (std::size_t i = 0; i < floats.size(); ++i) {
+        if (!std::isfinite(floats[i])) {
+          r.fail("'resume." + std::string(key) + "[" + std::to_string(i) + "]' overflows a float");
+        }
+      }
+      return floats;
     };
     state.params = float_vector("params");
     state.adam_m = float_vector("adam_m");
