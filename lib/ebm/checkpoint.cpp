@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -303,11 +304,20 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
 }
 
 Checkpoint load_checkpoint(const std::string& path, bool with_resume_state) {
+  if (path.empty()) throw UsageError("the model path is empty");
+  std::error_code ignored;
+  // Opening a directory succeeds on Linux and fails only at the first read, as an
+  // std::ios_base::failure without the file name: found here instead.
+  if (std::filesystem::is_directory(path, ignored)) {
+    throw DataError(path + ": cannot read: " + std::strerror(EISDIR));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": cannot open: " + std::strerror(errno));
   nlohmann::ordered_json root;
   try {
     root = nlohmann::ordered_json::parse(in);
+  } catch (const std::ios_base::failure& e) {
+    throw DataError(path + ": cannot read: " + std::strerror(errno != 0 ? errno : EIO));
   } catch (const nlohmann::json::parse_error& e) {
     // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
     std::string what = e.what();

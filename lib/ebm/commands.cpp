@@ -520,7 +520,13 @@ PredictSummary run_predict(const PredictOptions& o) {
   }
   if (o.logpdf) header.push_back("log_density");
   if (o.ess) header.push_back("ess");
-  writer.write_row(header);
+  // The header goes out with the first chunk (or at the end for an input without rows), so
+  // an input that fails in its first chunk leaves standard output empty.
+  bool header_written = false;
+  const auto write_header = [&] {
+    if (!header_written) writer.write_row(header);
+    header_written = true;
+  };
   const int per_target = 2 + (o.interval ? 2 : 0) + static_cast<int>(o.quantiles.size()) + (o.mode ? 1 : 0);
   const int value_columns = dy * per_target + (o.logpdf ? 1 : 0) + (o.ess ? 1 : 0);
   const double log_jacobian = c.y_scaler.log_jacobian();
@@ -618,6 +624,7 @@ PredictSummary run_predict(const PredictOptions& o) {
       }
       for (std::size_t b = 0; b < s.pit.size(); ++b) total.pit[b] += s.pit[b];
     }
+    write_header();
     for (int r = 0; r < n; ++r) {
       for (const auto& kept : chunk.kept[r]) writer.field(kept);
       for (int k = 0; k < value_columns; ++k) writer.field(values(k, r));
@@ -625,7 +632,7 @@ PredictSummary run_predict(const PredictOptions& o) {
     }
     rows_done += static_cast<std::size_t>(n);
   }
-  out.commit();
+  write_header();
 
   PredictSummary summary;
   summary.rows = rows_done;
@@ -667,12 +674,17 @@ PredictSummary run_predict(const PredictOptions& o) {
           throw NumericalError("metric '" + item.key() + "' is not finite");
         }
       }
-      metrics_file->stream() << m.dump(2) << '\n';
-      metrics_file->commit();
     }
   } else if (metrics_file) {
     throw DataError(reader.source() + ": no data rows to compute metrics on");
   }
+  // Renamed only once both files are complete and written: a failed run leaves neither.
+  if (metrics_file) {
+    metrics_file->stream() << summary.metrics.dump(2) << '\n';
+    metrics_file->finish();
+  }
+  out.commit();
+  if (metrics_file) metrics_file->commit();
   return summary;
 }
 
@@ -693,7 +705,7 @@ std::size_t run_sample(const SampleOptions& o) {
   std::vector<std::string> header{"row", "sample"};
   header.insert(header.end(), o.keep.begin(), o.keep.end());
   header.insert(header.end(), c.targets.begin(), c.targets.end());
-  writer.write_row(header);
+  bool header_written = false;  // written with the first chunk, as in run_predict
   const int dy = c.architecture.y_dim;
   ThreadPool pool(o.threads);
   const int rows_per_task = std::max(1, 16384 / std::max(proposal_samples, o.draws));
@@ -714,6 +726,8 @@ std::size_t run_sample(const SampleOptions& o) {
       draws.middleCols(static_cast<Eigen::Index>(begin) * o.draws, static_cast<Eigen::Index>(count) * o.draws) =
           resample(model, c.params, is, o.draws, o.langevin_steps, o.langevin_step, o.seed, first, &streams);
     });
+    if (!header_written) writer.write_row(header);
+    header_written = true;
     for (int r = 0; r < n; ++r) {
       for (int i = 0; i < o.draws; ++i) {
         writer.field(std::to_string(rows_done + r));
@@ -727,6 +741,7 @@ std::size_t run_sample(const SampleOptions& o) {
     }
     rows_done += static_cast<std::size_t>(n);
   }
+  if (!header_written) writer.write_row(header);
   out.commit();
   return rows_done;
 }

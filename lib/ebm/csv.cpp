@@ -396,6 +396,16 @@ OutputFile::OutputFile(const std::string& path) : path_(path) {
     // Found now rather than at rename time, after all the work is done.
     throw DataError(path_ + ": cannot create: " + std::strerror(EISDIR));
   }
+  // A device, FIFO or socket (/dev/null, /dev/full, /dev/stdout, a named pipe) is written
+  // in place: renaming a temporary file over it would replace the device node itself
+  // wherever the directory is writable (e.g. /dev as root) instead of writing to it.
+  const fs::file_status status = fs::status(target, ignored);
+  if (fs::exists(status) && !fs::is_regular_file(status)) {
+    errno = 0;
+    file_.open(path_, std::ios::binary);
+    if (!file_.is_open()) throw DataError(path_ + ": cannot open: " + error_text(errno));
+    return;  // temp_path_ stays empty: nothing to rename or remove
+  }
   // Same directory as the target, so the final rename stays within one file system and
   // is atomic; pid and counter keep concurrent writers (processes and objects) apart.
   static std::atomic<unsigned long> counter{0};
@@ -410,7 +420,7 @@ OutputFile::OutputFile(const std::string& path) : path_(path) {
 OutputFile::~OutputFile() {
   if (path_ == "-" || committed_) return;
   if (file_.is_open()) file_.close();
-  std::remove(temp_path_.c_str());
+  if (!temp_path_.empty()) std::remove(temp_path_.c_str());
 }
 
 std::ostream& OutputFile::stream() {
@@ -418,13 +428,13 @@ std::ostream& OutputFile::stream() {
   return file_;
 }
 
-void OutputFile::commit() {
-  if (committed_) return;
+void OutputFile::finish() {
+  if (finished_) return;
   if (path_ == "-") {
     errno = 0;
     std::cout.flush();
     if (!std::cout) throw DataError(std::string(kStdoutName) + ": cannot write: " + error_text(errno));
-    committed_ = true;
+    finished_ = true;
     return;
   }
   errno = 0;
@@ -432,7 +442,13 @@ void OutputFile::commit() {
   if (!file_) throw DataError(path_ + ": cannot write: " + error_text(errno));
   file_.close();
   if (file_.fail()) throw DataError(path_ + ": cannot write: " + error_text(errno));
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+  finished_ = true;
+}
+
+void OutputFile::commit() {
+  if (committed_) return;
+  finish();
+  if (path_ != "-" && !temp_path_.empty() && std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     throw DataError(path_ + ": cannot write: " + error_text(errno));
   }
   committed_ = true;

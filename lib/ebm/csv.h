@@ -101,7 +101,8 @@ Table read_table(const std::string& path, const CsvOptions& options,
                  const std::vector<std::string>& required_numeric = {}, bool only_required = false);
 
 // Output file that appears under its final name only when complete.
-// path "-" writes to standard output (commit() then just flushes).
+// path "-" writes to standard output (commit() then just flushes). An existing device,
+// FIFO or socket (/dev/null, /dev/full, /dev/stdout, a named pipe) is written in place.
 class OutputFile {
  public:
   explicit OutputFile(const std::string& path);
@@ -114,11 +115,15 @@ class OutputFile {
   // Flushes, checks the stream, renames the temporary file to the final name.
   // Throws DataError on any I/O failure ("OUT.csv: cannot write: No space left on device").
   void commit();
+  // The first half of commit(): flushes, closes and checks, without renaming. Lets a
+  // command writing two files find a write error in either before it renames one.
+  void finish();
 
  private:
   std::string path_;
   std::string temp_path_;
   std::ofstream file_;
+  bool finished_ = false;
   bool committed_ = false;
 };
 

@@ -141,9 +141,9 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
     }
     q_nll_sum -= static_cast<double>(mdn_log_density(q, e, yb.col(e).data()));
   }
-  if (!std::isfinite(loss_sum)) {
-    throw NumericalError("training loss is not finite");
-  }
+  // A non-finite loss is not thrown here (a worker thread does not know the epoch and
+  // batch): it propagates into the returned loss and the gradients, and the training loop
+  // stops with a message naming both.
   Matrix<S> d_hx;
   model.energy_backward(params, e_cache, d_f, grads, &d_hx, nullptr);
   model.x_features_backward(params, x_cache, d_hx, grads);

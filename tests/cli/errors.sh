@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Bad-input corpus for ebm-train, ebm-predict and ebm-sample, one case per line:
+#
+#   t EXIT 'REGEX' TOOL ARGS...
+#
+# runs build/ebm-TOOL ARGS... in a scratch directory (stdin from /dev/null, or from the
+# file named by IN=FILE) and checks that
+#   - the exit code is EXIT (1: data/model error, 2: usage error),
+#   - stderr is exactly one line, matching '^ebm-TOOL: error: REGEX' (extended regex;
+#     file name, line and column where they apply),
+#   - stdout is empty,
+#   - nothing is left in the output directory out/ (no output file, no checkpoint, no
+#     temporary .NAME.tmp.* file) and no temporary file in the working directory.
+# Every case that could train is given tiny settings and a time limit, so a tool that
+# wrongly accepts its input cannot make the suite slow.
+#
+# Cases prefixed with BUG=<name> expect the correct behaviour for a known bug in the tools;
+# they fail like any other case unless EBM_ALLOW_KNOWN_BUGS=1 (for work in progress).
+# Three such bugs (-m DIRECTORY unnamed in the message; a committed -o file when --metrics
+# failed; a CSV header on stdout before an error in the first rows) are fixed; their cases
+# stay as regression tests.
+#
+# Called by ctest as: bash tests/cli/errors.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+if [[ $# -ne 2 ]]; then
+  echo "usage: $0 BUILD_DIR SOURCE_DIR" >&2
+  exit 2
+fi
+build="$(cd "$1" && pwd)"; src="$(cd "$2" && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/ebm-errors.XXXXXX")"; trap 'rm -rf "$work"' EXIT
+cd "$work"
+for tool in train predict sample; do
+  [[ -x "$build/ebm-$tool" ]] || { echo "FAIL: $build/ebm-$tool not built" >&2; exit 1; }
+done
+train_data="$src/data/bimodal_train.csv"
+test_data="$src/data/bimodal_test.csv"
+
+# ------------------------------------------------------------------------ fixtures
+# A real tiny model (features x, target y) to predict and sample with, and to corrupt.
+"$build/ebm-train" "$train_data" --target y -m model.json --epochs 1 --hidden 8 --samples 8 --batch-size 64 -q ||
+  { echo "FAIL: could not train the fixture model" >&2; exit 1; }
+mkdir adir
+: > empty.csv
+printf '\n  \n\n' > blank.csv
+printf 'x,y\n' > header_only.csv
+printf 'x,y\n1,2\n3\n' > ragged_few.csv
+printf 'x,y\n1,2\n3,4\n5,6,7\n' > ragged_many.csv
+printf 'x,y\nabc,2\n3,4\n' > feat_first.csv
+printf 'x,y\n1,2\n3,4\n5,6\nabc,8\n' > feat_late.csv
+printf 'x,y\n1,abc\n3,4\n' > tgt_first.csv
+printf 'x,y\n1,2\n3,4\n5,xyz\n' > tgt_late.csv
+printf 'x,y\n1,2\n3,\n' > empty_cell.csv
+printf 'x,y\n1,2\nnan,4\n' > nan.csv
+printf 'x,y\n1,2\n3,-inf\n' > inf.csv
+printf 'x,y\n1,2\n3,1.5x\n' > garbage.csv
+printf 'x,y\r\n1,2\r\n3,abc\r\n' > crlf.csv
+printf 'x,y\n1,2\n"3,4\n' > quote.csv
+printf 'x,y\n1,2\n"3"z,4\n' > after_quote.csv
+printf 'x,y,x\n1,2,3\n' > dup.csv
+printf 'x,,y\n1,2,3\n' > empty_name.csv
+printf 'x,y\n1,2\n3,4\n5,6\n' > three.csv
+printf 'id,y\na,1\nb,2\n' > text_only.csv
+printf 'x;y\n1;2\n3;4\n' > semicolon.csv
+printf 'x\n1\n2\n' > x_only.csv
+printf 'z,y\n1,2\n' > no_x.csv
+printf 'x,y\n' > no_rows.csv
+echo 'hello' > notjson.json
+: > emptyjson.json
+head -c 300 model.json > truncated.json
+python3 - model.json <<'PY' || { echo "FAIL: could not write the malformed checkpoints" >&2; exit 1; }
+import json, sys
+good = json.load(open(sys.argv[1]))
+def variant(name, mutate):
+    j = json.loads(json.dumps(good))
+    j = mutate(j) or j
+    with open("ck_" + name + ".json", "w") as f:
+        json.dump(j, f, indent=1)   # allow_nan: a NaN is written as the (invalid) literal NaN
+def setter(*path_value):
+    *path, value = path_value
+    def mutate(j):
+        d = j
+        for k in path[:-1]: d = d[k]
+        d[path[-1]] = value
+    return mutate
+def deleter(*path):
+    def mutate(j):
+        d = j
+        for k in path[:-1]: d = d[k]
+        del d[path[-1]]
+    return mutate
+W = "x_net.l0.weight"          # shape [hidden, x_dim] = [8, 1]
+variant("array", lambda j: [j])
+variant("format", setter("format", "other-model"))
+variant("no_format", deleter("format"))
+variant("version", setter("format_version", 2))
+variant("version_string", setter("format_version", "1"))
+variant("no_parameters", deleter("parameters"))
+variant("parameters_array", setter("parameters", []))
+variant("shape", setter("parameters", W, "shape", [1, 8]))
+variant("null_weight", setter("parameters", W, "values", 3, None))
+variant("string_weight", setter("parameters", "joint.bias", "values", 0, "0.5"))
+variant("nan_weight", setter("parameters", W, "values", 3, float("nan")))
+variant("overflow_weight", setter("parameters", W, "values", 3, 1e39))
+def drop_last_value(j):
+    j["parameters"][W]["values"].pop()
+variant("few_values", drop_last_value)
+variant("missing_block", deleter("parameters", "joint.wx"))
+variant("extra_block", setter("parameters", "extra.weight", {"shape": [1, 1], "values": [0.0]}))
+variant("no_features", deleter("features"))
+variant("features_length", setter("features", ["x", "z"]))
+variant("x_scale", setter("normalization", "x_scale", 0, 0))
+variant("y_scale", setter("normalization", "y_scale", 0, -1.5))
+variant("no_y_mean", deleter("normalization", "y_mean"))
+variant("hidden", setter("architecture", "hidden", 0))
+variant("activation", setter("architecture", "activation", "gelu"))
+PY
+
+# ------------------------------------------------------------------------- harness
+failures=0
+cases=0
+known_bugs=0
+t() {
+  local code="$1" pattern="$2" tool="$3"; shift 3
+  local program="ebm-$tool" input="${IN:-/dev/null}" bug="${BUG:-}"
+  cases=$((cases + 1))
+  rm -rf out && mkdir out
+  timeout 60 "$build/$program" "$@" < "$input" > stdout.txt 2> stderr.txt
+  local got=$? problems=()
+  [[ "$got" == "$code" ]] || problems+=("exit $got, expected $code")
+  local lines; lines=$(wc -l < stderr.txt)
+  [[ "$lines" == 1 && "$(tail -c 1 stderr.txt | od -An -c | tr -d ' ')" == '\n' ]] ||
+    problems+=("stderr has $lines lines, expected exactly one")
+  grep -qE "^$program: error: $pattern" stderr.txt || problems+=("stderr does not match '^$program: error: $pattern'")
+  [[ ! -s stdout.txt ]] || problems+=("stdout is not empty: $(head -c 200 stdout.txt | tr '\n' '|')")
+  local left; left=$(ls -A out)
+  [[ -z "$left" ]] || problems+=("left in the output directory: $(echo $left)")
+  left=$(find . -maxdepth 1 -name '.*.tmp.*')
+  [[ -z "$left" ]] || { problems+=("temporary files left: $(echo $left)"); rm -f ./.*.tmp.*; }
+  if [[ ${#problems[@]} -gt 0 ]]; then
+    local label="FAIL"
+    [[ -n "$bug" ]] && label="KNOWN BUG $bug"
+    {
+      echo "$label: case $cases: ${IN:+stdin < $IN: }$program $*"
+      printf '    %s\n' "${problems[@]}"
+      echo "    stderr: $(head -c 400 stderr.txt)"
+    } >&2
+    if [[ -n "$bug" && "${EBM_ALLOW_KNOWN_BUGS:-0}" == 1 ]]; then
+      known_bugs=$((known_bugs + 1))
+    else
+      failures=$((failures + 1))
+    fi
+  elif [[ -n "$bug" ]]; then
+    echo "NOTE: case $cases ($bug) passes now: drop its BUG= marker: $program $*" >&2
+  fi
+}
+M=out/m.json                                  # where ebm-train writes (must stay absent)
+q=(--epochs 1 --hidden 4 --samples 4 --batch-size 64 -q)   # tiny settings, quiet
+p=(-m model.json -o out/p.csv)                # ebm-predict / ebm-sample model and output
+s=(-m model.json -n 2 -o out/s.csv)
+
+# ---------------------------------------------------------------- ebm-train: input data
+t 1 "nosuch\.csv: cannot open: No such file or directory$"             train nosuch.csv --target y -m $M "${q[@]}"
+t 1 "adir: cannot open: Is a directory$"                               train adir --target y -m $M "${q[@]}"
+t 1 "empty\.csv: empty input \(no header row\)$"                       train empty.csv --target y -m $M "${q[@]}"
+t 1 "blank\.csv: empty input"                                          train blank.csv --target y -m $M "${q[@]}"
+t 1 "header_only\.csv: no data rows$"                                  train header_only.csv --target y -m $M "${q[@]}"
+t 1 "ragged_few\.csv:3: expected 2 cells, found 1$"                    train ragged_few.csv --target y -m $M "${q[@]}"
+t 1 "ragged_many\.csv:4: expected 2 cells, found 3$"                   train ragged_many.csv --target y -m $M "${q[@]}"
+t 1 "feat_first\.csv:2:1: column 'x': expected a number, found 'abc'$" train feat_first.csv --target y -f x -m $M "${q[@]}"
+t 1 "feat_first\.csv: no feature columns"                              train feat_first.csv --target y -m $M "${q[@]}"
+t 1 "feat_late\.csv:5:1: column 'x': expected a number, found 'abc'$"  train feat_late.csv --target y -m $M "${q[@]}"
+t 1 "tgt_first\.csv:2:2: column 'y': expected a number, found 'abc'$"  train tgt_first.csv --target y -m $M "${q[@]}"
+t 1 "tgt_late\.csv:4:2: column 'y': expected a number, found 'xyz'$"   train tgt_late.csv --target y -m $M "${q[@]}"
+t 1 "empty_cell\.csv:3:2: column 'y': expected a number, found an empty cell$" \
+                                                                       train empty_cell.csv --target y -m $M "${q[@]}"
+t 1 "nan\.csv:3:1: column 'x': expected a number, found 'nan'$"        train nan.csv --target y -m $M "${q[@]}"
+t 1 "inf\.csv:3:2: column 'y': expected a number, found '-inf'$"       train inf.csv --target y -m $M "${q[@]}"
+t 1 "garbage\.csv:3:2: column 'y': expected a number, found '1\.5x'$"  train garbage.csv --target y -m $M "${q[@]}"
+t 1 "crlf\.csv:3:2: column 'y': expected a number, found 'abc'$"       train crlf.csv --target y -m $M "${q[@]}"
+t 1 "quote\.csv:3:1: unterminated quoted field"                        train quote.csv --target y -m $M "${q[@]}"
+t 1 "after_quote\.csv:3:1: unexpected text after the closing quote"    train after_quote.csv --target y -m $M "${q[@]}"
+t 1 "dup\.csv:1: duplicate column name 'x' \(columns 1 and 3\)$"       train dup.csv --target y -m $M "${q[@]}"
+t 1 "empty_name\.csv:1:2: empty column name in the header$"            train empty_name.csv --target y -m $M "${q[@]}"
+t 1 "text_only\.csv: no feature columns"                               train text_only.csv --target y -m $M "${q[@]}"
+t 1 "semicolon\.csv: no column 'y' \(columns: x;y\)$"                  train semicolon.csv --target y -m $M "${q[@]}"
+t 1 "three\.csv: no column 'y' \(columns: 1, 2\)$"                     train three.csv --no-header --target y -m $M "${q[@]}"
+IN=tgt_late.csv \
+t 1 "<stdin>:4:2: column 'y': expected a number, found 'xyz'$"         train - --target y -m $M "${q[@]}"
+# ------------------------------------------------------- ebm-train: columns and options
+t 1 ".*/bimodal_train\.csv: no column 'q' \(columns: x, y\)$"             train "$train_data" --target q -m $M "${q[@]}"
+t 1 ".*/bimodal_train\.csv: no column 'zz' \(columns: x, y\)$"            train "$train_data" --target y -f zz -m $M "${q[@]}"
+t 2 "column 'y' cannot be both a feature and a target$"                train "$train_data" --target y -f x,y -m $M "${q[@]}"
+t 2 "target 'y' is given twice$"                                       train "$train_data" --target y --target y -m $M "${q[@]}"
+t 2 "feature 'x' is given twice$"                                      train "$train_data" --target y -f x,x -m $M "${q[@]}"
+t 2 "--features: empty column name in ',x'$"                           train "$train_data" --target y -f ,x -m $M "${q[@]}"
+t 2 "--valid-fraction must be in \[0, 1\)$"                            train "$train_data" --target y --valid-fraction 1.5 -m $M "${q[@]}"
+t 2 "--valid-fraction must be in \[0, 1\)$"                            train "$train_data" --target y --valid-fraction -0.1 -m $M "${q[@]}"
+t 1 "three\.csv: --valid-fraction 0\.1 of 3 rows leaves no training or no validation rows$" \
+                                                                       train three.csv --target y -m $M "${q[@]}"
+t 2 "--valid and --valid-fraction cannot be used together$"            train "$train_data" --target y --valid "$test_data" --valid-fraction 0.2 -m $M "${q[@]}"
+t 1 "nosuch\.csv: cannot open: No such file or directory$"             train "$train_data" --target y --valid nosuch.csv -m $M "${q[@]}"
+t 1 "x_only\.csv: no column 'y' \(columns: x\)$"                       train "$train_data" --target y --valid x_only.csv -m $M "${q[@]}"
+t 2 "--epochs must be a positive integer or auto, found '-1'$"         train "$train_data" --target y -m $M --epochs -1 --hidden 4 -q
+t 2 "--epochs must be a positive integer or auto, found '0'$"          train "$train_data" --target y -m $M --epochs 0 --hidden 4 -q
+t 2 "--epochs must be a positive integer or auto, found '2\.5'$"       train "$train_data" --target y -m $M --epochs 2.5 --hidden 4 -q
+t 2 "--epochs must be a positive integer or auto, found 'abc'$"        train "$train_data" --target y -m $M --epochs abc --hidden 4 -q
+t 2 "--lr: Value 0 not in range"                                       train "$train_data" --target y -m $M --lr 0 "${q[@]}"
+t 2 "--lr: Value -0\.1 not in range"                                   train "$train_data" --target y -m $M --lr -0.1 "${q[@]}"
+t 2 "--batch-size: Value 0 not in range 1 to"                          train "$train_data" --target y -m $M --batch-size 0 --epochs 1 --hidden 4 -q
+t 2 "--samples: Value 0 not in range 1 to"                             train "$train_data" --target y -m $M --samples 0 --epochs 1 --hidden 4 -q
+t 2 "--hidden: Value 0 not in range 1 to 65536"                        train "$train_data" --target y -m $M --hidden 0 --epochs 1 -q
+t 2 "--components: Value 0 not in range 1 to 4096"                     train "$train_data" --target y -m $M --components 0 "${q[@]}"
+t 2 "unknown method 'foo' \(expected nce, nce\+ or ml-is\)$"           train "$train_data" --target y -m $M --method foo "${q[@]}"
+t 2 "unknown noise 'foo' \(expected learned or gmm\)$"                 train "$train_data" --target y -m $M --noise foo "${q[@]}"
+t 2 "--gmm-sigmas: every sigma must be positive$"                      train "$train_data" --target y -m $M --gmm-sigmas 0.1,-1 "${q[@]}"
+t 2 "--gmm-sigmas: expected a comma-separated list of numbers, found 'abc'$" \
+                                                                       train "$train_data" --target y -m $M --gmm-sigmas 0.1,abc "${q[@]}"
+t 2 "unknown activation 'foo' \(expected relu, tanh or silu\)$"        train "$train_data" --target y -m $M --activation foo "${q[@]}"
+t 2 "--schedule: foo not in \{constant,cosine\}"                       train "$train_data" --target y -m $M --schedule foo "${q[@]}"
+t 2 "--weight-decay: Value -1 not in range"                            train "$train_data" --target y -m $M --weight-decay -1 "${q[@]}"
+t 2 "--nce-plus-beta must be positive$"                                train "$train_data" --target y -m $M --nce-plus-beta 0 "${q[@]}"
+t 2 "--valid-samples: Value 1 not in range 2 to"                       train "$train_data" --target y -m $M --valid-samples 1 "${q[@]}"
+t 2 "--checkpoint-every: Value -1 not in range"                        train "$train_data" --target y -m $M --checkpoint-every -1 "${q[@]}"
+t 2 "--threads: Value 0 not in range 1 to 1024"                        train "$train_data" --target y -m $M -j 0 "${q[@]}"
+t 2 "--delimiter must be a single character, found '::'$"              train "$train_data" --target y -m $M --delimiter '::' "${q[@]}"
+t 2 "--delimiter cannot be a quote or newline$"                        train "$train_data" --target y -m $M --delimiter '"' "${q[@]}"
+t 2 "The following argument was not expected: --bogus"                 train "$train_data" --target y -m $M --bogus "${q[@]}"
+t 2 "--model is required"                                              train "$train_data" --target y "${q[@]}"
+t 2 "--target is required"                                             train "$train_data" -m $M "${q[@]}"
+t 2 "DATA is required"                                                 train --target y -m $M "${q[@]}"
+t 1 "out/nodir/m\.json: cannot create: No such file or directory$"     train "$train_data" --target y -m out/nodir/m.json "${q[@]}"
+t 1 "out: cannot create: Is a directory$"                              train "$train_data" --target y -m out "${q[@]}"
+t 1 "nosuch\.json: cannot open: No such file or directory$"            train "$train_data" --target y -m $M --resume nosuch.json "${q[@]}"
+t 1 "model\.json: has no training state to resume from"                train "$train_data" --target y -m $M --resume model.json "${q[@]}"
+t 1 "ck_version\.json: format_version 2 is not supported"              train "$train_data" --target y -m $M --resume ck_version.json "${q[@]}"
+
+# ------------------------------------------------------------- ebm-predict: checkpoints
+t 2 "--model is required"                                              predict "$test_data" -o out/p.csv
+t 1 "nosuch\.json: cannot open: No such file or directory$"            predict "$test_data" -m nosuch.json -o out/p.csv
+t 1 "adir: .*Is a directory$"                                          predict "$test_data" -m adir -o out/p.csv
+t 1 "notjson\.json: not valid JSON: parse error at line 1, column 1"   predict "$test_data" -m notjson.json -o out/p.csv
+t 1 "emptyjson\.json: not valid JSON: .*unexpected end of input"       predict "$test_data" -m emptyjson.json -o out/p.csv
+t 1 "truncated\.json: not valid JSON: parse error at line [0-9]+"      predict "$test_data" -m truncated.json -o out/p.csv
+t 1 "ck_array\.json: not an ebm checkpoint \(expected a JSON object\)$" predict "$test_data" -m ck_array.json -o out/p.csv
+t 1 "ck_format\.json: format is 'other-model', expected 'ebm-checkpoint'$" predict "$test_data" -m ck_format.json -o out/p.csv
+t 1 "ck_no_format\.json: missing key 'format'$"                        predict "$test_data" -m ck_no_format.json -o out/p.csv
+t 1 "ck_version\.json: format_version 2 is not supported \(this build reads version 1\)$" \
+                                                                       predict "$test_data" -m ck_version.json -o out/p.csv
+t 1 "ck_version_string\.json: 'format_version' must be an integer$"    predict "$test_data" -m ck_version_string.json -o out/p.csv
+t 1 "ck_no_parameters\.json: missing key 'parameters'$"                predict "$test_data" -m ck_no_parameters.json -o out/p.csv
+t 1 "ck_parameters_array\.json: 'parameters' must be an object$"       predict "$test_data" -m ck_parameters_array.json -o out/p.csv
+t 1 "ck_shape\.json: 'parameters\.x_net\.l0\.weight\.shape' is \[1,8\], expected \[8,1\]$" \
+                                                                       predict "$test_data" -m ck_shape.json -o out/p.csv
+t 1 "ck_null_weight\.json: 'parameters\.x_net\.l0\.weight\.values\[3\]' is not a finite number$" \
+                                                                       predict "$test_data" -m ck_null_weight.json -o out/p.csv
+t 1 "ck_string_weight\.json: 'parameters\.joint\.bias\.values\[0\]' is not a finite number$" \
+                                                                       predict "$test_data" -m ck_string_weight.json -o out/p.csv
+t 1 "ck_nan_weight\.json: not valid JSON: parse error at line [0-9]+, column [0-9]+: syntax error while parsing value - invalid literal" \
+                                                                       predict "$test_data" -m ck_nan_weight.json -o out/p.csv
+t 1 "ck_overflow_weight\.json: 'parameters\.x_net\.l0\.weight\.values\[3\]' overflows a float$" \
+                                                                       predict "$test_data" -m ck_overflow_weight.json -o out/p.csv
+t 1 "ck_few_values\.json: 'parameters\.x_net\.l0\.weight\.values' has 7 values, expected 8$" \
+                                                                       predict "$test_data" -m ck_few_values.json -o out/p.csv
+t 1 "ck_missing_block\.json: missing key 'parameters\.joint\.wx'$"     predict "$test_data" -m ck_missing_block.json -o out/p.csv
+t 1 "ck_extra_block\.json: unexpected parameter 'extra\.weight' for this architecture$" \
+                                                                       predict "$test_data" -m ck_extra_block.json -o out/p.csv
+t 1 "ck_no_features\.json: missing key 'features'$"                    predict "$test_data" -m ck_no_features.json -o out/p.csv
+t 1 "ck_features_length\.json: 'features' has 2 names but architecture\.x_dim is 1$" \
+                                                                       predict "$test_data" -m ck_features_length.json -o out/p.csv
+t 1 "ck_x_scale\.json: 'normalization\.x_scale\[0\]' must be positive$" predict "$test_data" -m ck_x_scale.json -o out/p.csv
+t 1 "ck_y_scale\.json: 'normalization\.y_scale\[0\]' must be positive$" predict "$test_data" -m ck_y_scale.json -o out/p.csv
+t 1 "ck_no_y_mean\.json: missing key 'normalization\.y_mean'$"         predict "$test_data" -m ck_no_y_mean.json -o out/p.csv
+t 1 "ck_hidden\.json: 'architecture\.hidden' must be at least 1$"      predict "$test_data" -m ck_hidden.json -o out/p.csv
+t 1 "ck_activation\.json: 'architecture\.activation' is 'gelu', expected relu, tanh or silu$" \
+                                                                       predict "$test_data" -m ck_activation.json -o out/p.csv
+# ---------------------------------------------------------------- ebm-predict: input data
+t 1 "no_x\.csv: no column 'x' \(columns: z, y\)$"                      predict no_x.csv "${p[@]}"
+t 1 "x_only\.csv: --metrics needs the target column 'y', which is not in the input \(columns: x\)$" \
+                                                                       predict x_only.csv "${p[@]}" --metrics out/metrics.json
+t 1 "x_only\.csv: --logpdf needs the target column 'y'"                predict x_only.csv "${p[@]}" --logpdf
+t 1 "feat_late\.csv:5:1: column 'x': expected a number, found 'abc'$"  predict feat_late.csv "${p[@]}"
+t 1 "tgt_late\.csv:4:2: column 'y': expected a number, found 'xyz'$"   predict tgt_late.csv "${p[@]}" --metrics out/metrics.json
+t 1 "empty_cell\.csv:3:2: column 'y': expected a number, found an empty cell$" \
+                                                                       predict empty_cell.csv "${p[@]}" --logpdf
+t 1 "ragged_few\.csv:3: expected 2 cells, found 1$"                    predict ragged_few.csv "${p[@]}"
+t 1 "empty\.csv: empty input \(no header row\)$"                       predict empty.csv "${p[@]}"
+t 1 "adir: cannot open: Is a directory$"                               predict adir "${p[@]}"
+t 1 "dup\.csv:1: duplicate column name 'x'"                            predict dup.csv "${p[@]}"
+IN=feat_late.csv \
+t 1 "<stdin>:5:1: column 'x': expected a number, found 'abc'$"         predict - "${p[@]}"
+t 1 ".*/bimodal_test\.csv: no column 'nosuch' \(columns: x, y\)$"         predict "$test_data" "${p[@]}" --keep nosuch
+t 1 "out/nodir/p\.csv: cannot create: No such file or directory$"      predict "$test_data" -m model.json -o out/nodir/p.csv
+t 1 "out/nodir/m\.json: cannot create: No such file or directory$"     predict "$test_data" "${p[@]}" --metrics out/nodir/m.json
+t 1 "no_rows\.csv: no data rows to compute metrics on$"                predict no_rows.csv "${p[@]}" --metrics out/metrics.json
+t 1 "feat_late\.csv:5:1: column 'x': expected a number, found 'abc'$"  predict feat_late.csv -m model.json
+IN=tgt_late.csv \
+t 1 "<stdin>:4:2: column 'y': expected a number, found 'xyz'$"         predict -m model.json --logpdf
+# ------------------------------------------------------------------ ebm-predict: options
+t 2 "--interval must be in \(0, 1\)$"                                  predict "$test_data" "${p[@]}" --interval 1.5
+t 2 "--interval must be in \(0, 1\)$"                                  predict "$test_data" "${p[@]}" --interval 0
+t 2 "--quantiles: expected a comma-separated list of numbers, found 'abc'$" \
+                                                                       predict "$test_data" "${p[@]}" --quantiles 0.5,abc
+t 2 "--quantiles: each level must be in \(0, 1\), found 0$"            predict "$test_data" "${p[@]}" --quantiles 0
+t 2 "--quantiles: each level must be in \(0, 1\), found 1$"            predict "$test_data" "${p[@]}" --quantiles 0.5,1
+t 2 "--samples: Value 1 not in range 2 to"                             predict "$test_data" "${p[@]}" --samples 1
+t 2 "--mode-steps must be >= 0$"                                       predict "$test_data" "${p[@]}" --mode --mode-steps -1
+t 2 "--delimiter must be a single character, found '::'$"              predict "$test_data" "${p[@]}" --delimiter '::'
+t 2 "--output-delimiter must be a single character, found '::'$"       predict "$test_data" "${p[@]}" --output-delimiter '::'
+t 2 "--output-delimiter cannot be a quote or newline$"                 predict "$test_data" "${p[@]}" --output-delimiter '"'
+t 2 "--precision: Value 99 not in range 0 to 17"                       predict "$test_data" "${p[@]}" --precision 99
+t 2 "--precision: Value -1 not in range 0 to 17"                       predict "$test_data" "${p[@]}" --precision -1
+t 2 "--threads: Value 0 not in range 1 to 1024"                        predict "$test_data" "${p[@]}" -j 0
+t 2 "--keep: empty column name in 'x,,y'$"                             predict "$test_data" "${p[@]}" --keep x,,y
+t 2 "Could not convert: --seed = abc"                                  predict "$test_data" "${p[@]}" --seed abc
+t 2 "The following argument was not expected: extra\.csv"              predict "$test_data" extra.csv "${p[@]}"
+t 2 "The following argument was not expected: --bogus"                 predict "$test_data" "${p[@]}" --bogus
+
+# ------------------------------------------------------------------------- ebm-sample
+t 2 "--draws is required"                                              sample "$test_data" -m model.json -o out/s.csv
+t 2 "--model is required"                                              sample "$test_data" -n 2 -o out/s.csv
+t 2 "--draws: Value 0 not in range 1 to"                               sample "$test_data" -m model.json -n 0 -o out/s.csv
+t 2 "--draws: Value -1 not in range 1 to"                              sample "$test_data" -m model.json -n -1 -o out/s.csv
+t 2 "--langevin-step: Value 0 not in range"                            sample "$test_data" "${s[@]}" --langevin-step 0
+t 2 "--langevin-step: Value -0\.1 not in range"                        sample "$test_data" "${s[@]}" --langevin-step -0.1
+t 2 "--langevin-steps: Value -1 not in range 0 to"                     sample "$test_data" "${s[@]}" --langevin-steps -1
+t 2 "--proposal-samples: Value -1 not in range 0 to"                   sample "$test_data" "${s[@]}" --proposal-samples -1
+t 2 "--threads: Value 0 not in range 1 to 1024"                        sample "$test_data" "${s[@]}" -j 0
+t 2 "--precision: Value 18 not in range 0 to 17"                       sample "$test_data" "${s[@]}" --precision 18
+t 2 "--delimiter must be a single character, found '::'$"              sample "$test_data" "${s[@]}" --delimiter '::'
+t 2 "--keep: empty column name in ','$"                                sample "$test_data" "${s[@]}" --keep ,
+t 1 "nosuch\.json: cannot open: No such file or directory$"            sample "$test_data" -m nosuch.json -n 2 -o out/s.csv
+t 1 "adir: .*Is a directory$"                                          sample "$test_data" -m adir -n 2 -o out/s.csv
+t 1 "ck_format\.json: format is 'other-model', expected 'ebm-checkpoint'$" sample "$test_data" -m ck_format.json -n 2 -o out/s.csv
+t 1 "ck_shape\.json: 'parameters\.x_net\.l0\.weight\.shape' is \[1,8\]" sample "$test_data" -m ck_shape.json -n 2 -o out/s.csv
+t 1 "truncated\.json: not valid JSON"                                  sample "$test_data" -m truncated.json -n 2 -o out/s.csv
+t 1 "no_x\.csv: no column 'x' \(columns: z, y\)$"                      sample no_x.csv "${s[@]}"
+t 1 "feat_late\.csv:5:1: column 'x': expected a number, found 'abc'$"  sample feat_late.csv "${s[@]}"
+t 1 "nan\.csv:3:1: column 'x': expected a number, found 'nan'$"        sample nan.csv "${s[@]}"
+t 1 "ragged_many\.csv:4: expected 2 cells, found 3$"                   sample ragged_many.csv "${s[@]}"
+t 1 ".*/bimodal_test\.csv: no column 'id' \(columns: x, y\)$"             sample "$test_data" "${s[@]}" --keep id
+t 1 "out/nodir/s\.csv: cannot create: No such file or directory$"      sample "$test_data" -m model.json -n 2 -o out/nodir/s.csv
+IN=quote.csv \
+t 1 "<stdin>:3:1: unterminated quoted field"                           sample - "${s[@]}"
+t 1 "feat_late\.csv:5:1: column 'x': expected a number, found 'abc'$"  sample feat_late.csv -m model.json -n 2
+
+# ------------------------------------------ a failed run keeps an existing output file
+echo "precious" > keep.csv
+cp model.json keep.json
+cases=$((cases + 1))
+"$build/ebm-predict" -m model.json feat_late.csv -o keep.csv 2> /dev/null
+[[ "$(cat keep.csv)" == precious ]] || { echo "FAIL: a failed ebm-predict changed its existing -o file" >&2; failures=$((failures + 1)); }
+cases=$((cases + 1))
+"$build/ebm-train" tgt_late.csv --target y -m keep.json "${q[@]}" 2> /dev/null
+cmp -s keep.json model.json || { echo "FAIL: a failed ebm-train changed its existing checkpoint" >&2; failures=$((failures + 1)); }
+
+if [[ $known_bugs -gt 0 ]]; then
+  echo "errors: $known_bugs case(s) fail because of known bugs (allowed by EBM_ALLOW_KNOWN_BUGS=1)" >&2
+fi
+if [[ $failures -gt 0 ]]; then
+  echo "errors: $failures of $cases cases failed" >&2
+  exit 1
+fi
+echo "errors: ok ($cases cases)"
