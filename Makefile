@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEBIAN_PACKAGES = cmake g++ make libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev libfccp-dev
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-fuzz test demo install clean datasets check-deps test-sanitize fuzz
+.PHONY: all deps deps-fuzz deps-dev test demo install clean datasets check-deps test-sanitize fuzz fuzz-build
 
 all: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
@@ -34,30 +34,38 @@ test-sanitize: check-deps
 	cd build-sanitize && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer targets for the CSV reader and the checkpoint loader (clang from Debian).
+# libFuzzer targets for the CSV reader and the checkpoint loader (clang from Debian),
+# configured by fuzz/CMakeLists.txt in build-fuzz/.
 FUZZ_SECONDS ?= 60
 FUZZ_CXX ?= clang++-14
-FUZZ_FLAGS = -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -Ilib -I/usr/include/eigen3 -DEBM_VERSION='"fuzz"' -DEIGEN_DONT_PARALLELIZE
+FUZZ_PACKAGES = clang-14 libclang-rt-14-dev
+# Installs the fuzzing toolchain if it is missing.
 deps-fuzz:
-	@command -v $(FUZZ_CXX) >/dev/null && [ -d /usr/lib/llvm-14/lib/clang ] && dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev; }
+	@command -v $(FUZZ_CXX) >/dev/null && [ -d /usr/lib/llvm-14/lib/clang ] && dpkg -s $(FUZZ_PACKAGES) >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(FUZZ_PACKAGES); }
 
-build-fuzz/fuzz_csv: fuzz/fuzz_csv.cpp lib/ebm/*.cpp lib/ebm/*.h
-	mkdir -p build-fuzz
-	$(FUZZ_CXX) $(FUZZ_FLAGS) fuzz/fuzz_csv.cpp lib/ebm/csv.cpp -o $@
+# Everything CI needs: the build's packages and the fuzzing toolchain.
+deps-dev: deps deps-fuzz
 
-build-fuzz/fuzz_checkpoint: fuzz/fuzz_checkpoint.cpp lib/ebm/*.cpp lib/ebm/*.h
-	mkdir -p build-fuzz
-	$(FUZZ_CXX) $(FUZZ_FLAGS) fuzz/fuzz_checkpoint.cpp lib/ebm/checkpoint.cpp lib/ebm/csv.cpp lib/ebm/model.cpp \
-	  lib/ebm/nn.cpp -o $@ -lpthread
+fuzz-build: deps-fuzz
+	cmake -S fuzz -B build-fuzz -DCMAKE_CXX_COMPILER=$(FUZZ_CXX)
+	cmake --build build-fuzz -j $(JOBS)
 
-# Runs each fuzzer for FUZZ_SECONDS on a copy of the seed corpus; a crash fails the target.
-fuzz: deps-fuzz build-fuzz/fuzz_csv build-fuzz/fuzz_checkpoint
-	for target in csv checkpoint; do \
+# Runs each fuzzer for FUZZ_SECONDS (single-threaded) on a copy of its seed corpus. A
+# crash, a sanitizer report, a broken invariant, an input slower than 30 s or an
+# allocation above 2 GB fails the target; the input is saved as build-fuzz/crash-*.
+# The log is shown in full on failure and as libFuzzer's final statistics otherwise.
+fuzz: fuzz-build
+	@for target in csv checkpoint; do \
 	  rm -rf build-fuzz/corpus-$$target && cp -r fuzz/corpus/$$target build-fuzz/corpus-$$target && \
-	  build-fuzz/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
-	    -artifact_prefix=build-fuzz/crash-$$target- build-fuzz/corpus-$$target || exit 1; \
+	  echo "fuzz_$$target: $(FUZZ_SECONDS) s" && \
+	  if build-fuzz/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) -max_len=32768 -timeout=30 -rss_limit_mb=2048 \
+	       -print_final_stats=1 -artifact_prefix=build-fuzz/crash-$$target- build-fuzz/corpus-$$target \
+	       > build-fuzz/fuzz_$$target.log 2>&1; then \
+	    grep -E '^(stat::|#[0-9]+ +DONE)' build-fuzz/fuzz_$$target.log; \
+	  else \
+	    cat build-fuzz/fuzz_$$target.log; echo "fuzz_$$target FAILED: see build-fuzz/crash-$$target-*" >&2; exit 1; \
+	  fi; \
 	done
 
 demo: check-deps all
