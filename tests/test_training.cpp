@@ -20,6 +20,25 @@ namespace {
 
 const std::string kData = std::string(EBM_SOURCE_DIR) + "/data/";
 
+// Under AddressSanitizer + UndefinedBehaviorSanitizer the training step runs 20-40x
+// slower (Eigen's inlined kernels are instrumented access by access), which would put
+// this file alone at five minutes. The sanitized build (EBM_SANITIZED, set by CMake for
+// `make test-sanitize`) therefore trains briefly and runs every code path below without
+// the accuracy assertions, which need a well-trained model; the normal build asserts them.
+#ifdef EBM_SANITIZED
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#define QUALITY_CHECK(...)                 \
+  do {                                     \
+    if (kSanitized) {                      \
+      static_cast<void>(__VA_ARGS__);      \
+    } else {                               \
+      CHECK(__VA_ARGS__);                  \
+    }                                      \
+  } while (0)
+
 struct TrainedModel {
   fs::path dir;
   std::string model_path;
@@ -39,8 +58,8 @@ const TrainedModel& bimodal_model() {
     o.targets = {"y"};
     o.architecture.hidden = 32;
     o.architecture.activation = Activation::silu;
-    o.settings.epochs = 30;
-    o.settings.samples = 128;
+    o.settings.epochs = kSanitized ? 3 : 30;
+    o.settings.samples = kSanitized ? 32 : 128;
     o.settings.batch_size = 32;
     o.settings.learning_rate = 3e-3;
     o.settings.threads = 2;
@@ -60,7 +79,7 @@ TEST_CASE("trained model beats Gaussian baselines on held-out data") {
   p.model_path = t.model_path;
   p.data_path = kData + "bimodal_test.csv";
   p.output_path = (t.dir / "pred.csv").string();
-  p.samples = 512;
+  p.samples = kSanitized ? 64 : 512;
   p.threads = 2;
   p.evaluate = true;
   const PredictSummary s = run_predict(p);
@@ -87,11 +106,12 @@ TEST_CASE("trained model beats Gaussian baselines on held-out data") {
   CAPTURE(nll);
   CAPTURE(nll_global);
   CAPTURE(nll_linear);
-  CHECK(nll < nll_linear - 0.5);
-  CHECK(nll < nll_global - 0.5);
+  CHECK(std::isfinite(nll));
+  QUALITY_CHECK(nll < nll_linear - 0.5);
+  QUALITY_CHECK(nll < nll_global - 0.5);
   // 90% intervals should cover roughly 90% of 500 test points.
-  CHECK(s.metrics["coverage"].get<double>() > 0.8);
-  CHECK(s.metrics["coverage"].get<double>() < 0.97);
+  QUALITY_CHECK(s.metrics["coverage"].get<double>() > 0.8);
+  QUALITY_CHECK(s.metrics["coverage"].get<double>() < 0.97);
 }
 
 TEST_CASE("samples are bimodal where the data is, unimodal where it is not") {
@@ -125,15 +145,15 @@ TEST_CASE("samples are bimodal where the data is, unimodal where it is not") {
   CAPTURE(near_lower);
   CAPTURE(between);
   CHECK(n == 4000);
-  CHECK(std::abs(near_upper / 4000.0 - 0.7) < 0.15);
-  CHECK(std::abs(near_lower / 4000.0 - 0.3) < 0.15);
-  CHECK(between / 4000.0 < 0.05);
+  QUALITY_CHECK(std::abs(near_upper / 4000.0 - 0.7) < 0.15);
+  QUALITY_CHECK(std::abs(near_lower / 4000.0 - 0.3) < 0.15);
+  QUALITY_CHECK(between / 4000.0 < 0.05);
   // At x = 1.5 the data is unimodal and skewed around 0.75: nothing near the x<0 modes.
   int far = 0;
   for (std::size_t r = 0; r < samples.rows(); ++r) {
     if (samples.values(r, 0) == 1 && std::abs(samples.values(r, 2) - 0.75) > 2.5) ++far;
   }
-  CHECK(far / 4000.0 < 0.02);
+  QUALITY_CHECK(far / 4000.0 < 0.02);
 }
 
 TEST_CASE("importance-sampling log-density, mean and Langevin samples agree with grid normalisation") {
@@ -153,7 +173,7 @@ TEST_CASE("importance-sampling log-density, mean and Langevin samples agree with
   double mean_abs = 0;
   for (int r = 0; r < n; ++r) mean_abs += std::abs(grid[r] - estimate[r]) / n;
   CAPTURE(mean_abs);
-  CHECK(mean_abs < 0.05);
+  QUALITY_CHECK(mean_abs < 0.05);
 
   // Mean of p(y|x) for the first row: SNIS against the grid, and MALA samples against both.
   const int points = 4096;
@@ -171,8 +191,8 @@ TEST_CASE("importance-sampling log-density, mean and Langevin samples agree with
   const double grid_mean = m1 / z;
   double snis_mean = 0;
   for (int m = 0; m < is.samples; ++m) snis_mean += is.weights(m, 0) * is.y(0, m);
-  CHECK(std::abs(snis_mean - grid_mean) < 0.05);
+  QUALITY_CHECK(std::abs(snis_mean - grid_mean) < 0.05);
   const ImportanceSample one = importance_sample(model, c.params, Matrix<float>(x.col(0)), 4096, 5, 0);
   const Matrix<float> draws = resample(model, c.params, one, 4000, 10, 0.1, 5, 0);
-  CHECK(std::abs(draws.cast<double>().mean() - grid_mean) < 0.08);
+  QUALITY_CHECK(std::abs(draws.cast<double>().mean() - grid_mean) < 0.08);
 }
