@@ -154,6 +154,26 @@ TrainSummary run_train(const TrainOptions& options) {
   checkpoint.targets = options.targets;
   checkpoint.x_scaler = Standardizer::fit(raw_block(table, feature_columns, train_rows));
   checkpoint.y_scaler = Standardizer::fit(raw_block(table, target_columns, train_rows));
+  // A constant target has no distribution to learn (its density is a spike): a clear error
+  // rather than a model of noise. A constant feature is merely useless: a warning.
+  {
+    const Eigen::MatrixXd targets_raw = raw_block(table, target_columns, train_rows);
+    for (Eigen::Index d = 0; d < targets_raw.cols(); ++d) {
+      if (targets_raw.rows() > 1 && targets_raw.col(d).maxCoeff() == targets_raw.col(d).minCoeff()) {
+        throw DataError(table.source + ": target column '" + options.targets[static_cast<std::size_t>(d)] +
+                        "' is constant (" + format_number(targets_raw(0, d)) + " in all " +
+                        std::to_string(targets_raw.rows()) + " training rows): there is no distribution to learn");
+      }
+    }
+    const Eigen::MatrixXd features_raw = raw_block(table, feature_columns, train_rows);
+    for (Eigen::Index j = 0; j < features_raw.cols(); ++j) {
+      if (log != nullptr && options.verbosity >= 1 && features_raw.rows() > 1 &&
+          features_raw.col(j).maxCoeff() == features_raw.col(j).minCoeff()) {
+        *log << "ebm-train: warning: feature '" << features[static_cast<std::size_t>(j)]
+             << "' is constant in the training rows and carries no information\n";
+      }
+    }
+  }
   const Matrix<float> x = standardised_block(table, feature_columns, train_rows, checkpoint.x_scaler);
   const Matrix<float> y = standardised_block(table, target_columns, train_rows, checkpoint.y_scaler);
   Matrix<float> x_valid(x.rows(), 0), y_valid(y.rows(), 0);

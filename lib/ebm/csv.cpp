@@ -46,9 +46,24 @@ std::string_view trim_spaces_and_tabs(std::string_view text) {
   return trim_padding(text, '\0');
 }
 
+// Echoed text keeps a message on one printable line: control bytes (a binary file, a
+// stray carriage return) are shown as \xHH, and long text is cut.
 std::string shorten_for_message(std::string_view text) {
-  if (text.size() <= kMaxQuotedTextLength) return std::string(text);
-  return std::string(text.substr(0, kMaxQuotedTextLength)) + "...";
+  static const char* const hex = "0123456789abcdef";
+  std::string out;
+  const std::size_t n = std::min(text.size(), kMaxQuotedTextLength);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > n) out += "...";
+  return out;
 }
 
 std::string error_text(int error_number) {
@@ -234,8 +249,43 @@ std::string CsvReader::location(std::size_t column) const {
   return source_ + ":" + std::to_string(line_number_) + ":" + std::to_string(column + 1);
 }
 
+// Reads one physical line into line_ (without the '\n'), refusing lines longer than
+// kMaxLineBytes, so that a file without line breaks cannot exhaust memory, and NUL bytes,
+// which no text file contains. istream::getline into a fixed buffer keeps libstdc++'s
+// fast scan for the delimiter; a full buffer (failbit without eofbit) means "more to come".
+// False at the end of the input.
+bool CsvReader::read_line() {
+  line_.clear();
+  char chunk[1 << 16];
+  while (true) {
+    errno = 0;
+    stream_->getline(chunk, sizeof chunk);
+    if (stream_->bad()) throw DataError(source_ + ": cannot read: " + error_text(errno));
+    const bool full = stream_->fail() && !stream_->eof();
+    const bool found_newline = !stream_->fail() && !stream_->eof();
+    const auto stored = static_cast<std::size_t>(stream_->gcount()) - (found_newline ? 1 : 0);
+    if (std::memchr(chunk, '\0', stored) != nullptr) {
+      const std::size_t column = line_.size() + (static_cast<const char*>(std::memchr(chunk, '\0', stored)) - chunk);
+      throw DataError(source_ + ":" + std::to_string(line_number_ + 1) + ":" + std::to_string(column + 1) +
+                      ": found a NUL byte: not a text CSV file");
+    }
+    if (line_.size() + stored > kMaxLineBytes) {
+      throw DataError(source_ + ":" + std::to_string(line_number_ + 1) + ": line longer than " +
+                      std::to_string(kMaxLineBytes) + " bytes (the reader's limit)");
+    }
+    line_.append(chunk, stored);
+    if (full) {
+      stream_->clear();
+      continue;
+    }
+    if (found_newline) return true;
+    // End of input: a last line without a final newline still counts.
+    return stored > 0 || !line_.empty();
+  }
+}
+
 bool CsvReader::read_nonblank_line() {
-  while (std::getline(*stream_, line_)) {
+  while (read_line()) {
     ++line_number_;
     if (line_number_ == 1 && line_.compare(0, kUtf8Bom.size(), kUtf8Bom) == 0) {
       line_.erase(0, kUtf8Bom.size());  // editors on Windows prepend it
@@ -250,7 +300,6 @@ bool CsvReader::read_nonblank_line() {
     }
     if (!blank) return true;
   }
-  if (stream_->bad()) throw DataError(source_ + ": cannot read: " + error_text(errno));
   return false;
 }
 

@@ -35,6 +35,10 @@ struct CsvOptions {
 // Streaming reader: one row at a time, memory independent of the file size.
 class CsvReader {
  public:
+  // Longest physical line accepted (16 MiB): memory stays bounded on a file without
+  // line breaks, yet a row of 100,000 wide numeric cells still fits.
+  static constexpr std::size_t kMaxLineBytes = std::size_t{1} << 24;
+
   // path "-" reads standard input. Throws DataError if the file cannot be opened or
   // is empty (no header), or if header names are empty or duplicated.
   CsvReader(const std::string& path, const CsvOptions& options = {});
@@ -60,6 +64,7 @@ class CsvReader {
 
  private:
   void split_current_line();
+  bool read_line();           // one physical line into line_; false at end of input
   bool read_nonblank_line();  // into line_, counting physical lines; false at end of input
   std::string location(std::size_t column) const;  // "SOURCE:LINE:COL" of a cell of the current record
 

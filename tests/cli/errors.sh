@@ -64,6 +64,10 @@ printf 'x;y\n1;2\n3;4\n' > semicolon.csv
 printf 'x\n1\n2\n' > x_only.csv
 printf 'z,y\n1,2\n' > no_x.csv
 printf 'x,y\n' > no_rows.csv
+head -c 4096 "$build/ebm-train" > binary.csv          # an ELF header: NUL bytes early on
+{ printf 'x,y\n1,'; head -c 17000000 /dev/zero | tr '\0' '1'; printf '\n'; } > long_line.csv  # > 16 MiB
+printf 'x,y\n1,5\n2,5\n3,5\n4,5\n5,5\n6,5\n7,5\n8,5\n9,5\n10,5\n' > const_target.csv
+printf 'x,y\n1,2\n' > one_row.csv
 echo 'hello' > notjson.json
 : > emptyjson.json
 head -c 300 model.json > truncated.json
@@ -124,7 +128,11 @@ t() {
   local program="ebm-$tool" input="${IN:-/dev/null}" bug="${BUG:-}"
   cases=$((cases + 1))
   rm -rf out && mkdir out
-  timeout 60 "$build/$program" "$@" < "$input" > stdout.txt 2> stderr.txt
+  if [[ "$input" == CLOSED ]]; then   # IN=CLOSED: standard input closed, not empty
+    timeout 60 "$build/$program" "$@" <&- > stdout.txt 2> stderr.txt
+  else
+    timeout 60 "$build/$program" "$@" < "$input" > stdout.txt 2> stderr.txt
+  fi
   local got=$? problems=()
   [[ "$got" == "$code" ]] || problems+=("exit $got, expected $code")
   local lines; lines=$(wc -l < stderr.txt)
@@ -343,6 +351,26 @@ IN=quote.csv \
 t 1 "<stdin>:3:1: unterminated quoted field"                           sample - "${s[@]}"
 t 1 "feat_late\.csv:5:1: column 'x': expected a number, found 'abc'$"  sample feat_late.csv -m model.json -n 2
 
+# ------------------------------------------------- hostile files, closed standard input
+t 1 "binary\.csv:1:[0-9]+: found a NUL byte: not a text CSV file$"     train binary.csv --target y -m $M "${q[@]}"
+t 1 "binary\.csv:1:[0-9]+: found a NUL byte: not a text CSV file$"     predict binary.csv "${p[@]}"
+t 1 "long_line\.csv:2: line longer than 16777216 bytes \(the reader's limit\)$" \
+                                                                       train long_line.csv --target y -m $M "${q[@]}"
+t 1 "long_line\.csv:2: line longer than 16777216 bytes"                 predict long_line.csv "${p[@]}"
+IN=CLOSED \
+t 1 "<stdin>: cannot read: Bad file descriptor$"                       predict - "${p[@]}"
+IN=CLOSED \
+t 1 "<stdin>: cannot read: Bad file descriptor$"                       train - --target y -m $M "${q[@]}"
+if [[ "$(id -u)" != 0 ]]; then      # root reads anything: the case needs an ordinary user
+  cp "$test_data" unreadable.csv && chmod 000 unreadable.csv
+  t 1 "unreadable\.csv: cannot open: Permission denied$"              predict unreadable.csv "${p[@]}"
+fi
+# Numbers that cannot make a model: a constant target (a single row leaves no validation).
+t 1 "const_target\.csv: target column 'y' is constant \(5 in all 9 training rows\): there is no distribution to learn$" \
+                                                                       train const_target.csv --target y -m $M "${q[@]}"
+t 1 "one_row\.csv: --valid-fraction 0\.1 of 1 rows leaves no training or no validation rows$" \
+                                                                       train one_row.csv --target y -m $M "${q[@]}"
+
 # ------------------------------------------ a failed run keeps an existing output file
 echo "precious" > keep.csv
 cp model.json keep.json
@@ -352,6 +380,55 @@ cases=$((cases + 1))
 cases=$((cases + 1))
 "$build/ebm-train" tgt_late.csv --target y -m keep.json "${q[@]}" 2> /dev/null
 cmp -s keep.json model.json || { echo "FAIL: a failed ebm-train changed its existing checkpoint" >&2; failures=$((failures + 1)); }
+# Every kind of failure, with existing -o/-m/--metrics targets: their bytes must not change.
+keeps() {  # DESCRIPTION COMMAND...
+  local what="$1"; shift
+  cases=$((cases + 1))
+  echo "precious" > keep.csv; echo "precious" > keep_metrics.json; cp model.json keep.json
+  "$@" > /dev/null 2>&1 && { echo "FAIL: $what: expected a failure" >&2; failures=$((failures + 1)); return; }
+  if [[ "$(cat keep.csv)" != precious || "$(cat keep_metrics.json)" != precious ]] || ! cmp -s keep.json model.json; then
+    echo "FAIL: $what: an existing output file changed" >&2; failures=$((failures + 1))
+  fi
+  [[ -z "$(find . -maxdepth 1 -name '.*.tmp.*')" ]] || { echo "FAIL: $what: temporary file left" >&2; failures=$((failures + 1)); }
+}
+keeps "predict, bad cell late"       "$build/ebm-predict" -m model.json feat_late.csv -o keep.csv --metrics keep_metrics.json
+keeps "predict, no rows + metrics"   "$build/ebm-predict" -m model.json no_rows.csv -o keep.csv --metrics keep_metrics.json
+keeps "predict, bad checkpoint"      "$build/ebm-predict" -m ck_nan_weight.json "$test_data" -o keep.csv
+keeps "predict, binary input"        "$build/ebm-predict" -m model.json binary.csv -o keep.csv
+keeps "sample, bad cell late"        "$build/ebm-sample" -m model.json feat_late.csv -n 2 -o keep.csv
+keeps "train, constant target"       "$build/ebm-train" const_target.csv --target y -m keep.json "${q[@]}"
+keeps "train, diverging"             "$build/ebm-train" "$train_data" --target y -m keep.json --epochs 2 --hidden 8 --samples 8 --lr 1e4 -q
+keeps "train, bad validation file"   "$build/ebm-train" "$train_data" --target y --valid tgt_late.csv -m keep.json "${q[@]}"
+
+# --------------------------------- numbers that strain training: a result without NaN
+# A constant feature, values near 1e30, a single row without validation: training must
+# either fail cleanly (checked above for the constant target) or give finite predictions.
+printf 'x,y\n' > const_feature.csv; for i in $(seq 40); do echo "1,$((i % 7))" >> const_feature.csv; done
+printf 'x,y\n' > huge.csv; for i in $(seq 40); do echo "$i.5e29,$(( i % 5 ))e29" >> huge.csv; done
+finite_run() {  # DATA [TRAIN OPTIONS...]
+  local data="$1"; shift
+  cases=$((cases + 1))
+  if ! "$build/ebm-train" "$data" --target y -m strain.json --epochs 3 --hidden 8 --samples 16 -q "$@" 2> strain.err; then
+    echo "FAIL: training on $data failed: $(cat strain.err)" >&2; failures=$((failures + 1)); return
+  fi
+  "$build/ebm-predict" -m strain.json "$data" --interval 0.9 --logpdf --samples 64 > strain.csv 2> strain.err ||
+    { echo "FAIL: predicting $data failed: $(cat strain.err)" >&2; failures=$((failures + 1)); return; }
+  if grep -qiE 'nan|inf' strain.csv || [[ "$(wc -l < strain.csv)" -lt 2 ]]; then
+    echo "FAIL: predictions for $data are not finite: $(head -n 3 strain.csv | tr '\n' '|')" >&2; failures=$((failures + 1))
+  fi
+}
+finite_run const_feature.csv
+finite_run huge.csv
+finite_run one_row.csv --valid-fraction 0
+
+# ------------------------------------ accepted: quotes, CRLF, a byte-order mark, no final newline
+cases=$((cases + 1))
+printf 'x,y\n0.5,1\n-1,2\n' > plain.csv
+printf '\xef\xbb\xbf"x","y"\r\n"0.5",1\r\n-1,"2"' > dressed.csv
+"$build/ebm-predict" -m model.json plain.csv --logpdf --seed 3 > plain_out.csv 2> accept.err &&
+  "$build/ebm-predict" -m model.json dressed.csv --logpdf --seed 3 > dressed_out.csv 2>> accept.err &&
+  [[ "$(wc -l < dressed_out.csv)" == 3 ]] && cmp -s plain_out.csv dressed_out.csv ||
+  { echo "FAIL: quoted/CRLF/BOM/no-final-newline input not read like the plain file: $(cat accept.err)" >&2; failures=$((failures + 1)); }
 
 if [[ $known_bugs -gt 0 ]]; then
   echo "errors: $known_bugs case(s) fail because of known bugs (allowed by EBM_ALLOW_KNOWN_BUGS=1)" >&2
