@@ -54,6 +54,11 @@ int main(int argc, char** argv) {
                                         "Hold out this fraction of the rows for validation (0: none); the best epoch is kept")
                              ->capture_default_str()
                              ->group("Data");
+  app.add_option("--valid-min-rows", o.valid_min_rows,
+                 "...but hold out at least this many rows (at most a quarter of the data)")
+      ->capture_default_str()
+      ->group("Data")
+      ->check(CLI::Range(0, 1 << 30));
   csv.add_input(app);
 
   auto* g = "Model";

@@ -25,7 +25,8 @@ struct TrainOptions {
   std::vector<std::string> targets;      // at least one
   std::vector<std::string> features;     // empty = every other numeric column
   std::string valid_path;                // optional validation file
-  double valid_fraction = 0.1;           // or carve this fraction off the training rows
+  double valid_fraction = 0.1;           // or carve this fraction off the training rows,
+  int valid_min_rows = 64;               // but at least this many (at most a quarter of them)
   CsvOptions csv;
   Architecture architecture;             // x_dim / y_dim are set from the data
   bool calibrate = true;                 // fit a temperature on the validation rows

@@ -366,7 +366,7 @@ if [[ "$(id -u)" != 0 ]]; then      # root reads anything: the case needs an ord
   t 1 "unreadable\.csv: cannot open: Permission denied$"              predict unreadable.csv "${p[@]}"
 fi
 # Numbers that cannot make a model: a constant target (a single row leaves no validation).
-t 1 "const_target\.csv: target column 'y' is constant \(5 in all 9 training rows\): there is no distribution to learn$" \
+t 1 "const_target\.csv: target column 'y' is constant \(5 in all 8 training rows\): there is no distribution to learn$" \
                                                                        train const_target.csv --target y -m $M "${q[@]}"
 t 1 "one_row\.csv: --valid-fraction 0\.1 of 1 rows leaves no training or no validation rows$" \
                                                                        train one_row.csv --target y -m $M "${q[@]}"
