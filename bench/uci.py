@@ -65,9 +65,24 @@ def run_split(args, name, header, data, split, rows):
             m = json.load(f)
         with open(model) as f:
             results = json.load(f)["results"]
+        # Honesty check of the reported NLL (an importance-sampling estimate): the same
+        # model normalised on a fine grid over the dataset's y range, padded by half of it
+        # on each side (not timed; bench/grid_nll.cpp).
+        nll_grid = None
+        grid_nll = os.path.join(args.build, "grid-nll")
+        if not os.path.exists(grid_nll):
+            grid_nll = os.path.join(ROOT, "build", "grid-nll")
+        if os.path.exists(grid_nll):
+            ys = [float(r[-1]) for r in data]
+            lo, hi = min(ys), max(ys)
+            pad = 0.5 * (hi - lo)
+            out = subprocess.run([grid_nll, model, paths["test"], "--grid", str(lo - pad), str(hi + pad), "65536",
+                                  "--seed", str(split)], check=True, capture_output=True, text=True).stdout
+            nll_grid = json.loads(out)["test_nll_ebm_grid"]
     return dict(dataset=name, split=split, nll=m["nll"], rmse=m["rmse"], crps=m["crps"], coverage=m["coverage"],
-                train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
-                best_epoch=results.get("best_epoch"), epochs_run=results.get("epochs_run"), tag=args.tag)
+                nll_grid=nll_grid, train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
+                best_epoch=results.get("best_epoch"), epochs_run=results.get("epochs_run"),
+                temperature=results.get("temperature"), proposal_scale=results.get("proposal_scale"), tag=args.tag)
 
 
 def mean_se(values):
@@ -81,8 +96,8 @@ def mean_se(values):
 
 def summarize(records):
     out = []
-    out.append("| dataset | splits | NLL (ours) | DE NLL | best NLL | RMSE (ours) | DE RMSE | CRPS | 90% coverage | train s/split |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    out.append("| dataset | splits | NLL (ours) | DE NLL | best NLL | RMSE (ours) | DE RMSE | CRPS | 90% coverage | NLL on a grid | train s/split |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     coverages = []
     for name in DATASETS:
         rs = [r for r in records if r["dataset"] == name]
@@ -95,12 +110,14 @@ def summarize(records):
         cov, cov_se = mean_se([r["coverage"] for r in rs])
         coverages.append(cov)
         secs = sum(r["train_seconds"] + r["predict_seconds"] for r in rs) / len(rs)
+        grid_values = [r["nll_grid"] for r in rs if r.get("nll_grid") is not None]
+        grid = f"{mean_se(grid_values)[0]:.3f}" if len(grid_values) == len(rs) else "–"
         flag_nll = " ✓" if nll <= p["de_nll"] else ""
         flag_best = " ★" if nll <= p["best_nll"] else ""
         flag_rmse = " ✓" if rmse <= p["de_rmse"] else ""
         out.append(f"| {name} | {len(rs)} | {nll:.3f} ± {nll_se:.3f}{flag_nll}{flag_best} | {p['de_nll']:.2f} | {p['best_nll']:.2f} | "
                    f"{rmse:.3f} ± {rmse_se:.3f}{flag_rmse} | {p['de_rmse']:.2f} | {crps:.3f} ± {crps_se:.3f} | "
-                   f"{cov:.3f} ± {cov_se:.3f} | {secs:.1f} |")
+                   f"{cov:.3f} ± {cov_se:.3f} | {grid} | {secs:.1f} |")
     if coverages:
         out.append("")
         out.append(f"Mean 90%-interval coverage over datasets: {sum(coverages) / len(coverages):.3f}. "

@@ -9,6 +9,7 @@
 #include "ebm/objectives.h"
 #include "ebm/proposal.h"
 #include "ebm/rng.h"
+#include "ebm/training.h"
 
 using namespace ebm;
 
@@ -158,4 +159,42 @@ TEST_CASE("MDN log-density and sampling agree with the mixture formula") {
   const CenteredMixture mixture{{0.1, 0.8}};
   const double zero = 0.0;
   CHECK(std::exp(mixture.log_density(&zero, 1)) == doctest::Approx(2.2441).epsilon(1e-4));
+}
+
+// fit_proposal_scale against known answers: targets drawn from the proposal itself with
+// its standard deviations multiplied by 4 must give s = 4 (a grid point, 2^(8/4)), and
+// targets drawn from the proposal unchanged must give s = 1 (up to one grid step).
+TEST_CASE("fit_proposal_scale recovers a known widening of the proposal") {
+  Architecture arch;
+  arch.x_dim = 2;
+  arch.y_dim = 1;
+  arch.hidden = 16;
+  arch.components = 3;
+  const EnergyModel model(arch);
+  ParamVector params(model.parameter_count());
+  Rng init(7);
+  model.initialize(params.data(), init);
+  const int n = 6000;
+  Rng rng(11);
+  Matrix<float> x(2, n);
+  for (int e = 0; e < n; ++e) {
+    x(0, e) = static_cast<float>(2 * rng.uniform() - 1);
+    x(1, e) = static_cast<float>(2 * rng.uniform() - 1);
+  }
+  MdnOutput<float> q;
+  model.proposal(params.data(), model.x_features(params.data(), x), q, nullptr);
+  for (const double true_scale : {1.0, 4.0}) {
+    MdnOutput<float> widened = q;
+    widened.log_variances.array() += static_cast<float>(2 * std::log(true_scale));
+    Matrix<float> y(1, n);
+    for (int e = 0; e < n; ++e) mdn_sample(widened, e, rng, y.col(e).data());
+    double before = 0, after = 0;
+    const double scale = fit_proposal_scale(model, params, x, y, &before, &after);
+    CAPTURE(true_scale);
+    CAPTURE(scale);
+    CHECK(scale >= true_scale / std::pow(2.0, 0.25) - 1e-9);
+    CHECK(scale <= true_scale * std::pow(2.0, 0.25) + 1e-9);
+    CHECK(after <= before);
+    if (true_scale > 1) CHECK(after < before - 0.5);  // log 4 - (1 - 1/16)/2 = 0.92 nats per row
+  }
 }

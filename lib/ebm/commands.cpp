@@ -244,7 +244,7 @@ TrainSummary run_train(const TrainOptions& options) {
 
   // Fills checkpoint.results from a training state; `temperature` 1 means uncalibrated.
   auto describe = [&](const TrainingState& state, bool stopped_early, bool interrupted, double temperature,
-                      double calibrated_nll) {
+                      double calibrated_nll, double proposal_scale = 1.0) {
     nlohmann::ordered_json results;
     const auto& history = state.history;
     results["epochs_run"] = history.size();
@@ -259,6 +259,7 @@ TrainSummary run_train(const TrainOptions& options) {
       results["valid_proposal_nll"] = finite_or_null(kept.valid_proposal_nll + log_jacobian);
     }
     results["temperature"] = temperature;
+    results["proposal_scale"] = proposal_scale;
     results["valid_nll_calibrated"] = finite_or_null(calibrated_nll + log_jacobian);
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     for (const EpochRecord& r : history) {
@@ -380,8 +381,17 @@ TrainSummary run_train(const TrainOptions& options) {
   }
 
   checkpoint.params = summary.result.params;
-  double temperature = 1.0, nll_before = NAN, nll_after = NAN;
+  double temperature = 1.0, nll_before = NAN, nll_after = NAN, proposal_scale = 1.0;
   if (options.calibrate && x_valid.cols() > 0 && !summary.result.history.empty()) {
+    // The proposal's width first: the temperature is then fitted with the importance
+    // sampling estimates of the widened proposal, which are the ones predictions use.
+    double q_before = NAN, q_after = NAN;
+    proposal_scale = fit_proposal_scale(model, checkpoint.params, x_valid, y_valid, &q_before, &q_after);
+    model.shift_proposal_log_variances(checkpoint.params.data(), static_cast<float>(2.0 * std::log(proposal_scale)));
+    if (log != nullptr && options.verbosity >= 2) {
+      *log << "calibration: proposal width x" << format_number(proposal_scale, 4) << ", validation proposal NLL "
+           << format_number(q_before + log_jacobian, 5) << " -> " << format_number(q_after + log_jacobian, 5) << "\n";
+    }
     temperature = fit_temperature(model, checkpoint.params, x_valid, y_valid, options.settings.valid_samples,
                                   options.settings.seed ^ 0x9e3779b97f4a7c15ULL, options.settings.threads, &nll_before,
                                   &nll_after);
@@ -395,7 +405,7 @@ TrainSummary run_train(const TrainOptions& options) {
   // With --checkpoint-every the final file keeps the training state, so training can be
   // extended later with --resume and a larger --epochs.
   if (options.checkpoint_every > 0) checkpoint.resume = summary.result.state;
-  describe(summary.result.state, summary.result.stopped_early, false, temperature, nll_after);
+  describe(summary.result.state, summary.result.stopped_early, false, temperature, nll_after, proposal_scale);
   model_file.stream() << checkpoint_to_json(checkpoint).dump(1) << '\n';
   model_file.commit();
   if (log != nullptr && options.verbosity >= 1) {

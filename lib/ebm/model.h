@@ -119,6 +119,15 @@ class EnergyModel {
     params[out.bias_offset] *= factor;
   }
 
+  // Adds `shift` to every log-variance the proposal outputs (before clamping) by shifting
+  // the bias of the head's output layer: multiplies the proposal's standard deviations
+  // by exp(shift / 2). Used to apply a fitted proposal width.
+  template <typename S>
+  void shift_proposal_log_variances(S* params, S shift) const {
+    const DenseLayer& out = log_variance_head_.layers().back();
+    for (int i = 0; i < out.out_features; ++i) params[out.bias_offset + i] += shift;
+  }
+
   // Proposal parameters for each example from hx (H x E).
   template <typename S>
   void proposal(const S* params, const Matrix<S>& hx, MdnOutput<S>& out,

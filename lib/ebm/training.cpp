@@ -184,6 +184,38 @@ void evaluate_nll(const EnergyModel& model, const ParamVector& params,
   proposal_nll = std::accumulate(q_sums.begin(), q_sums.end(), 0.0) / static_cast<double>(n);
 }
 
+double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
+                          const Matrix<float>& y, double* nll_before, double* nll_after) {
+  const Eigen::Index n = x.cols();
+  MdnOutput<float> q;
+  model.proposal(params.data(), model.x_features(params.data(), x), q, nullptr);
+  const Matrix<float> clamped = q.log_variances;
+  // Shifting the clamped log-variances equals shifting the head's bias except for outputs
+  // at the clamp bounds (variances of e^-18 or e^10), which no fitted proposal has.
+  auto nll = [&](double shift) {
+    q.log_variances = (clamped.array() + static_cast<float>(shift))
+                          .max(static_cast<float>(kMinLogVariance))
+                          .min(static_cast<float>(kMaxLogVariance))
+                          .matrix();
+    double total = 0;
+    for (Eigen::Index e = 0; e < n; ++e) total -= mdn_log_density(q, static_cast<int>(e), y.col(e).data());
+    return total / static_cast<double>(n);
+  };
+  const double at_one = nll(0.0);
+  double best_scale = 1.0, best = at_one;
+  for (int j = 1; j <= 16; ++j) {
+    const double scale = std::pow(2.0, j / 4.0);
+    const double value = nll(2.0 * std::log(scale));
+    if (std::isfinite(value) && value < best) {
+      best = value;
+      best_scale = scale;
+    }
+  }
+  if (nll_before != nullptr) *nll_before = at_one;
+  if (nll_after != nullptr) *nll_after = best;
+  return best_scale;
+}
+
 double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                        const Matrix<float>& y, int samples, std::uint64_t seed, int threads, double* nll_before,
                        double* nll_after) {
