@@ -10,6 +10,7 @@
 #include "ebm/proposal.h"
 #include "ebm/rng.h"
 #include "ebm/training.h"
+#include "ebm/commands.h"
 
 using namespace ebm;
 
@@ -197,4 +198,22 @@ TEST_CASE("fit_proposal_scale recovers a known widening of the proposal") {
     CHECK(after <= before);
     if (true_scale > 1) CHECK(after < before - 0.5);  // log 4 - (1 - 1/16)/2 = 0.92 nats per row
   }
+}
+
+// Coverage at several levels from binned PIT values, against counts made by hand: PIT
+// values spread uniformly (calibrated) give coverage = level; all values in the two
+// outer 5% tails (too narrow) give 0 at every level below 0.9 and 1 at 1.
+TEST_CASE("pit_coverage and pit_histogram from fine PIT bins") {
+  std::vector<long> uniform(kPitFineBins, 3);
+  for (double level : {0.5, 0.8, 0.9, 0.95, 0.99}) CHECK(pit_coverage(uniform, level) == doctest::Approx(level));
+  for (double v : pit_histogram(uniform, 10)) CHECK(v == doctest::Approx(0.1));
+  std::vector<long> tails(kPitFineBins, 0);
+  for (int b = 0; b < kPitFineBins / 20; ++b) tails[b] = tails[kPitFineBins - 1 - b] = 5;
+  CHECK(pit_coverage(tails, 0.5) == 0.0);
+  CHECK(pit_coverage(tails, 0.9) == 0.0);
+  CHECK(pit_coverage(tails, 0.95) == doctest::Approx(0.5));
+  const std::vector<double> hist = pit_histogram(tails, 10);
+  CHECK(hist.front() == doctest::Approx(0.5));
+  CHECK(hist.back() == doctest::Approx(0.5));
+  CHECK(hist[5] == 0.0);
 }

@@ -517,6 +517,32 @@ void check_threads(int threads) {
 
 // --------------------------------------------------------------------------- predict
 
+double pit_coverage(const std::vector<long>& counts, double level) {
+  const int bins = static_cast<int>(counts.size());
+  const int first = static_cast<int>(std::lround(0.5 * (1 - level) * bins));
+  const int last = static_cast<int>(std::lround(0.5 * (1 + level) * bins));  // exclusive
+  long inside = 0, total = 0;
+  for (int b = 0; b < bins; ++b) {
+    total += counts[static_cast<std::size_t>(b)];
+    if (b >= first && b < last) inside += counts[static_cast<std::size_t>(b)];
+  }
+  return total > 0 ? static_cast<double>(inside) / static_cast<double>(total) : 0.0;
+}
+
+std::vector<double> pit_histogram(const std::vector<long>& counts, int bins) {
+  const int fine = static_cast<int>(counts.size());
+  std::vector<double> out(static_cast<std::size_t>(bins), 0.0);
+  long total = 0;
+  for (int b = 0; b < fine; ++b) {
+    out[static_cast<std::size_t>(static_cast<long>(b) * bins / fine)] += static_cast<double>(counts[static_cast<std::size_t>(b)]);
+    total += counts[static_cast<std::size_t>(b)];
+  }
+  if (total > 0) {
+    for (double& v : out) v /= static_cast<double>(total);
+  }
+  return out;
+}
+
 PredictSummary run_predict(const PredictOptions& o) {
   if (o.samples < 2) throw UsageError("--samples must be at least 2");
   if (o.interval && !(*o.interval > 0 && *o.interval < 1)) throw UsageError("--interval must be in (0, 1)");
@@ -566,7 +592,10 @@ PredictSummary run_predict(const PredictOptions& o) {
   const int per_target = 2 + (o.interval ? 2 : 0) + static_cast<int>(o.quantiles.size()) + (o.mode ? 1 : 0);
   const int value_columns = dy * per_target + (o.logpdf ? 1 : 0) + (o.ess ? 1 : 0);
   const double log_jacobian = c.y_scaler.log_jacobian();
-  constexpr int kPitBins = 10;
+  // PIT values are counted in 200 fine bins per target: the 10-bin histogram and the
+  // coverage of central intervals at levels that are multiples of 0.05 are exact sums of
+  // them (the interval of level a holds y iff its PIT u satisfies |u - 1/2| <= a/2).
+  constexpr int kPitBins = kPitFineBins;
 
   // Metric sums (combined in row order, so the result does not depend on threads).
   struct Sums {
@@ -692,15 +721,28 @@ PredictSummary run_predict(const PredictOptions& o) {
     m["mean_ess"] = total.ess / n;
     m["samples"] = o.samples;
     m["seed"] = o.seed;
+    std::vector<long> pooled(kPitFineBins, 0);
+    for (int d = 0; d < dy; ++d) {
+      for (int b = 0; b < kPitFineBins; ++b) pooled[b] += total.pit[static_cast<std::size_t>(d) * kPitFineBins + b];
+    }
+    const auto levels_json = [](const std::vector<long>& fine) {
+      nlohmann::ordered_json levels = nlohmann::ordered_json::object();
+      for (double level : kReportedCoverageLevels) levels[format_number(level)] = pit_coverage(fine, level);
+      return levels;
+    };
+    m["coverage_levels"] = levels_json(pooled);
+    m["pit_histogram"] = pit_histogram(pooled, 10);
     nlohmann::ordered_json per_target = nlohmann::ordered_json::object();
     for (int d = 0; d < dy; ++d) {
-      std::vector<double> hist;
-      for (int b = 0; b < kPitBins; ++b) hist.push_back(static_cast<double>(total.pit[static_cast<std::size_t>(d) * kPitBins + b]) / n);
+      const std::vector<long> fine(total.pit.begin() + static_cast<std::ptrdiff_t>(d) * kPitFineBins,
+                                   total.pit.begin() + static_cast<std::ptrdiff_t>(d + 1) * kPitFineBins);
       per_target[c.targets[d]] = {{"rmse", std::sqrt(total.sq[d] / n)},
                                   {"mae", total.abs[d] / n},
                                   {"crps", total.crps[d] / n},
                                   {"coverage", total.covered[d] / n},
-                                  {"pit_histogram", hist}};
+                                  {"coverage_levels", levels_json(fine)},
+                                  {"pit_histogram", pit_histogram(fine, 10)}};
+      summary.pit_counts.push_back(fine);
     }
     m["targets"] = per_target;
     summary.metrics = m;

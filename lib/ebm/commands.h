@@ -75,7 +75,17 @@ struct PredictOptions {
 struct PredictSummary {
   std::size_t rows = 0;
   nlohmann::ordered_json metrics;        // empty unless the targets were present
+  std::vector<std::vector<long>> pit_counts;  // per target, kPitFineBins counts of PIT values
 };
+
+// Calibration summaries from PIT values u counted in kPitFineBins equal bins of [0, 1]
+// (u = 1 in the last). The central interval of level a contains y iff |u - 1/2| <= a/2,
+// so its coverage is the share of the bins between (1 - a)/2 and (1 + a)/2: exact for
+// levels that are multiples of 2 / kPitFineBins.
+constexpr int kPitFineBins = 200;
+constexpr double kReportedCoverageLevels[] = {0.5, 0.8, 0.9, 0.95, 0.99};
+double pit_coverage(const std::vector<long>& counts, double level);
+std::vector<double> pit_histogram(const std::vector<long>& counts, int bins);  // fractions
 
 PredictSummary run_predict(const PredictOptions& options);
 
