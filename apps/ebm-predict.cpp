@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       "  ebm-predict -m model.json data/bimodal_test.csv --interval 0.9 -o pred.csv\n"
       "  ebm-predict -m model.json test.csv --quantiles 0.05,0.5,0.95 --mode --keep id\n"
       "  cat test.csv | ebm-predict -m model.json --logpdf --metrics metrics.json > pred.csv\n"
+      "  ebm-predict -m model.json data/bimodal_test.csv --plot density.svg --report calibration.svg -o pred.csv\n"
       "Output columns: [kept], then per target T: T_mean T_std [T_lo T_hi] [T_q<level>...] [T_mode],\n"
       "then [log_density] [ess]. Densities are in the original units of y.\n"
       "Exit: 0 ok, 1 data/model error, 2 usage error.");
@@ -45,6 +46,9 @@ int main(int argc, char** argv) {
   app.add_flag("--ess", o.ess, "Add ess: effective sample size of the importance weights")->group(p);
   app.add_option("--metrics", o.metrics_path, "Write NLL, RMSE, MAE, CRPS, coverage and PIT to this JSON file")->group(p);
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(p);
+  auto* pictures = "Pictures";
+  app.add_option("--plot", o.plot_path, "Draw p(y|x) as a heat map with the mean, the interval and the data (SVG; one feature, one target)")->group(pictures);
+  app.add_option("--report", o.report_path, "Draw the calibration curve and the PIT histogram (SVG; needs the targets)")->group(pictures);
   auto* r = "Run";
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
 

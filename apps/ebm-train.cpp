@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "No progress output")->group(r);
   app.add_flag("-v,--verbose", verbose, "One line per epoch (loss, proposal and validation NLL, time)")->group(r);
   app.add_flag("--no-progress", no_progress, "No progress bar, even on a terminal")->group(r);
+  app.add_option("--plot-history", o.plot_history_path, "Draw the training loss and validation NLL per epoch (SVG)")->group(r);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     // An explicit validation file replaces the default held-out fraction.

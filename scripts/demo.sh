@@ -58,13 +58,14 @@ train_to() {
 d=$out/bimodal
 step "bimodal: training on data/bimodal_train.csv (30 epochs, 10% of the rows held out for validation)"
 train_to "$d/train.log" data/bimodal_train.csv --target y -m "$d/model.json" \
-  --epochs 30 --valid-fraction 0.1 --seed 1
+  --epochs 30 --valid-fraction 0.1 --seed 1 --plot-history "$d/history.svg"
 tail -n 1 "$d/train.log" | sed 's/^/   /'
 
 step "bimodal: predicting data/bimodal_test.csv"
 "$predict" -m "$d/model.json" data/bimodal_test.csv \
   --interval 0.9 --quantiles 0.05,0.5,0.95 --mode --logpdf \
-  --metrics "$d/metrics.json" -o "$d/predictions.csv"
+  --metrics "$d/metrics.json" -o "$d/predictions.csv" \
+  --plot "$d/density.svg" --report "$d/calibration.svg"
 echo "   metrics (original units of y; nll is per row, lower is better):"
 show_metrics "$d/metrics.json"
 echo "   first predictions:"
@@ -101,6 +102,7 @@ step "outputs"
 cat <<EOF
    $root/$out/
      bimodal/    model.json  train.log  predictions.csv  metrics.json  samples.csv
+                 density.svg (p(y|x) heat map)  history.svg  calibration.svg
      twotarget/  model.json  train.log  predictions.csv  metrics.json  samples.csv
      multi/      model.json  train.log  predictions.csv  metrics.json  samples.csv
    Column meanings, options and metric definitions: docs/usage.md

@@ -4,13 +4,16 @@
 #include <chrono>
 #include <cmath>
 #include <iomanip>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <sstream>
 
 #include "ebm/errors.h"
 #include "ebm/inference.h"
+#include "ebm/plots.h"
 #include "ebm/proposal.h"
 #include "ebm/rng.h"
 #include "ebm/thread_pool.h"
@@ -107,6 +110,8 @@ TrainSummary run_train(const TrainOptions& options) {
   }
   // Open the output first: an unwritable path fails now, not after an hour of training.
   OutputFile model_file(options.model_path);
+  std::optional<OutputFile> history_file;
+  if (!options.plot_history_path.empty()) history_file.emplace(options.plot_history_path);
   std::ostream* log = options.log;
 
   std::vector<std::string> required = options.targets;
@@ -407,7 +412,13 @@ TrainSummary run_train(const TrainOptions& options) {
   if (options.checkpoint_every > 0) checkpoint.resume = summary.result.state;
   describe(summary.result.state, summary.result.stopped_early, false, temperature, nll_after, proposal_scale);
   model_file.stream() << checkpoint_to_json(checkpoint).dump(1) << '\n';
+  if (history_file) {
+    history_file->stream() << history_plot_svg(summary.result.state.history, summary.result.state.best_epoch,
+                                               log_jacobian, objective_name(options.settings.objective));
+    history_file->finish();
+  }
   model_file.commit();
+  if (history_file) history_file->commit();
   if (log != nullptr && options.verbosity >= 1) {
     if (options.progress_bar) *log << "\r\033[K";
     const TrainingState& st = summary.result.state;
@@ -553,15 +564,29 @@ PredictSummary run_predict(const PredictOptions& o) {
   check_threads(o.threads);
   const Checkpoint c = load_checkpoint(o.model_path);
   const EnergyModel model(c.architecture);
+  const bool want_plot = !o.plot_path.empty(), want_report = !o.report_path.empty();
+  if (want_plot && (c.architecture.x_dim != 1 || c.architecture.y_dim != 1)) {
+    throw UsageError("--plot needs a model with one feature and one target; " + o.model_path + " has " +
+                     std::to_string(c.architecture.x_dim) + " feature(s) and " +
+                     std::to_string(c.architecture.y_dim) + " target(s)");
+  }
   CsvReader reader(o.data_path, o.csv);
   const bool want_metrics = !o.metrics_path.empty();
-  InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.logpdf,
-                                      want_metrics ? "--metrics" : "--logpdf");
+  InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.logpdf || want_report,
+                                      want_metrics ? "--metrics" : want_report ? "--report" : "--logpdf");
   // Target cells are read only when something uses them: a blank target column in a file
-  // to be predicted is normal.
-  cols.has_targets = cols.has_targets && (want_metrics || o.logpdf || o.evaluate);
-  std::optional<OutputFile> metrics_file;
+  // to be predicted is normal. (--plot draws the observed points when they are there.)
+  cols.has_targets = cols.has_targets && (want_metrics || o.logpdf || o.evaluate || want_plot || want_report);
+  std::optional<OutputFile> metrics_file, plot_file, report_file;
   if (want_metrics) metrics_file.emplace(o.metrics_path);
+  if (want_plot) plot_file.emplace(o.plot_path);
+  if (want_report) report_file.emplace(o.report_path);
+  // For --plot: the range of x, and up to kPlotPoints observed points kept by reservoir
+  // sampling with a fixed generator (the same input gives the same picture).
+  constexpr std::size_t kPlotPoints = 2000;
+  double plot_x_lo = std::numeric_limits<double>::infinity(), plot_x_hi = -plot_x_lo;
+  std::vector<std::pair<double, double>> plot_points;
+  Rng plot_rng(o.seed, 0x706c6f74);
   OutputFile out(o.output_path);
   CsvWriter writer(out.stream(), o.output_csv, o.precision);
 
@@ -689,6 +714,22 @@ PredictSummary run_predict(const PredictOptions& o) {
       }
       for (std::size_t b = 0; b < s.pit.size(); ++b) total.pit[b] += s.pit[b];
     }
+    if (want_plot) {
+      for (int r = 0; r < n; ++r) {
+        const double x = c.x_scaler.to_original(0, chunk.x_std(0, r));
+        plot_x_lo = std::min(plot_x_lo, x);
+        plot_x_hi = std::max(plot_x_hi, x);
+        if (!cols.has_targets) continue;
+        const std::size_t seen = rows_done + static_cast<std::size_t>(r);
+        const std::pair<double, double> point{x, chunk.y(0, r)};
+        if (seen < kPlotPoints) {
+          plot_points.push_back(point);
+        } else {
+          const std::uint64_t slot = plot_rng.below(seen + 1);
+          if (slot < kPlotPoints) plot_points[slot] = point;
+        }
+      }
+    }
     write_header();
     for (int r = 0; r < n; ++r) {
       for (const auto& kept : chunk.kept[r]) writer.field(kept);
@@ -756,13 +797,27 @@ PredictSummary run_predict(const PredictOptions& o) {
   } else if (metrics_file) {
     throw DataError(reader.source() + ": no data rows to compute metrics on");
   }
-  // Renamed only once both files are complete and written: a failed run leaves neither.
+  if (plot_file) {
+    if (rows_done == 0) throw DataError(reader.source() + ": no data rows to plot");
+    const DensityPlot plot = compute_density_plot(c, plot_x_lo, plot_x_hi, NAN, NAN, 120, 100,
+                                                  o.interval.value_or(0.9), o.samples, o.seed, plot_points);
+    plot_file->stream() << density_plot_svg(plot);
+  }
+  if (report_file) {
+    if (summary.pit_counts.empty()) throw DataError(reader.source() + ": no data rows for --report");
+    report_file->stream() << calibration_report_svg(c.targets, summary.pit_counts, rows_done);
+  }
+  // Renamed only once every file is complete and written: a failed run leaves none.
   if (metrics_file) {
     metrics_file->stream() << summary.metrics.dump(2) << '\n';
     metrics_file->finish();
   }
+  if (plot_file) plot_file->finish();
+  if (report_file) report_file->finish();
   out.commit();
   if (metrics_file) metrics_file->commit();
+  if (plot_file) plot_file->commit();
+  if (report_file) report_file->commit();
   return summary;
 }
 

@@ -22,6 +22,7 @@ namespace ebm {
 struct TrainOptions {
   std::string data_path;                 // "-" = stdin
   std::string model_path;                // output checkpoint
+  std::string plot_history_path;         // SVG of the losses per epoch (written with the model)
   std::vector<std::string> targets;      // at least one
   std::vector<std::string> features;     // empty = every other numeric column
   std::string valid_path;                // optional validation file
@@ -62,6 +63,8 @@ struct PredictOptions {
   bool ess = false;                      // add the effective sample size column
   std::vector<std::string> keep;
   std::string metrics_path;              // write metrics JSON here (needs the targets)
+  std::string plot_path;                 // SVG heat map of p(y|x) (one feature, one target)
+  std::string report_path;               // SVG calibration curve and PIT histogram (needs the targets)
   bool evaluate = false;                 // compute PredictSummary::metrics when the targets are present
   double metrics_interval = 0.9;         // interval used for coverage when --interval is not given
   std::uint64_t seed = 0;
