@@ -8,10 +8,59 @@
 
 namespace ebm::cli {
 
+namespace {
+CLI::Validator number_check(bool strictly_positive) {
+  return CLI::Validator(
+      [strictly_positive](std::string& text) -> std::string {
+        double value = 0;
+        if (!parse_number(text, value)) return "expected a number, found '" + text + "'";
+        if (strictly_positive ? !(value > 0) : !(value >= 0)) {
+          return std::string(strictly_positive ? "must be > 0" : "must be >= 0") + ", found " + text;
+        }
+        return "";
+      },
+      strictly_positive ? "NUMBER > 0" : "NUMBER >= 0");
+}
+}  // namespace
+
+CLI::Validator positive_number() { return number_check(true); }
+CLI::Validator non_negative_number() { return number_check(false); }
+
+std::string effective_config(const CLI::App& app) {
+  // Every option with its value (defaults included) in CLI11's TOML-like format, without
+  // the lines that only steer the program itself.
+  std::istringstream all(app.config_to_str(true, false));
+  std::string out, line;
+  while (std::getline(all, line)) {
+    if (line.rfind("config=", 0) == 0 || line.rfind("print-config=", 0) == 0 || line.rfind("help=", 0) == 0 ||
+        line.rfind("version=", 0) == 0) {
+      continue;
+    }
+    // An option left unset without a printable default (an optional --interval, an empty
+    // path) is omitted: read back, "" would be an invalid value rather than "not given".
+    if (line.size() >= 3 && (line.compare(line.size() - 3, 3, "=\"\"") == 0 || line.compare(line.size() - 3, 3, "=''") == 0)) {
+      continue;
+    }
+    out += line + '\n';
+  }
+  return out;
+}
+
 int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
              const std::function<void()>& body) {
+  bool print_config = false;
   try {
+    app.set_config("--config", "", "Read options from FILE (TOML: key = value with the long option names); options on the command line win")
+        ->group("Configuration");
+    app.allow_config_extras(CLI::config_extras_mode::error);
+    app.add_flag("--print-config", print_config, "Print the effective options in --config format and exit")
+        ->group("Configuration");
     app.parse(argc, argv);
+    if (print_config) {
+      std::cout << effective_config(app);
+      std::cout.flush();
+      return std::cout ? 0 : 1;
+    }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);  // help goes to stdout with exit 0
   } catch (const CLI::CallForAllHelp& e) {
@@ -19,7 +68,16 @@ int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << program << ": error: " << e.what() << " (see " << program << " --help)\n";
+    std::string message = e.what();
+    // CLI11's wording for configuration files names neither the file nor the problem well.
+    const std::string config_path = app.get_option("--config")->as<std::string>();
+    const std::string unknown = "INI was not able to parse ";
+    if (message.rfind(unknown, 0) == 0) {
+      message = config_path + ": unknown option '" + message.substr(unknown.size()) + "'";
+    } else if (const auto at = message.find(" was not readable (missing?)"); at != std::string::npos) {
+      message = message.substr(0, at) + ": cannot read the configuration file";
+    }
+    std::cerr << program << ": error: " << message << " (see " << program << " --help)\n";
     return 2;
   }
   try {

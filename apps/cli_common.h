@@ -34,4 +34,12 @@ std::vector<std::string> split_names(const std::string& text, const std::string&
 
 std::string version_string(const std::string& program);
 
+// Validators with short messages ("--lr: must be > 0, found 0"); CLI11's own number
+// ranges print their bounds with 300 digits.
+CLI::Validator positive_number();
+CLI::Validator non_negative_number();
+
+// The parsed options with their values (defaults included) in --config format.
+std::string effective_config(const CLI::App& app);
+
 }  // namespace ebm::cli

@@ -2,6 +2,7 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <sstream>
 #include <unistd.h>
 
 #include "cli_common.h"
@@ -77,17 +78,17 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "Passes over the training data, or auto (~6000 steps, 20..500 epochs)")->capture_default_str()->group(t);
   app.add_option("--batch-size", o.settings.batch_size, "Examples per mini-batch")->capture_default_str()->group(t)->check(CLI::Range(1, 1 << 20));
   app.add_option("--samples", o.settings.samples, "Noise samples M per example")->capture_default_str()->group(t)->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", o.settings.learning_rate, "Adam learning rate")->capture_default_str()->group(t)->check(CLI::PositiveNumber);
-  app.add_option("--weight-decay", o.settings.weight_decay, "Decoupled weight decay (AdamW)")->capture_default_str()->group(t)->check(CLI::NonNegativeNumber);
+  app.add_option("--lr", o.settings.learning_rate, "Adam learning rate")->capture_default_str()->group(t)->check(ebm::cli::positive_number());
+  app.add_option("--weight-decay", o.settings.weight_decay, "Decoupled weight decay (AdamW)")->capture_default_str()->group(t)->check(ebm::cli::non_negative_number());
   app.add_option("--schedule", schedule, "Learning-rate schedule: constant or cosine")->capture_default_str()->group(t)->check(CLI::IsMember({"constant", "cosine"}));
-  app.add_option("--early-stopping", o.settings.early_stopping, "Stop after N epochs without validation improvement (0: off)")->capture_default_str()->group(t)->check(CLI::NonNegativeNumber);
+  app.add_option("--early-stopping", o.settings.early_stopping, "Stop after N epochs without validation improvement (0: off)")->capture_default_str()->group(t)->check(ebm::cli::non_negative_number());
   app.add_option("--valid-samples", o.settings.valid_samples, "Proposal samples per row for the validation NLL")->capture_default_str()->group(t)->check(CLI::Range(2, 1 << 20));
   bool no_calibrate = false;
   app.add_flag("--no-calibrate", no_calibrate, "Do not fit a temperature f/T on the validation rows")->group(t);
   app.add_option("--seed", o.settings.seed, "Random seed (same seed, same result)")->capture_default_str()->group(t);
 
   auto* r = "Run";
-  app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs")->group(r)->check(CLI::NonNegativeNumber);
+  app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs (0: only at the end)")->capture_default_str()->group(r)->check(ebm::cli::non_negative_number());
   app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every or by an interrupted run (same data, options, seed)")->group(r);
   app.add_option("-j,--threads", o.settings.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
   app.add_flag("-q,--quiet", quiet, "No progress output")->group(r);
@@ -127,6 +128,15 @@ int main(int argc, char** argv) {
     // Progress goes to stderr; if whoever reads it goes away (ebm-train ... 2>&1 | head),
     // training carries on and still writes its checkpoint.
     std::signal(SIGPIPE, SIG_IGN);
+    // Recorded without the output path: the same settings give the same checkpoint
+    // wherever it is written (`ebm-train --config FILE -m NEW.json` reproduces it).
+    {
+      std::istringstream lines(ebm::cli::effective_config(app));
+      std::string line;
+      while (std::getline(lines, line)) {
+        if (line.rfind("model=", 0) != 0) o.config += line + '\n';
+      }
+    }
     const ebm::TrainSummary summary = ebm::run_train(o);
     if (summary.interrupted) throw ebm::Interrupted("interrupted");
   });

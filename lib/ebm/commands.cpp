@@ -245,6 +245,7 @@ TrainSummary run_train(const TrainOptions& options) {
   training["valid_rows"] = summary.valid_rows;
   training["valid_samples"] = s.valid_samples;
   training["calibrate"] = options.calibrate;
+  if (!options.config.empty()) training["config"] = options.config;
   checkpoint.training = training;
 
   // Fills checkpoint.results from a training state; `temperature` 1 means uncalibrated.

@@ -23,6 +23,7 @@ struct TrainOptions {
   std::string data_path;                 // "-" = stdin
   std::string model_path;                // output checkpoint
   std::string plot_history_path;         // SVG of the losses per epoch (written with the model)
+  std::string config;                    // the effective options in --config format, recorded in the checkpoint
   std::vector<std::string> targets;      // at least one
   std::vector<std::string> features;     // empty = every other numeric column
   std::string valid_path;                // optional validation file

@@ -212,8 +212,8 @@ t 2 "--epochs must be a positive integer or auto, found '-1'$"         train "$t
 t 2 "--epochs must be a positive integer or auto, found '0'$"          train "$train_data" --target y -m $M --epochs 0 --hidden 4 -q
 t 2 "--epochs must be a positive integer or auto, found '2\.5'$"       train "$train_data" --target y -m $M --epochs 2.5 --hidden 4 -q
 t 2 "--epochs must be a positive integer or auto, found 'abc'$"        train "$train_data" --target y -m $M --epochs abc --hidden 4 -q
-t 2 "--lr: Value 0 not in range"                                       train "$train_data" --target y -m $M --lr 0 "${q[@]}"
-t 2 "--lr: Value -0\.1 not in range"                                   train "$train_data" --target y -m $M --lr -0.1 "${q[@]}"
+t 2 "--lr: must be > 0, found 0 "                                    train "$train_data" --target y -m $M --lr 0 "${q[@]}"
+t 2 "--lr: must be > 0, found -0\.1 "                                train "$train_data" --target y -m $M --lr -0.1 "${q[@]}"
 t 2 "--batch-size: Value 0 not in range 1 to"                          train "$train_data" --target y -m $M --batch-size 0 --epochs 1 --hidden 4 -q
 t 2 "--samples: Value 0 not in range 1 to"                             train "$train_data" --target y -m $M --samples 0 --epochs 1 --hidden 4 -q
 t 2 "--hidden: Value 0 not in range 1 to 65536"                        train "$train_data" --target y -m $M --hidden 0 --epochs 1 -q
@@ -225,10 +225,10 @@ t 2 "--gmm-sigmas: expected a comma-separated list of numbers, found 'abc'$" \
                                                                        train "$train_data" --target y -m $M --gmm-sigmas 0.1,abc "${q[@]}"
 t 2 "unknown activation 'foo' \(expected relu, tanh or silu\)$"        train "$train_data" --target y -m $M --activation foo "${q[@]}"
 t 2 "--schedule: foo not in \{constant,cosine\}"                       train "$train_data" --target y -m $M --schedule foo "${q[@]}"
-t 2 "--weight-decay: Value -1 not in range"                            train "$train_data" --target y -m $M --weight-decay -1 "${q[@]}"
+t 2 "--weight-decay: must be >= 0, found -1 "                        train "$train_data" --target y -m $M --weight-decay -1 "${q[@]}"
 t 2 "--nce-plus-beta must be positive$"                                train "$train_data" --target y -m $M --nce-plus-beta 0 "${q[@]}"
 t 2 "--valid-samples: Value 1 not in range 2 to"                       train "$train_data" --target y -m $M --valid-samples 1 "${q[@]}"
-t 2 "--checkpoint-every: Value -1 not in range"                        train "$train_data" --target y -m $M --checkpoint-every -1 "${q[@]}"
+t 2 "--checkpoint-every: must be >= 0, found -1 "                    train "$train_data" --target y -m $M --checkpoint-every -1 "${q[@]}"
 t 2 "--threads: Value 0 not in range 1 to 1024"                        train "$train_data" --target y -m $M -j 0 "${q[@]}"
 t 2 "--delimiter must be a single character, found '::'$"              train "$train_data" --target y -m $M --delimiter '::' "${q[@]}"
 t 2 "--delimiter cannot be a quote or newline$"                        train "$train_data" --target y -m $M --delimiter '"' "${q[@]}"
