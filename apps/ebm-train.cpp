@@ -129,12 +129,17 @@ int main(int argc, char** argv) {
     // training carries on and still writes its checkpoint.
     std::signal(SIGPIPE, SIG_IGN);
     // Recorded without the output path: the same settings give the same checkpoint
-    // wherever it is written (`ebm-train --config FILE -m NEW.json` reproduces it).
+    // wherever it is written, with any thread count (`ebm-train --config FILE -m NEW.json` reproduces it).
     {
       std::istringstream lines(ebm::cli::effective_config(app));
       std::string line;
       while (std::getline(lines, line)) {
-        if (line.rfind("model=", 0) != 0) o.config += line + '\n';
+        // Nor the options that cannot change the checkpoint (threads, output to the terminal).
+        bool recorded = true;
+        for (const char* key : {"model=", "resume=", "threads=", "quiet=", "verbose=", "no-progress=", "plot-history="}) {
+          if (line.rfind(key, 0) == 0) recorded = false;
+        }
+        if (recorded) o.config += line + '\n';
       }
     }
     const ebm::TrainSummary summary = ebm::run_train(o);

@@ -328,8 +328,8 @@ t 2 "--draws is required"                                              sample "$
 t 2 "--model is required"                                              sample "$test_data" -n 2 -o out/s.csv
 t 2 "--draws: Value 0 not in range 1 to"                               sample "$test_data" -m model.json -n 0 -o out/s.csv
 t 2 "--draws: Value -1 not in range 1 to"                              sample "$test_data" -m model.json -n -1 -o out/s.csv
-t 2 "--langevin-step: Value 0 not in range"                            sample "$test_data" "${s[@]}" --langevin-step 0
-t 2 "--langevin-step: Value -0\.1 not in range"                        sample "$test_data" "${s[@]}" --langevin-step -0.1
+t 2 "--langevin-step: must be > 0, found 0 "                            sample "$test_data" "${s[@]}" --langevin-step 0
+t 2 "--langevin-step: must be > 0, found -0\.1 "                        sample "$test_data" "${s[@]}" --langevin-step -0.1
 t 2 "--langevin-steps: Value -1 not in range 0 to"                     sample "$test_data" "${s[@]}" --langevin-steps -1
 t 2 "--proposal-samples: Value -1 not in range 0 to"                   sample "$test_data" "${s[@]}" --proposal-samples -1
 t 2 "--threads: Value 0 not in range 1 to 1024"                        sample "$test_data" "${s[@]}" -j 0

@@ -17,6 +17,7 @@ import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 for d in (a, b):
     d["training"].pop("data")
+    d["training"].pop("config", None)  # records DATA, which differs
 assert a == b
 assert a["format"] == "ebm-checkpoint" and a["features"] == ["x"] and a["targets"] == ["y"]
 PY
