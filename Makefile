@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEBIAN_PACKAGES = cmake g++ make libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev libfccp-dev python3 parallel
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps deps-fuzz deps-dev test demo install clean datasets check-deps test-sanitize fuzz fuzz-build
+.PHONY: man all deps deps-fuzz deps-dev test demo install clean datasets check-deps test-sanitize fuzz fuzz-build
 
 all: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
@@ -74,9 +74,24 @@ demo: check-deps all
 datasets: all
 	$(BUILD)/make-datasets data
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+# Man pages generated from each tool's --help and --version by help2man (installed on
+# demand, like the build's packages), into man/.
+MAN_PAGES = man/ebm-train.1 man/ebm-predict.1 man/ebm-sample.1
+man: all
+	@command -v help2man >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends help2man; }
+	mkdir -p man
+	help2man --no-info --section=1 --source=ebm --name="train an energy-based regression model p(y|x) on a CSV file" \
+	  --output=man/ebm-train.1 $(BUILD)/ebm-train
+	help2man --no-info --section=1 --source=ebm --name="predict distributions p(y|x) for the rows of a CSV file" \
+	  --output=man/ebm-predict.1 $(BUILD)/ebm-predict
+	help2man --no-info --section=1 --source=ebm --name="draw samples from p(y|x) for the rows of a CSV file" \
+	  --output=man/ebm-sample.1 $(BUILD)/ebm-sample
+
+install: all man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/ebm-train $(BUILD)/ebm-predict $(BUILD)/ebm-sample $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1
 
 clean:
 	rm -rf $(BUILD)

@@ -51,6 +51,7 @@ int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
   bool print_config = false;
   try {
     app.set_config("--config", "", "Read options from FILE (TOML: key = value with the long option names); options on the command line win")
+        ->type_name("FILE")
         ->group("Configuration");
     app.allow_config_extras(CLI::config_extras_mode::error);
     app.add_flag("--print-config", print_config, "Print the effective options in --config format and exit")
