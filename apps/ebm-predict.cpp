@@ -1,6 +1,8 @@
 // ebm-predict: predictive distributions p(y|x) of a trained model for each CSV row.
 #include <iostream>
 
+#include <unistd.h>
+
 #include "cli_common.h"
 #include "ebm/commands.h"
 #include "ebm/thread_pool.h"
@@ -51,6 +53,8 @@ int main(int argc, char** argv) {
   app.add_option("--report", o.report_path, "Draw the calibration curve and the PIT histogram (SVG; needs the targets)")->group(pictures);
   auto* r = "Run";
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal)")->group(r);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     if (interval_option->count() > 0) o.interval = interval;
@@ -59,6 +63,7 @@ int main(int argc, char** argv) {
     o.csv = csv.input();
     o.output_csv = csv.output();
     o.precision = csv.precision;
+    if (!quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
     ebm::run_predict(o);
   });
 }

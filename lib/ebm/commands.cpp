@@ -529,6 +529,35 @@ void check_threads(int threads) {
 
 // --------------------------------------------------------------------------- predict
 
+namespace {
+
+// "12,345 rows, 48,000 rows/s" on a terminal, redrawn at most four times a second and
+// cleared at the end, so that a long prediction shows it is alive.
+class RowProgress {
+ public:
+  explicit RowProgress(std::ostream* out) : out_(out), start_(std::chrono::steady_clock::now()), last_(start_) {}
+  ~RowProgress() {
+    if (out_ != nullptr && drawn_) *out_ << "\r\033[K" << std::flush;
+  }
+  void update(std::size_t rows) {
+    if (out_ == nullptr) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    *out_ << "\r\033[K" << rows << " rows, " << static_cast<long>(static_cast<double>(rows) / std::max(seconds, 1e-9))
+          << " rows/s" << std::flush;
+    drawn_ = true;
+  }
+
+ private:
+  std::ostream* out_;
+  std::chrono::steady_clock::time_point start_, last_;
+  bool drawn_ = false;
+};
+
+}  // namespace
+
 double pit_coverage(const std::vector<long>& counts, double level) {
   const int bins = static_cast<int>(counts.size());
   const int first = static_cast<int>(std::lround(0.5 * (1 - level) * bins));
@@ -635,6 +664,7 @@ PredictSummary run_predict(const PredictOptions& o) {
   ThreadPool pool(o.threads);
   const int rows_per_task = std::max(1, 16384 / o.samples);
   std::size_t rows_done = 0;
+  RowProgress progress(o.progress);
   InputChunk chunk;
   while (read_chunk(reader, c, cols, o.chunk_rows, rows_done, chunk)) {
     const int n = chunk.rows();
@@ -738,6 +768,7 @@ PredictSummary run_predict(const PredictOptions& o) {
       writer.end_row();
     }
     rows_done += static_cast<std::size_t>(n);
+    progress.update(rows_done);
   }
   write_header();
 
@@ -845,6 +876,7 @@ std::size_t run_sample(const SampleOptions& o) {
   const int rows_per_task = std::max(1, 16384 / std::max(proposal_samples, o.draws));
   const int chunk_rows = std::max(rows_per_task, 256);
   std::size_t rows_done = 0;
+  RowProgress progress(o.progress);
   InputChunk chunk;
   while (read_chunk(reader, c, cols, chunk_rows, rows_done, chunk)) {
     const int n = chunk.rows();
@@ -874,6 +906,7 @@ std::size_t run_sample(const SampleOptions& o) {
       }
     }
     rows_done += static_cast<std::size_t>(n);
+    progress.update(rows_done);
   }
   if (!header_written) writer.write_row(header);
   out.commit();

@@ -74,6 +74,7 @@ struct PredictOptions {
   CsvOptions csv;
   CsvOptions output_csv;
   int precision = 0;                     // 0 = shortest round-trip
+  std::ostream* progress = nullptr;      // if set (a terminal): rows done and rows/s, redrawn in place
 };
 
 struct PredictSummary {
@@ -107,6 +108,7 @@ struct SampleOptions {
   CsvOptions csv;
   CsvOptions output_csv;
   int precision = 0;
+  std::ostream* progress = nullptr;      // as in PredictOptions
 };
 
 std::size_t run_sample(const SampleOptions& options);

@@ -26,14 +26,15 @@ for tool in train predict sample; do
   options="$(printf '%s\n' "$help" | sed '/^Examples:/,$d' | long_options)"
   for option in $options; do
     case "$option" in --help|--version) continue ;; esac
-    if ! printf '%s\n' "$text" | grep -qE -- "\`$option[\` ,=]|\`-[a-zA-Z], $option[\` ]"; then
-      printf '%s\n' "$shared" | grep -qE -- "\`$option[\` ,=]|\`-[a-zA-Z], $option[\` ]" ||
+    # (Here-strings, not pipes: grep -q closing a pipe early fails the pipeline under pipefail.)
+    if ! grep -qE -- "\`$option[\` ,=]|\`-[a-zA-Z], $option[\` ]" <<< "$text"; then
+      grep -qE -- "\`$option[\` ,=]|\`-[a-zA-Z], $option[\` ]" <<< "$shared" ||
         fail "ebm-$tool $option is in --help but not documented in docs/usage.md"
     fi
   done
   # Options the section mentions (in code spans naming this tool's options) must exist.
   for option in $(printf '%s\n' "$text" | grep -oE -- '`(-[a-zA-Z], )?--[a-z][a-z0-9-]*' | long_options); do
-    printf '%s\n' "$options" | grep -qx -- "$option" ||
+    grep -qx -- "$option" <<< "$options" ||
       fail "docs/usage.md's ebm-$tool section mentions $option, which ebm-$tool --help does not list"
   done
   # The examples: "  ebm-TOOL ..." lines, with "cat FILE |" and "> FILE" removed.
