@@ -99,6 +99,14 @@ if command -v parallel > /dev/null && parallel --version 2> /dev/null | grep -q 
     fail "GNU parallel: a job failed"
   check_runner parallel
   runners+=(parallel)
+  # scripts/predict_parallel.sh: one stream cut into blocks by parallel --pipe (8 KB blocks,
+  # so the 500 rows make several), output in order with one header: the whole-file bytes.
+  popts_pipe=()
+  for option in "${popts[@]}"; do [[ "$option" == "-j" || "$option" == 1 ]] || popts_pipe+=("$option"); done
+  PARALLEL_HOME="$work/.parallel" bash "$src/scripts/predict_parallel.sh" -j 2 --block 8k -- "$predict" "${popts_pipe[@]}" \
+    < "$input" > piped.pred.csv 2> piped.err || fail "scripts/predict_parallel.sh failed: $(cat piped.err)"
+  cmp -s whole.pred.csv piped.pred.csv || fail "scripts/predict_parallel.sh output differs from the single-process output"
+  runners+=("parallel --pipe")
 else
   echo "  (GNU parallel is not installed: xargs only)"
 fi
