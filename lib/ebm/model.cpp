@@ -113,12 +113,13 @@ void EnergyModel::energy_backward(const S* params, EnergyCache<S>& cache, const 
   //   dWx = dz_x hx^T and dhx = Wx^T dz_x with dz_x[:, e] = sum_c dz[:, e*C + c].
   Matrix<S> dz_x(h, examples);
   for (Eigen::Index e = 0; e < examples; ++e) {
-    dz_x.col(e) = dz.middleCols(e * candidates, candidates).rowwise().sum();
+    dz_x.col(e).setZero();
+    add_column_sum(dz_x.col(e), dz.middleCols(e * candidates, candidates));
   }
   if (grads != nullptr) {
     accumulate_weight_gradient<S>(Eigen::Map<Matrix<S>>(grads + joint_wy_, h, h), dz, cache.y_branch.output);
     Eigen::Map<Matrix<S>>(grads + joint_wx_, h, h).noalias() += dz_x * cache.hx.transpose();
-    Eigen::Map<Vector<S>>(grads + joint_bias_, h).noalias() += dz_x.rowwise().sum();
+    add_column_sum(Eigen::Map<Vector<S>>(grads + joint_bias_, h), dz_x);
   }
   if (d_hx != nullptr) {
     d_hx->noalias() = Eigen::Map<const Matrix<S>>(params + joint_wx_, h, h).transpose() * dz_x;
