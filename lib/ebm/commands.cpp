@@ -706,24 +706,26 @@ PredictSummary run_predict(const PredictOptions& o) {
           column(k++) = mean_orig;
           column(k++) = std::sqrt(var) * scale;
           double lo = 0, hi = 0;
+          SortedDraws draws;
+          if (o.interval || cols.has_targets || !o.quantiles.empty()) draws = sort_draws(is, e, d);
           if (o.interval || cols.has_targets) {
-            lo = c.y_scaler.to_original(d, weighted_quantile(is, e, d, 0.5 * (1 - coverage_level)));
-            hi = c.y_scaler.to_original(d, weighted_quantile(is, e, d, 0.5 * (1 + coverage_level)));
+            lo = c.y_scaler.to_original(d, weighted_quantile(draws, 0.5 * (1 - coverage_level)));
+            hi = c.y_scaler.to_original(d, weighted_quantile(draws, 0.5 * (1 + coverage_level)));
           }
           if (o.interval) {
             column(k++) = lo;
             column(k++) = hi;
           }
-          for (double q : o.quantiles) column(k++) = c.y_scaler.to_original(d, weighted_quantile(is, e, d, q));
+          for (double q : o.quantiles) column(k++) = c.y_scaler.to_original(d, weighted_quantile(draws, q));
           if (o.mode) column(k++) = c.y_scaler.to_original(d, modes(d, e));
           if (cols.has_targets) {
             const double observed = chunk.y(d, begin + e);
             const double err = mean_orig - observed;
             sums.sq[d] += err * err;
             sums.abs[d] += std::abs(err);
-            sums.crps[d] += weighted_crps(is, e, d, c.y_scaler.to_standard(d, observed)) * scale;
+            sums.crps[d] += weighted_crps(draws, c.y_scaler.to_standard(d, observed)) * scale;
             sums.covered[d] += (observed >= lo && observed <= hi) ? 1.0 : 0.0;
-            const double pit = weighted_pit(is, e, d, c.y_scaler.to_standard(d, observed));
+            const double pit = weighted_pit(draws, c.y_scaler.to_standard(d, observed));
             const int bin = std::min(kPitBins - 1, static_cast<int>(pit * kPitBins));
             sums.pit[static_cast<std::size_t>(d) * kPitBins + bin] += 1;
           }

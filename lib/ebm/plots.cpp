@@ -72,10 +72,11 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
     double mean = 0;
     for (int m = 0; m < samples; ++m) mean += is.weights(m, i) * is.y(0, static_cast<Eigen::Index>(i) * samples + m);
     plot.mean.push_back(c.y_scaler.to_original(0, mean));
-    plot.lo.push_back(c.y_scaler.to_original(0, weighted_quantile(is, i, 0, 0.5 * (1 - interval))));
-    plot.hi.push_back(c.y_scaler.to_original(0, weighted_quantile(is, i, 0, 0.5 * (1 + interval))));
-    q_low[i] = c.y_scaler.to_original(0, weighted_quantile(is, i, 0, 0.005));
-    q_high[i] = c.y_scaler.to_original(0, weighted_quantile(is, i, 0, 0.995));
+    const SortedDraws draws = sort_draws(is, i, 0);
+    plot.lo.push_back(c.y_scaler.to_original(0, weighted_quantile(draws, 0.5 * (1 - interval))));
+    plot.hi.push_back(c.y_scaler.to_original(0, weighted_quantile(draws, 0.5 * (1 + interval))));
+    q_low[i] = c.y_scaler.to_original(0, weighted_quantile(draws, 0.005));
+    q_high[i] = c.y_scaler.to_original(0, weighted_quantile(draws, 0.995));
   }
   if (!std::isfinite(y_lo) || !std::isfinite(y_hi)) {
     double lo = finite_min(q_low), hi = finite_max(q_high);

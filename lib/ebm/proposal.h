@@ -114,7 +114,9 @@ void mdn_log_density_batch(const MdnOutput<S>& q, int example, const Eigen::Ref<
                            S* log_q, Matrix<S>* responsibilities = nullptr) {
   const int k_count = q.components, dy = q.y_dim;
   const Eigen::Index n = y.cols();
-  Matrix<S> terms(k_count, n);
+  // Row-major K x n: each component's row is contiguous, so both the per-component terms
+  // and the reductions over components (max, sum) run as vector operations along n.
+  Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> terms(k_count, n);
   for (int k = 0; k < k_count; ++k) {
     S constant = q.log_weights(k, example);
     for (int d = 0; d < dy; ++d) constant -= S(0.5) * (q.log_variances(k * dy + d, example) + S(kLogTwoPi));
@@ -189,11 +191,15 @@ void mdn_sample_batch(const MdnOutput<S>& q, int example, Rng& rng, Eigen::Ref<n
   Eigen::Array<S, Eigen::Dynamic, 1> normals(2 * pairs);
   normals.head(pairs) = radius * angle.cos();
   normals.tail(pairs) = radius * angle.sin();
+  // Standard deviations once per component, not one exp per draw. Scalar std::exp on
+  // purpose: Eigen's vectorised exp on a column whose alignment depends on the example's
+  // position in the batch could change the last bits with the chunking.
+  std::vector<S> sigmas(static_cast<std::size_t>(k_count) * dy);
+  for (std::size_t i = 0; i < sigmas.size(); ++i) sigmas[i] = std::exp(S(0.5) * q.log_variances(static_cast<Eigen::Index>(i), example));
   for (Eigen::Index m = 0; m < n; ++m) {
     const int k = component[m];
     for (int d = 0; d < dy; ++d) {
-      const S sigma = std::exp(S(0.5) * q.log_variances(k * dy + d, example));
-      y(d, m) = q.means(k * dy + d, example) + sigma * normals(m * dy + d);
+      y(d, m) = q.means(k * dy + d, example) + sigmas[k * dy + d] * normals(m * dy + d);
     }
   }
 }
