@@ -103,6 +103,14 @@ class EnergyModel {
   template <typename S>
   RowVector<S> energy(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
                       int candidates_per_example) const;
+  // Same as energy() for narrow float networks (hidden width and y_dim at most
+  // kLaneMaxWidth): each candidate runs through the whole network in one lane of an
+  // 8-wide vector instead of as a column of a (H x C) matrix product. Used by energy()
+  // when lanes_apply(); public so that tests can compare it with the matrix path.
+  static constexpr int kLaneMaxWidth = 16;
+  bool lanes_apply() const { return arch_.hidden <= kLaneMaxWidth && arch_.y_dim <= kLaneMaxWidth; }
+  RowVector<float> energy_lanes(const float* params, const Matrix<float>& hx, const Matrix<float>& y,
+                                int candidates_per_example) const;
   // Given dL/df (1 x E*C): accumulates parameter gradients (grads may be null), and
   // writes dL/dhx (H x E) and dL/dy (y_dim x E*C) when requested.
   template <typename S>
