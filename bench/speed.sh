@@ -9,17 +9,20 @@
 #     arithmetic (counted analytically) against Eigen's single-precision GEMM peak;
 #  3. prediction: rows/s of ebm-predict --samples 1024 --interval 0.9 (mean, std, 90%
 #     interval) against the same computation in PyTorch (bench/torch_predict.py);
-#  4. memory: peak resident memory of ebm-predict on 10,000 and 1,000,000 piped rows.
+#  4. memory: peak resident memory of ebm-predict on 10,000 and 1,000,000 rows read from
+#     standard input.
+# --sections "train predict memory" runs a subset (the memory part needs no reference).
 # ebm's seconds are wall time of the whole command (start-up and data loading included);
 # the reference reports its training loop only.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-build="$here/build"; reps=3; threads_list="1 2"
+build="$here/build"; reps=3; threads_list="1 2"; sections="train predict memory"
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps="$2"; shift 2 ;;
     --threads) threads_list="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
+    --sections) sections="$2"; shift 2 ;;
     *) echo "speed.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +36,7 @@ head -n 513 "$uci/power-plant.csv" > "$work/wide_train.csv"              # heade
 { head -n 1 "$uci/power-plant.csv"; sed -n '600,1099p' "$uci/power-plant.csv"; } > "$work/wide_predict.csv"
 head -n 11 "$work/wide_predict.csv" > "$work/wide_test.csv"
 
+has() { [[ " $sections " == *" $1 "* ]]; }
 median() { python3 -c "import statistics,sys; print(statistics.median(float(v) for v in sys.argv[1:]))" "$@"; }
 now() { date +%s.%N; }
 
@@ -51,6 +55,7 @@ torch_epoch() {
     python3 -c "import json,sys; print(json.load(sys.stdin)['seconds_per_epoch'])"
 }
 
+if has train; then
 peak=$("$build/gemm-peak" 2048 5 | python3 -c "import json,sys; print(json.load(sys.stdin)['gflops'])")
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); Eigen SGEMM 2048^3, one thread: $peak GFLOP/s"
 echo
@@ -76,11 +81,14 @@ print(f'| $setting (H {h}, {rows} rows) | {t} | {o:.3f} | {r:.3f} | {r / o:.1f}x
   done
 done
 
+fi
+
+"$build/ebm-train" "$train" --target y -m "$work/p10.json" --hidden 10 --epochs 1 --samples 64 -q
+"$build/ebm-train" "$work/wide_train.csv" --target y -m "$work/p128.json" --hidden 128 --epochs 1 --samples 16 -q
+if has predict; then
 echo
 echo "| prediction (M 1024, mean/std/90% interval) | threads | ebm rows/s | PyTorch rows/s | speed-up |"
 echo "| --- | --- | --- | --- | --- |"
-"$build/ebm-train" "$train" --target y -m "$work/p10.json" --hidden 10 --epochs 1 --samples 64 -q
-"$build/ebm-train" "$work/wide_train.csv" --target y -m "$work/p128.json" --hidden 128 --epochs 1 --samples 16 -q
 for setting in paper wide; do
   if [ "$setting" = paper ]; then model="$work/p10.json"; input="$test"; h=10
   else model="$work/p128.json"; input="$work/wide_predict.csv"; h=128; fi
@@ -101,22 +109,27 @@ for setting in paper wide; do
     python3 -c "o, r = $o, float('$r'); print(f'| $setting (H $h, $rows rows) | $t | {o:.0f} | {r:.0f} | {o / r:.1f}x |')"
   done
 done
+fi
 
-# Memory: peak resident set of ebm-predict on 10,000 and 1,000,000 generated rows through a
-# pipe (M = 64 so that the million rows take seconds; the chunked pipeline holds the same
-# number of rows in memory whatever M is). Peak from /proc/PID/status VmHWM.
+# Memory: peak resident set of ebm-predict on 10,000 and 1,000,000 generated rows (M = 64
+# so that the million rows take seconds; the chunked pipeline holds the same number of
+# rows in memory whatever M is). The peak is the kernel's maxrss of the one child process,
+# read with getrusage after it exits (polling /proc/PID/status misses the peak of a run
+# that ends within the polling interval).
 peak_mb() {  # ROWS
-  awk -v rows="$1" 'BEGIN { print "x"; for (i = 0; i < rows; i++) printf "%.4f\n", -10 + 20 * ((i * 7919) % 100003) / 100003 }' |
-    "$build/ebm-predict" -m "$work/p10.json" --samples 64 --interval 0.9 -j 2 -q -o /dev/null &
-  local pid=$! peak=0 hwm
-  while kill -0 "$pid" 2>/dev/null; do
-    hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-    [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
-    sleep 0.05
-  done
-  wait "$pid"
-  echo "$((peak / 1024))"
+  awk -v rows="$1" 'BEGIN { print "x"; for (i = 0; i < rows; i++) printf "%.4f\n", -10 + 20 * ((i * 7919) % 100003) / 100003 }' \
+    > "$work/rows.csv"
+  python3 - "$build/ebm-predict" "$work/p10.json" "$work/rows.csv" <<'PY'
+import resource, subprocess, sys
+predict, model, rows = sys.argv[1:4]
+with open(rows) as source:
+    subprocess.run([predict, "-m", model, "--samples", "64", "--interval", "0.9", "-j", "2", "-q", "-o", "/dev/null"],
+                   stdin=source, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+PY
 }
-echo
-small=$(peak_mb 10000); large=$(peak_mb 1000000)
-echo "ebm-predict peak resident memory: 10,000 rows ${small} MB, 1,000,000 rows ${large} MB"
+if has memory; then
+  echo
+  small=$(peak_mb 10000); large=$(peak_mb 1000000)
+  echo "ebm-predict peak resident memory: 10,000 rows ${small} MB, 1,000,000 rows ${large} MB"
+fi
