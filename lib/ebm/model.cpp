@@ -1,9 +1,7 @@
 #include "ebm/model.h"
 
-#include <algorithm>
 #include <cmath>
 #include <type_traits>
-#include <utility>
 
 #include "ebm/errors.h"
 
@@ -101,122 +99,6 @@ RowVector<S> EnergyModel::energy(const S* params, const Matrix<S>& hx, const Mat
                                     candidates);
   apply_activation(arch_.activation, a);
   return joint_rest_.predict(params, a);
-}
-
-namespace {
-// Eight candidates side by side in one GCC/Clang vector (one AVX register, or two SSE
-// registers). Every operation below is the same instruction sequence for every lane, so a
-// candidate's energy does not depend on its neighbours, on its position in a block or on
-// how the rows were chunked (determinism across --threads). (A fixed-size Eigen array was
-// tried first: GCC copied it through the stack in two halves and stalled on every load.)
-typedef float Lanes __attribute__((vector_size(32)));
-
-inline Lanes broadcast(float value) { return Lanes{value, value, value, value, value, value, value, value}; }
-
-void activate_lanes(Activation activation, Lanes* values, int count) {
-  switch (activation) {
-    case Activation::identity: break;
-    case Activation::relu:
-      for (int i = 0; i < count; ++i) {
-        for (int l = 0; l < 8; ++l) values[i][l] = values[i][l] > 0.0f ? values[i][l] : 0.0f;
-      }
-      break;
-    default:
-      // tanh and SiLU through Eigen's vectorised functions, the same as the matrix path.
-      for (int i = 0; i < count; ++i) {
-        Eigen::Map<Eigen::Array<float, 8, 1>> lanes(reinterpret_cast<float*>(&values[i]));
-        Eigen::Array<float, 8, 1> v = lanes;
-        if (activation == Activation::tanh) {
-          v = v.tanh();
-        } else {
-          v = v / (1.0f + (-v).exp());
-        }
-        lanes = v;
-      }
-  }
-}
-
-// out[r0 .. r0+G) += W(r0 .. r0+G, :) in, with W column-major (`rows` x depth). G
-// accumulators stay in registers across the whole depth: G independent FMA chains per
-// input, each W(r, k) broadcast once against 8 candidates.
-template <int G>
-inline void accumulate_rows(const float* weight, int rows, int r0, int depth, const Lanes* in,
-                            Lanes* out) {
-  Lanes acc[G];
-  for (int g = 0; g < G; ++g) acc[g] = out[r0 + g];
-  for (int k = 0; k < depth; ++k) {
-    const Lanes input = in[k];
-    const float* column = weight + static_cast<std::size_t>(k) * rows + r0;
-    for (int g = 0; g < G; ++g) acc[g] += column[g] * input;
-  }
-  for (int g = 0; g < G; ++g) out[r0 + g] = acc[g];
-}
-
-// out += W in for all rows of W, in groups of 8, 4 and 1 rows.
-inline void accumulate_product(const float* weight, int rows, int depth, const Lanes* in, Lanes* out) {
-  int r = 0;
-  for (; r + 8 <= rows; r += 8) accumulate_rows<8>(weight, rows, r, depth, in, out);
-  for (; r + 4 <= rows; r += 4) accumulate_rows<4>(weight, rows, r, depth, in, out);
-  for (; r < rows; ++r) accumulate_rows<1>(weight, rows, r, depth, in, out);
-}
-
-// out = act(W in + b) [+ in] for one layer; W is out x in, column-major.
-void layer_lanes(const float* params, const DenseLayer& layer, const Lanes* in, Lanes* out) {
-  const float* bias = params + layer.bias_offset;
-  const int rows = layer.out_features;
-  for (int r = 0; r < rows; ++r) out[r] = broadcast(bias[r]);
-  accumulate_product(params + layer.weight_offset, rows, layer.in_features, in, out);
-  activate_lanes(layer.activation, out, rows);
-  if (layer.residual) {
-    for (int r = 0; r < rows; ++r) out[r] += in[r];
-  }
-}
-}  // namespace
-
-// At H = 10 the matrix path spends most of its time in Eigen's GEMM on 10-row panels,
-// where the 24 x 4 register kernel is mostly padding and operands are re-packed on every
-// call (32% of ebm-predict's profile at 13% of the arithmetic peak). Here the candidates
-// are the vector dimension instead: a block of 8 candidates goes through all layers in
-// registers and L1, with no packing and no intermediate H x C matrices.
-RowVector<float> EnergyModel::energy_lanes(const float* params, const Matrix<float>& hx,
-                                           const Matrix<float>& y, int candidates) const {
-  const int h = arch_.hidden, dy = arch_.y_dim;
-  const Eigen::Index examples = hx.cols();
-  // Joint pre-activation, x part: Wx hx + b once per example (H x E), as in the matrix path.
-  const Eigen::Map<const Matrix<float>> wx(params + joint_wx_, h, h);
-  Matrix<float> x_part = wx * hx;
-  x_part.colwise() += Eigen::Map<const Vector<float>>(params + joint_bias_, h);
-  const float* wy = params + joint_wy_;
-  RowVector<float> f(y.cols());
-  Lanes a[kLaneMaxWidth], b[kLaneMaxWidth];
-  for (Eigen::Index e = 0; e < examples; ++e) {
-    const Eigen::Index first = e * candidates;
-    for (int c0 = 0; c0 < candidates; c0 += 8) {
-      const int width = std::min(8, candidates - c0);
-      // Unused lanes of the last block get y = 0; their energies are computed and dropped.
-      for (int d = 0; d < dy; ++d) {
-        a[d] = broadcast(0.0f);
-        for (int l = 0; l < width; ++l) a[d][l] = y(d, first + c0 + l);
-      }
-      Lanes* in = a;
-      Lanes* out = b;
-      for (const DenseLayer& layer : y_net_.layers()) {
-        layer_lanes(params, layer, in, out);
-        std::swap(in, out);
-      }
-      // in = hy (H lanes). Joint layer: act(x_part + Wy hy).
-      for (int r = 0; r < h; ++r) out[r] = broadcast(x_part(r, e));
-      accumulate_product(wy, h, h, in, out);
-      activate_lanes(arch_.activation, out, h);
-      std::swap(in, out);
-      for (const DenseLayer& layer : joint_rest_.layers()) {
-        layer_lanes(params, layer, in, out);
-        std::swap(in, out);
-      }
-      for (int l = 0; l < width; ++l) f(first + c0 + l) = in[0][l];
-    }
-  }
-  return f;
 }
 
 template <typename S>

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "ebm/nn.h"
 #include "ebm/rng.h"
@@ -50,6 +51,19 @@ struct EnergyCache {
   Matrix<S> joint_pre;       // Wx hx + Wy hy + b, H x E*C
   MlpCache<S> joint;         // residual blocks + output layer, input = act(joint_pre)
   int candidates_per_example = 0;
+};
+
+// Eight candidates side by side in one GCC/Clang vector (one AVX register or two SSE
+// registers): the lane type of EnergyModel::energy_lanes.
+typedef float EnergyLanes __attribute__((vector_size(32)));
+
+// What the lane path's backward pass needs: for every block of 8 candidates, the input
+// and the pre-activation of every layer (EnergyLanes each), and hx.
+struct EnergyLaneCache {
+  std::vector<EnergyLanes> values;
+  Matrix<float> hx;
+  int candidates = 0, blocks_per_example = 0;
+  std::size_t block_size = 0;  // EnergyLanes per block
 };
 
 template <typename S>
@@ -109,8 +123,13 @@ class EnergyModel {
   // when lanes_apply(); public so that tests can compare it with the matrix path.
   static constexpr int kLaneMaxWidth = 16;
   bool lanes_apply() const { return arch_.hidden <= kLaneMaxWidth && arch_.y_dim <= kLaneMaxWidth; }
+  // With a cache, keeps every layer's input and pre-activation for energy_backward_lanes.
   RowVector<float> energy_lanes(const float* params, const Matrix<float>& hx, const Matrix<float>& y,
-                                int candidates_per_example) const;
+                                int candidates_per_example, EnergyLaneCache* cache = nullptr) const;
+  // The lane path's backward pass (training): given dL/df (1 x E*C), accumulates the
+  // energy's parameter gradients into grads and writes dL/dhx (H x E) when requested.
+  void energy_backward_lanes(const float* params, const EnergyLaneCache& cache, const RowVector<float>& d_f,
+                             float* grads, Matrix<float>* d_hx) const;
   // Given dL/df (1 x E*C): accumulates parameter gradients (grads may be null), and
   // writes dL/dhx (H x E) and dL/dy (y_dim x E*C) when requested.
   template <typename S>

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 #include <string>
+#include <type_traits>
 
 #include "ebm/adam.h"
 #include "ebm/errors.h"
@@ -108,8 +109,18 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
     }
   }
 
+  // Narrow float networks take the lane path (EnergyModel::energy_lanes: 8 candidates
+  // per vector through all layers, no GEMM on 10-row panels); the double instantiation
+  // (gradient checks) and wide networks take the matrix path.
+  constexpr bool kFloat = std::is_same_v<S, float>;
+  const bool lanes = kFloat && model.lanes_apply();
   EnergyCache<S> e_cache;
-  const RowVector<S> f = model.energy(params, hx, cand, candidates, e_cache);
+  EnergyLaneCache lane_cache;
+  RowVector<S> f;
+  if constexpr (kFloat) {
+    if (lanes) f = model.energy_lanes(params, hx, cand, candidates, &lane_cache);
+  }
+  if (!lanes) f = model.energy(params, hx, cand, candidates, e_cache);
   RowVector<S> d_f(f.size());
   Matrix<S> d_means = Matrix<S>::Zero(q.means.rows(), examples);
   Matrix<S> d_log_variances = Matrix<S>::Zero(q.log_variances.rows(), examples);
@@ -148,7 +159,10 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
   // batch): it propagates into the returned loss and the gradients, and the training loop
   // stops with a message naming both.
   Matrix<S> d_hx;
-  model.energy_backward(params, e_cache, d_f, grads, &d_hx, nullptr);
+  if constexpr (kFloat) {
+    if (lanes) model.energy_backward_lanes(params, lane_cache, d_f, grads, &d_hx);
+  }
+  if (!lanes) model.energy_backward(params, e_cache, d_f, grads, &d_hx, nullptr);
   model.x_features_backward(params, x_cache, d_hx, grads);
   model.proposal_backward(params, q_cache, q, d_means, d_log_variances, d_logits, grads);
   if (proposal_nll != nullptr) *proposal_nll += q_nll_sum;
