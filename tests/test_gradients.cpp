@@ -132,12 +132,12 @@ TEST_CASE("energy: gradients w.r.t. parameters, x-features and y match finite di
   }
 }
 
-TEST_CASE("energy: the lane-parallel path for narrow networks equals the matrix path") {
-  // energy() runs narrow float networks candidate-per-vector-lane (energy_lanes); training
-  // uses the matrix path. Both must compute the same function: compared with the matrix
-  // path in float and in double, for widths that exercise the 8-, 4- and 1-row groups,
-  // every activation, one and two targets, and a candidate count that leaves a partial
-  // block of lanes. A candidate's energy must also not depend on its block neighbours.
+namespace {
+// Runs body(model, params, params_f, rng) for narrow networks that exercise the lane
+// form's 8-, 4- and 1-row groups (hidden 5, 10, 16), every activation and one and two
+// targets, with parameters in double and the same values in float.
+template <typename Body>
+void for_each_narrow_network(std::uint64_t seed, Body body) {
   for (Activation act : {Activation::relu, Activation::tanh, Activation::silu}) {
     for (int hidden : {5, 10, 16}) {
       for (int dy : {1, 2}) {
@@ -148,95 +148,98 @@ TEST_CASE("energy: the lane-parallel path for narrow networks equals the matrix 
         a.hidden = hidden;
         const EnergyModel model(a);
         REQUIRE(model.lanes_apply());
-        Rng rng(7, static_cast<std::uint64_t>(hidden * 10 + dy));
+        Rng rng(seed, static_cast<std::uint64_t>(hidden * 10 + dy));
         const std::vector<double> params = random_params(model, rng);
         const std::vector<float> params_f(params.begin(), params.end());
-        const int examples = 3, candidates = 13;
-        const Matrix<double> x = random_matrix(3, examples, rng);
-        const Matrix<double> y = random_matrix(dy, examples * candidates, rng, 1.5);
-        const Matrix<float> x_f = x.cast<float>(), y_f = y.cast<float>();
-        const Matrix<double> hx = model.x_features(params.data(), x);
-        const Matrix<float> hx_f = model.x_features(params_f.data(), x_f);
-
-        const RowVector<float> lanes = model.energy_lanes(params_f.data(), hx_f, y_f, candidates);
-        EnergyCache<float> cache;
-        const RowVector<float> matrix = model.energy(params_f.data(), hx_f, y_f, candidates, cache);
-        const RowVector<double> exact = model.energy(params.data(), hx, y, candidates);
-        CHECK(model.energy(params_f.data(), hx_f, y_f, candidates) == lanes);  // the dispatch
-        for (Eigen::Index i = 0; i < lanes.size(); ++i) {
-          CAPTURE(i);
-          const double scale = 1.0 + std::abs(exact(i));
-          CHECK(std::abs(lanes(i) - matrix(i)) < 2e-5 * scale);
-          CHECK(std::abs(lanes(i) - exact(i)) < 2e-5 * scale);
-        }
-        // One example's candidates alone, and one at a time: bit-identical.
-        for (int e = 0; e < examples; ++e) {
-          const Matrix<float> hx_e = hx_f.col(e);
-          const Matrix<float> y_e = y_f.middleCols(e * candidates, candidates);
-          const RowVector<float> together = model.energy_lanes(params_f.data(), hx_e, y_e, candidates);
-          for (int c = 0; c < candidates; ++c) {
-            const RowVector<float> alone = model.energy_lanes(params_f.data(), hx_e, Matrix<float>(y_e.col(c)), 1);
-            CHECK(alone(0) == together(c));
-          }
-        }
+        body(model, params, params_f, rng);
       }
     }
   }
+}
+}  // namespace
+
+TEST_CASE("energy: the lane-parallel path for narrow networks equals the matrix path") {
+  // energy() runs narrow float networks candidate-per-vector-lane (energy_lanes); wide
+  // networks and double precision use the matrix path. Both must compute the same
+  // function: compared with the matrix path in float and in double, with a candidate
+  // count that leaves a partial block of lanes. A candidate's energy must also not
+  // depend on its block neighbours.
+  for_each_narrow_network(7, [](const EnergyModel& model, const std::vector<double>& params,
+                                const std::vector<float>& params_f, Rng& rng) {
+    const int dy = model.architecture().y_dim;
+    const int examples = 3, candidates = 13;
+    const Matrix<double> x = random_matrix(3, examples, rng);
+    const Matrix<double> y = random_matrix(dy, examples * candidates, rng, 1.5);
+    const Matrix<float> x_f = x.cast<float>(), y_f = y.cast<float>();
+    const Matrix<double> hx = model.x_features(params.data(), x);
+    const Matrix<float> hx_f = model.x_features(params_f.data(), x_f);
+
+    const RowVector<float> lanes = model.energy_lanes(params_f.data(), hx_f, y_f, candidates);
+    EnergyCache<float> cache;
+    const RowVector<float> matrix = model.energy(params_f.data(), hx_f, y_f, candidates, cache);
+    const RowVector<double> exact = model.energy(params.data(), hx, y, candidates);
+    CHECK(model.energy(params_f.data(), hx_f, y_f, candidates) == lanes);  // the dispatch
+    for (Eigen::Index i = 0; i < lanes.size(); ++i) {
+      CAPTURE(i);
+      const double scale = 1.0 + std::abs(exact(i));
+      CHECK(std::abs(lanes(i) - matrix(i)) < 2e-5 * scale);
+      CHECK(std::abs(lanes(i) - exact(i)) < 2e-5 * scale);
+    }
+    // One example's candidates alone, and one at a time: bit-identical.
+    for (int e = 0; e < examples; ++e) {
+      const Matrix<float> hx_e = hx_f.col(e);
+      const Matrix<float> y_e = y_f.middleCols(e * candidates, candidates);
+      const RowVector<float> together = model.energy_lanes(params_f.data(), hx_e, y_e, candidates);
+      for (int c = 0; c < candidates; ++c) {
+        const RowVector<float> alone = model.energy_lanes(params_f.data(), hx_e, Matrix<float>(y_e.col(c)), 1);
+        CHECK(alone(0) == together(c));
+      }
+    }
+  });
 }
 
 TEST_CASE("energy: the lane path's backward pass equals the matrix path's") {
   // Training of narrow float networks uses energy_backward_lanes; the finite-difference
   // checks above cover the matrix path in double. Same parameters, inputs and dL/df: the
   // lane path's parameter gradients and dL/dhx must equal the double matrix path's to
-  // float accuracy (every activation, 8/4/1-row groups, partial blocks, residual blocks).
-  for (Activation act : {Activation::relu, Activation::tanh, Activation::silu}) {
-    for (int hidden : {5, 10, 16}) {
-      for (int dy : {1, 2}) {
-        CAPTURE(activation_name(act));
-        CAPTURE(hidden);
-        CAPTURE(dy);
-        Architecture a = small_architecture(act, 3, dy);
-        a.hidden = hidden;
-        const EnergyModel model(a);
-        Rng rng(11, static_cast<std::uint64_t>(hidden * 10 + dy));
-        const std::vector<double> params = random_params(model, rng);
-        const std::vector<float> params_f(params.begin(), params.end());
-        const int examples = 3, candidates = 13;
-        const Matrix<double> hx = random_matrix(hidden, examples, rng);
-        const Matrix<double> y = random_matrix(dy, examples * candidates, rng, 1.5);
-        const RowVector<double> d_f = random_matrix(1, examples * candidates, rng);
+  // float accuracy (partial blocks and residual blocks included).
+  for_each_narrow_network(11, [](const EnergyModel& model, const std::vector<double>& params,
+                                 const std::vector<float>& params_f, Rng& rng) {
+    const int hidden = model.architecture().hidden, dy = model.architecture().y_dim;
+    const int examples = 3, candidates = 13;
+    const Matrix<double> hx = random_matrix(hidden, examples, rng);
+    const Matrix<double> y = random_matrix(dy, examples * candidates, rng, 1.5);
+    const RowVector<double> d_f = random_matrix(1, examples * candidates, rng);
 
-        EnergyCache<double> cache;
-        const RowVector<double> f = model.energy(params.data(), hx, y, candidates, cache);
-        std::vector<double> grads(params.size(), 0.0);
-        Matrix<double> d_hx;
-        model.energy_backward(params.data(), cache, d_f, grads.data(), &d_hx, nullptr);
+    EnergyCache<double> cache;
+    const RowVector<double> f = model.energy(params.data(), hx, y, candidates, cache);
+    std::vector<double> grads(params.size(), 0.0);
+    Matrix<double> d_hx;
+    model.energy_backward(params.data(), cache, d_f, grads.data(), &d_hx, nullptr);
 
-        EnergyLaneCache lane_cache;
-        const RowVector<float> f_lanes =
-            model.energy_lanes(params_f.data(), hx.cast<float>(), y.cast<float>(), candidates, &lane_cache);
-        CHECK(f_lanes == model.energy_lanes(params_f.data(), hx.cast<float>(), y.cast<float>(), candidates));
-        std::vector<float> grads_lanes(params.size(), 0.0f);
-        Matrix<float> d_hx_lanes;
-        model.energy_backward_lanes(params_f.data(), lane_cache, d_f.cast<float>(), grads_lanes.data(), &d_hx_lanes);
+    EnergyLaneCache lane_cache;
+    const RowVector<float> f_lanes =
+        model.energy_lanes(params_f.data(), hx.cast<float>(), y.cast<float>(), candidates, &lane_cache);
+    CHECK(f_lanes == model.energy_lanes(params_f.data(), hx.cast<float>(), y.cast<float>(), candidates));
+    std::vector<float> grads_lanes(params.size(), 0.0f);
+    Matrix<float> d_hx_lanes;
+    model.energy_backward_lanes(params_f.data(), lane_cache, d_f.cast<float>(), grads_lanes.data(), &d_hx_lanes);
 
-        for (Eigen::Index i = 0; i < f.size(); ++i) CHECK(std::abs(f_lanes(i) - f(i)) < 2e-5 * (1.0 + std::abs(f(i))));
-        double scale = 0;
-        for (double g : grads) scale = std::max(scale, std::abs(g));
-        REQUIRE(scale > 0.1);  // the comparison means something
-        for (const auto& block : model.layout().blocks()) {
-          CAPTURE(block.name);
-          for (std::size_t i = 0; i < block.size(); ++i) {
-            const std::size_t j = block.offset + i;
-            CHECK(std::abs(grads_lanes[j] - grads[j]) < 1e-4 * (1.0 + std::abs(grads[j])));
-          }
-        }
-        REQUIRE(d_hx_lanes.rows() == d_hx.rows());
-        REQUIRE(d_hx_lanes.cols() == d_hx.cols());
-        CHECK((d_hx_lanes.cast<double>() - d_hx).cwiseAbs().maxCoeff() < 1e-4 * (1.0 + d_hx.cwiseAbs().maxCoeff()));
+    for (Eigen::Index i = 0; i < f.size(); ++i) CHECK(std::abs(f_lanes(i) - f(i)) < 2e-5 * (1.0 + std::abs(f(i))));
+    double scale = 0;
+    for (double g : grads) scale = std::max(scale, std::abs(g));
+    REQUIRE(scale > 0.1);  // the comparison means something
+    for (const auto& block : model.layout().blocks()) {
+      CAPTURE(block.name);
+      for (std::size_t i = 0; i < block.size(); ++i) {
+        const std::size_t j = block.offset + i;
+        CHECK(std::abs(grads_lanes[j] - grads[j]) < 1e-4 * (1.0 + std::abs(grads[j])));
       }
     }
-  }
+    REQUIRE(d_hx_lanes.rows() == d_hx.rows());
+    REQUIRE(d_hx_lanes.cols() == d_hx.cols());
+    CHECK((d_hx_lanes.cast<double>() - d_hx).cwiseAbs().maxCoeff() < 1e-4 * (1.0 + d_hx.cwiseAbs().maxCoeff()));
+  });
 }
 
 TEST_CASE("proposal: log-density gradient through the three heads matches finite differences") {

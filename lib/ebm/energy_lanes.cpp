@@ -108,25 +108,12 @@ inline void accumulate_product(const float* m, std::size_t row_stride, std::size
   for (; r < rows; ++r) accumulate_rows<1>(m, row_stride, col_stride, r, depth, in, out);
 }
 
-struct Step {
-  std::size_t weight_offset = 0, bias_offset = 0;  // bias unused for the joint layer
-  int in_dim = 0, out_dim = 0;
-  Activation activation = Activation::identity;
-  bool residual = false, joint = false;
-  std::size_t in_slot = 0, pre_slot = 0;  // offsets in a block's Lanes
-  std::size_t grad_slot = 0;              // offset of the weight-gradient accumulators
-};
-
-struct Plan {
-  std::vector<Step> steps;
-  std::size_t block_size = 0;  // Lanes per block (inputs and pre-activations)
-  std::size_t grad_size = 0;   // Lanes of weight and bias accumulators
-};
+using Step = EnergyLaneStep;
+using Plan = EnergyLanePlan;
 
 }  // namespace
 
-// Defined here rather than in the class so that the header does not need Step.
-static Plan make_plan(const Architecture& arch, const Mlp& y_net, const Mlp& joint_rest, std::size_t joint_wy) {
+Plan EnergyModel::build_lane_plan() const {
   Plan plan;
   auto add = [&](Step step) {
     step.in_slot = plan.block_size;
@@ -146,14 +133,14 @@ static Plan make_plan(const Architecture& arch, const Mlp& y_net, const Mlp& joi
     step.residual = layer.residual;
     return step;
   };
-  for (const DenseLayer& layer : y_net.layers()) add(from_layer(layer));
+  for (const DenseLayer& layer : y_net_.layers()) add(from_layer(layer));
   Step joint;
-  joint.weight_offset = joint_wy;
-  joint.in_dim = joint.out_dim = arch.hidden;
-  joint.activation = arch.activation;
+  joint.weight_offset = joint_wy_;
+  joint.in_dim = joint.out_dim = arch_.hidden;
+  joint.activation = arch_.activation;
   joint.joint = true;
   add(joint);
-  for (const DenseLayer& layer : joint_rest.layers()) add(from_layer(layer));
+  for (const DenseLayer& layer : joint_rest_.layers()) add(from_layer(layer));
   return plan;
 }
 
@@ -185,7 +172,7 @@ static Lanes forward_block(const float* params, const Plan& plan, const float* x
 
 RowVector<float> EnergyModel::energy_lanes(const float* params, const Matrix<float>& hx, const Matrix<float>& y,
                                            int candidates, EnergyLaneCache* cache) const {
-  const Plan plan = make_plan(arch_, y_net_, joint_rest_, joint_wy_);
+  const Plan& plan = lane_plan_;
   const int h = arch_.hidden, dy = arch_.y_dim;
   const Eigen::Index examples = hx.cols();
   const int blocks_per_example = (candidates + 7) / 8;
@@ -197,7 +184,6 @@ RowVector<float> EnergyModel::energy_lanes(const float* params, const Matrix<flo
     cache->hx = hx;
     cache->candidates = candidates;
     cache->blocks_per_example = blocks_per_example;
-    cache->block_size = plan.block_size;
     cache->values.resize(plan.block_size * static_cast<std::size_t>(blocks_per_example) * examples);
   } else {
     scratch.resize(plan.block_size);
@@ -233,7 +219,7 @@ RowVector<float> EnergyModel::energy_lanes(const float* params, const Matrix<flo
 // the gradients of Wx and of the joint bias and dL/dhx exactly as in the matrix path.
 void EnergyModel::energy_backward_lanes(const float* params, const EnergyLaneCache& cache,
                                         const RowVector<float>& d_f, float* grads, Matrix<float>* d_hx) const {
-  const Plan plan = make_plan(arch_, y_net_, joint_rest_, joint_wy_);
+  const Plan& plan = lane_plan_;
   const int h = arch_.hidden, candidates = cache.candidates;
   const Eigen::Index examples = cache.hx.cols();
   const std::size_t count = plan.steps.size();

@@ -30,6 +30,7 @@ EnergyModel::EnergyModel(const Architecture& a) : arch_(a) {
   log_variance_head_.add_layer(layout_, "mdn_log_variance", h, k * a.y_dim, Activation::identity);
   logit_head_.add_layer(layout_, "mdn_logit", h, h, Activation::relu);
   logit_head_.add_layer(layout_, "mdn_logit", h, k, Activation::identity);
+  lane_plan_ = build_lane_plan();
 }
 
 template <typename S>

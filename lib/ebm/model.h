@@ -63,7 +63,24 @@ struct EnergyLaneCache {
   std::vector<EnergyLanes> values;
   Matrix<float> hx;
   int candidates = 0, blocks_per_example = 0;
-  std::size_t block_size = 0;  // EnergyLanes per block
+};
+
+// The energy network as the lane form runs it: one step per layer (y-branch layers, the
+// joint input layer, residual blocks, output layer), with where each step's input and
+// pre-activation sit in a block of EnergyLanes and where its gradient accumulators sit.
+// Depends only on the architecture; built once by the EnergyModel constructor.
+struct EnergyLaneStep {
+  std::size_t weight_offset = 0, bias_offset = 0;  // bias unused for the joint layer
+  int in_dim = 0, out_dim = 0;
+  Activation activation = Activation::identity;
+  bool residual = false, joint = false;
+  std::size_t in_slot = 0, pre_slot = 0;  // offsets in a block's EnergyLanes
+  std::size_t grad_slot = 0;              // offset of the weight-gradient accumulators
+};
+struct EnergyLanePlan {
+  std::vector<EnergyLaneStep> steps;
+  std::size_t block_size = 0;  // EnergyLanes per block (inputs and pre-activations)
+  std::size_t grad_size = 0;   // EnergyLanes of weight and bias accumulators
 };
 
 template <typename S>
@@ -172,6 +189,8 @@ class EnergyModel {
   Mlp x_net_, y_net_, joint_rest_;
   std::size_t joint_wx_ = 0, joint_wy_ = 0, joint_bias_ = 0;
   Mlp mean_head_, log_variance_head_, logit_head_;
+  EnergyLanePlan lane_plan_;  // built last, from the layers above (energy_lanes.cpp)
+  EnergyLanePlan build_lane_plan() const;
 };
 
 }  // namespace ebm
