@@ -45,6 +45,13 @@ class ThreadPool {
   std::exception_ptr error_;
 };
 
+// Size of one unit of work, in candidate columns (rows or examples times the samples per
+// row): large enough to amortise a task's set-up, small enough that a task's activations
+// (hidden x kTaskColumns floats per layer) stay in cache and that a batch or a chunk splits
+// into several tasks. Task boundaries follow from it and from sizes alone, never from the
+// thread count.
+constexpr int kTaskColumns = 16384;
+
 // Number of hardware threads (at least 1).
 int hardware_threads();
 
