@@ -66,26 +66,13 @@ std::string shorten_for_message(std::string_view text) {
   return out;
 }
 
-std::string join_column_names(const std::vector<std::string>& columns) {
-  // Very wide files would make the message unreadable; the first names identify the file.
-  constexpr std::size_t kMaxListed = 30;
-  std::string joined;
-  for (std::size_t i = 0; i < columns.size() && i < kMaxListed; ++i) {
-    if (i > 0) joined += ", ";
-    joined += columns[i];
-  }
-  if (columns.size() > kMaxListed) {
-    joined += ", ... (" + std::to_string(columns.size() - kMaxListed) + " more)";
-  }
-  return joined;
-}
 
 std::size_t find_column(const std::string& source, const std::vector<std::string>& columns,
                         const std::string& name) {
   for (std::size_t i = 0; i < columns.size(); ++i) {
     if (columns[i] == name) return i;
   }
-  throw DataError(source + ": no column '" + name + "' (columns: " + join_column_names(columns) + ")");
+  throw DataError(source + ": no column '" + name + "' (columns: " + join_names(columns) + ")");
 }
 
 // Decimal exponent of a syntactically valid, unsigned number: that of its leading
@@ -136,6 +123,20 @@ long decimal_exponent(std::string_view number) {
 }  // namespace
 
 // --------------------------------------------------------------------------- numbers
+
+std::string join_names(const std::vector<std::string>& columns) {
+  // Very wide files would make the message unreadable; the first names identify the file.
+  constexpr std::size_t kMaxListed = 30;
+  std::string joined;
+  for (std::size_t i = 0; i < columns.size() && i < kMaxListed; ++i) {
+    if (i > 0) joined += ", ";
+    joined += columns[i];
+  }
+  if (columns.size() > kMaxListed) {
+    joined += ", ... (" + std::to_string(columns.size() - kMaxListed) + " more)";
+  }
+  return joined;
+}
 
 std::vector<double> parse_number_list(const std::string& text, const std::string& option) {
   std::vector<double> out;

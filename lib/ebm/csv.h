@@ -82,6 +82,9 @@ class CsvReader {
 
 // Parses a number the way CsvReader::number does; returns false instead of throwing.
 bool parse_number(std::string_view text, double& value);
+// "a, b, c" for messages; after 30 names "..., (N more)", so that a message about a very
+// wide file stays one readable line.
+std::string join_names(const std::vector<std::string>& names);
 // A comma-separated list of numbers given to `option` (e.g. "--quantiles"); throws
 // UsageError naming the option and the item that is not a number.
 std::vector<double> parse_number_list(const std::string& text, const std::string& option);

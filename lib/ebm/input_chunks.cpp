@@ -7,16 +7,6 @@
 
 namespace ebm {
 
-namespace {
-
-std::string join_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
-
-}  // namespace
-
 InputColumns resolve_columns(const CsvReader& reader, const Checkpoint& c, const std::vector<std::string>& keep,
                              bool targets_required, const std::string& why) {
   InputColumns cols;
