@@ -12,24 +12,20 @@
 #include "ebm/inference.h"
 #include "ebm/proposal.h"
 #include "ebm/rng.h"
+#include "ebm/streams.h"
 #include "ebm/thread_pool.h"
 
 namespace ebm {
 
 namespace {
-constexpr std::uint64_t kTrainStream = 0xa4093822299f31d0ULL;
-constexpr std::uint64_t kShuffleStream = 0x082efa98ec4e6c89ULL;
-constexpr std::uint64_t kInitStream = 0x452821e638d01377ULL;
-constexpr std::uint64_t kValidStream = 0xbe5466cf34e90c6cULL;
-
 // Examples per work unit: about eight units per batch, so that 1, 2, 4 or 8 threads share
 // a batch evenly (the earlier rule, at most 4096 candidate columns per unit, gave 11 units
 // of 3 examples at M = 1024 and B = 32, and the second of two threads idled on the odd
-// unit: 8% of an epoch), capped at 16384 candidate columns so that a unit's activations
+// unit: 8% of an epoch), capped at kTaskColumns candidate columns so that a unit's activations
 // stay bounded for large M. Unit size did not measurably change single-thread speed
 // between 1025 and 4100 columns. Depends only on M and B, never on the thread count.
 int examples_per_chunk(int candidates, int batch_size) {
-  return std::max(1, std::min((batch_size + 7) / 8, 16384 / candidates));
+  return std::max(1, std::min((batch_size + 7) / 8, kTaskColumns / candidates));
 }
 }  // namespace
 
@@ -87,7 +83,7 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
   std::vector<Matrix<S>> responsibilities(learned ? examples : 0);  // K x C per example
   std::vector<S> eps(dy);
   for (int e = 0; e < examples; ++e) {
-    Rng rng(settings.seed ^ kTrainStream, stream_base + static_cast<std::uint64_t>(indices[e]));
+    Rng rng(settings.seed ^ streams::kTrain, stream_base + static_cast<std::uint64_t>(indices[e]));
     const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
     std::fill(eps.begin(), eps.end(), S(0));
     if (settings.objective == Objective::nce_plus) {
@@ -181,7 +177,7 @@ void evaluate_nll(const EnergyModel& model, const ParamVector& params,
                   const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
                   int threads, double& nll, double& proposal_nll) {
   const Eigen::Index n = x.cols();
-  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, 16384 / samples);
+  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / samples);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
   std::vector<double> nll_sums(chunks, 0.0), q_sums(chunks, 0.0);
   ThreadPool pool(threads);
@@ -240,7 +236,7 @@ double fit_temperature(const EnergyModel& model, const ParamVector& params, cons
   // Energies of the proposal draws, their log q, and the energy of the observed y, per row.
   Eigen::MatrixXd draw_energy(samples, n), draw_log_q(samples, n);
   Eigen::VectorXd observed_energy(n);
-  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, 16384 / samples);
+  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / samples);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
   ThreadPool pool(threads);
   pool.run(chunks, [&](std::size_t c) {
@@ -327,7 +323,7 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
     adam.set_steps(state.adam_steps);
   } else {
     state.params.resize(size);
-    Rng init_rng(settings.seed ^ kInitStream, 0);
+    Rng init_rng(settings.seed ^ streams::kInit, 0);
     model.initialize(state.params.data(), init_rng);
     state.best_params = state.params;
   }
@@ -350,7 +346,7 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
   for (int epoch = state.epochs_done + 1; epoch <= epochs && !result.stopped_early; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     std::iota(order.begin(), order.end(), 0);
-    Rng shuffle_rng(settings.seed ^ kShuffleStream, static_cast<std::uint64_t>(epoch));
+    Rng shuffle_rng(settings.seed ^ streams::kShuffle, static_cast<std::uint64_t>(epoch));
     for (int i = n - 1; i > 0; --i) std::swap(order[i], order[shuffle_rng.below(static_cast<std::uint64_t>(i) + 1)]);
     const std::uint64_t stream_base = static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(n);
     double epoch_loss = 0, epoch_q = 0;
@@ -407,7 +403,7 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
     record.train_loss = epoch_loss / n;
     record.train_proposal_nll = epoch_q / n;
     if (has_valid) {
-      evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ kValidStream,
+      evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ streams::kValid,
                    settings.threads, record.valid_nll, record.valid_proposal_nll);
       if (!std::isfinite(record.valid_nll)) {
         throw NumericalError("validation NLL is not finite at epoch " + std::to_string(epoch) +
