@@ -12,24 +12,20 @@
 #include "ebm/inference.h"
 #include "ebm/proposal.h"
 #include "ebm/rng.h"
+#include "ebm/streams.h"
 #include "ebm/thread_pool.h"
 
 namespace ebm {
 
 namespace {
-constexpr std::uint64_t kTrainStream = 0xa4093822299f31d0ULL;
-constexpr std::uint64_t kShuffleStream = 0x082efa98ec4e6c89ULL;
-constexpr std::uint64_t kInitStream = 0x452821e638d01377ULL;
-constexpr std::uint64_t kValidStream = 0xbe5466cf34e90c6cULL;
-
 // Examples per work unit: about eight units per batch, so that 1, 2, 4 or 8 threads share
 // a batch evenly (the earlier rule, at most 4096 candidate columns per unit, gave 11 units
 // of 3 examples at M = 1024 and B = 32, and the second of two threads idled on the odd
-// unit: 8% of an epoch), capped at 16384 candidate columns so that a unit's activations
+// unit: 8% of an epoch), capped at kTaskColumns candidate columns so that a unit's activations
 // stay bounded for large M. Unit size did not measurably change single-thread speed
 // between 1025 and 4100 columns. Depends only on M and B, never on the thread count.
 int examples_per_chunk(int candidates, int batch_size) {
-  return std::max(1, std::min((batch_size + 7) / 8, 16384 / candidates));
+  return std::max(1, std::min((batch_size + 7) / 8, kTaskColumns / candidates));
 }
 }  // namespace
 
@@ -58,18 +54,161 @@ NoiseKind noise_from_name(const std::string& name) {
 }
 
 template <typename S>
+BatchCandidates<S> draw_candidates(const MdnOutput<S>& q, const Matrix<S>& y_batch, const std::vector<int>& indices,
+                                   const TrainSettings& settings, std::uint64_t stream_base) {
+  const int examples = static_cast<int>(indices.size());
+  const int dy = static_cast<int>(y_batch.rows());
+  const int m_count = settings.samples;
+  const int candidates = m_count + 1;
+  const CenteredMixture mixture{settings.gmm_sigmas};
+  const bool learned = settings.noise == NoiseKind::learned;
+  BatchCandidates<S> out;
+  out.y.resize(dy, static_cast<Eigen::Index>(examples) * candidates);
+  out.log_noise.resize(candidates, examples);
+  out.responsibilities.resize(learned ? examples : 0);
+  std::vector<S> eps(dy);
+  for (int e = 0; e < examples; ++e) {
+    Rng rng(settings.seed ^ streams::kTrain, stream_base + static_cast<std::uint64_t>(indices[e]));
+    const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
+    std::fill(eps.begin(), eps.end(), S(0));
+    if (settings.objective == Objective::nce_plus) {
+      mixture.sample_offset(rng, dy, eps.data(), settings.nce_plus_beta);
+    }
+    for (int d = 0; d < dy; ++d) out.y(d, base) = y_batch(d, e) + eps[d];
+    if (learned) {
+      mdn_sample_batch(q, e, rng, out.y.middleCols(base + 1, m_count));
+      // log q of all C candidates (the data point and the draws) in one vectorised pass;
+      // NCE+ scores the perturbed target with the noise density (method ref. A.5).
+      mdn_log_density_batch(q, e, out.y.middleCols(base, candidates), out.log_noise.col(e).data(),
+                            &out.responsibilities[e]);
+    } else {
+      out.log_noise(0, e) = mixture.log_density(eps.data(), dy);
+      for (int m = 1; m <= m_count; ++m) {
+        mixture.sample_offset(rng, dy, eps.data());
+        for (int d = 0; d < dy; ++d) out.y(d, base + m) = y_batch(d, e) + eps[d];
+        out.log_noise(m, e) = mixture.log_density(eps.data(), dy);
+      }
+    }
+  }
+  return out;
+}
+
+template BatchCandidates<float> draw_candidates<float>(const MdnOutput<float>&, const Matrix<float>&,
+                                                       const std::vector<int>&, const TrainSettings&, std::uint64_t);
+template BatchCandidates<double> draw_candidates<double>(const MdnOutput<double>&, const Matrix<double>&,
+                                                         const std::vector<int>&, const TrainSettings&, std::uint64_t);
+
+namespace {
+
+// Energies f (1 x E*C) of the candidates and what their backward pass needs. Narrow float
+// networks take the lane path (EnergyModel::energy_lanes: 8 candidates per vector through
+// all layers, no GEMM on 10-row panels); the double instantiation (gradient checks) and
+// wide networks take the matrix path.
+template <typename S>
+struct CandidateEnergies {
+  static constexpr bool kFloat = std::is_same_v<S, float>;
+  bool lanes = false;
+  RowVector<S> f;
+  EnergyCache<S> matrix_cache;
+  EnergyLaneCache lane_cache;
+
+  CandidateEnergies(const EnergyModel& model, const S* params, const Matrix<S>& hx, const Matrix<S>& y,
+                    int candidates)
+      : lanes(kFloat && model.lanes_apply()) {
+    if constexpr (kFloat) {
+      if (lanes) f = model.energy_lanes(params, hx, y, candidates, &lane_cache);
+    }
+    if (!lanes) f = model.energy(params, hx, y, candidates, matrix_cache);
+  }
+
+  // Chain rule through the energy network: given dL/df (1 x E*C), adds dL/d(energy
+  // parameters) to grads and returns dL/dhx (H x E), summed over each example's candidates.
+  Matrix<S> backward(const EnergyModel& model, const S* params, const RowVector<S>& d_f, S* grads) {
+    Matrix<S> d_hx;
+    if constexpr (kFloat) {
+      if (lanes) model.energy_backward_lanes(params, lane_cache, d_f, grads, &d_hx);
+    }
+    if (!lanes) model.energy_backward(params, matrix_cache, d_f, grads, &d_hx, nullptr);
+    return d_hx;
+  }
+};
+
+// The EBM objective of every example on its C candidate energies (columns e*C .. e*C+C-1
+// of f, log q_noise in column e of log_noise). Writes dL_e/df / B into d_f (1 x E*C,
+// B = 1 / inv_n) and returns sum_e L_e.
+template <typename S>
+double objective_gradient(Objective objective, const RowVector<S>& f, const Matrix<S>& log_noise, S inv_n,
+                          RowVector<S>& d_f) {
+  const int candidates = static_cast<int>(log_noise.rows());
+  const int examples = static_cast<int>(log_noise.cols());
+  d_f.resize(f.size());
+  double loss_sum = 0;
+  for (int e = 0; e < examples; ++e) {
+    const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
+    const S* fe = f.data() + base;
+    S* dfe = d_f.data() + base;
+    const S* ln = log_noise.col(e).data();
+    const S loss = objective == Objective::ml_is ? ml_is_loss(fe, ln, candidates, dfe)
+                                                 : nce_loss(fe, ln, candidates, dfe);
+    for (int c = 0; c < candidates; ++c) dfe[c] *= inv_n;
+    loss_sum += static_cast<double>(loss);
+  }
+  return loss_sum;
+}
+
+// dJ/d(proposal outputs) for every example, column e of each matrix: means and
+// log-variances (K*dy x E), logits (K x E).
+template <typename S>
+struct ProposalOutputGradient {
+  Matrix<S> d_means, d_log_variances, d_logits;
+};
+
+// J_KL for the proposal: the importance weights w_m = softmax_m(f_m - log q_noise_m) of
+// the draws come from the EBM and are held fixed, and so are the draws y_m; the gradient
+// flows into phi only, with coefficient -w_m / B on d log q_phi(y_m|x_i):
+//   J = -1/B sum_i sum_m w_im log q_phi(y_im|x_i).
+// The responsibilities of the draws under q_phi are those of the learned noise (the same
+// q) or, for gmm noise, computed here.
+template <typename S>
+ProposalOutputGradient<S> proposal_kl_gradient(const MdnOutput<S>& q, const BatchCandidates<S>& cand,
+                                               const RowVector<S>& f, S inv_n) {
+  const int candidates = static_cast<int>(cand.log_noise.rows());
+  const int examples = static_cast<int>(cand.log_noise.cols());
+  const int m_count = candidates - 1;
+  ProposalOutputGradient<S> g{Matrix<S>::Zero(q.means.rows(), examples),
+                              Matrix<S>::Zero(q.log_variances.rows(), examples),
+                              Matrix<S>::Zero(q.log_weights.rows(), examples)};
+  RowVector<S> weights(m_count);
+  Matrix<S> draw_responsibilities;
+  RowVector<S> log_q_draws;  // Eigen-aligned (see importance_sample on alignment)
+  for (int e = 0; e < examples; ++e) {
+    const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
+    importance_weights(f.data() + base + 1, cand.log_noise.col(e).data() + 1, m_count, weights.data());
+    const RowVector<S> coefficients = -inv_n * weights;
+    const auto draws = cand.y.middleCols(base + 1, m_count);
+    if (!cand.responsibilities.empty()) {
+      mdn_accumulate_gradient_batch(q, e, draws, Matrix<S>(cand.responsibilities[e].rightCols(m_count)),
+                                    coefficients, g.d_means, g.d_log_variances, g.d_logits);
+    } else {
+      log_q_draws.resize(m_count);
+      mdn_log_density_batch(q, e, draws, log_q_draws.data(), &draw_responsibilities);
+      mdn_accumulate_gradient_batch(q, e, draws, draw_responsibilities, coefficients, g.d_means, g.d_log_variances,
+                                    g.d_logits);
+    }
+  }
+  return g;
+}
+
+}  // namespace
+
+template <typename S>
 double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>& x,
                       const Matrix<S>& y, const std::vector<int>& indices,
                       const TrainSettings& settings, std::uint64_t stream_base, double normaliser,
                       S* grads, double* proposal_nll) {
   const int examples = static_cast<int>(indices.size());
-  const int dx = static_cast<int>(x.rows()), dy = static_cast<int>(y.rows());
-  const int m_count = settings.samples;
-  const int candidates = m_count + 1;
-  const CenteredMixture mixture{settings.gmm_sigmas};
-  const bool learned = settings.noise == NoiseKind::learned;
-
-  Matrix<S> xb(dx, examples), yb(dy, examples);
+  const int candidates = settings.samples + 1;
+  Matrix<S> xb(x.rows(), examples), yb(y.rows(), examples);
   for (int e = 0; e < examples; ++e) {
     xb.col(e) = x.col(indices[e]);
     yb.col(e) = y.col(indices[e]);
@@ -81,90 +220,23 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
   MdnCache<S> q_cache;
   model.proposal(params, hx, q, &q_cache);
 
-  // Candidates: column e*C is y_i (or its NCE+ perturbation), then M noise draws.
-  Matrix<S> cand(dy, static_cast<Eigen::Index>(examples) * candidates);
-  Matrix<S> log_noise(candidates, examples);
-  std::vector<Matrix<S>> responsibilities(learned ? examples : 0);  // K x C per example
-  std::vector<S> eps(dy);
-  for (int e = 0; e < examples; ++e) {
-    Rng rng(settings.seed ^ kTrainStream, stream_base + static_cast<std::uint64_t>(indices[e]));
-    const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
-    std::fill(eps.begin(), eps.end(), S(0));
-    if (settings.objective == Objective::nce_plus) {
-      mixture.sample_offset(rng, dy, eps.data(), settings.nce_plus_beta);
-    }
-    for (int d = 0; d < dy; ++d) cand(d, base) = yb(d, e) + eps[d];
-    if (learned) {
-      mdn_sample_batch(q, e, rng, cand.middleCols(base + 1, m_count));
-      // log q of all C candidates (the data point and the draws) in one vectorised pass;
-      // NCE+ scores the perturbed target with the noise density (method ref. A.5).
-      mdn_log_density_batch(q, e, cand.middleCols(base, candidates), log_noise.col(e).data(), &responsibilities[e]);
-    } else {
-      log_noise(0, e) = mixture.log_density(eps.data(), dy);
-      for (int m = 1; m <= m_count; ++m) {
-        mixture.sample_offset(rng, dy, eps.data());
-        for (int d = 0; d < dy; ++d) cand(d, base + m) = yb(d, e) + eps[d];
-        log_noise(m, e) = mixture.log_density(eps.data(), dy);
-      }
-    }
-  }
-
-  // Narrow float networks take the lane path (EnergyModel::energy_lanes: 8 candidates
-  // per vector through all layers, no GEMM on 10-row panels); the double instantiation
-  // (gradient checks) and wide networks take the matrix path.
-  constexpr bool kFloat = std::is_same_v<S, float>;
-  const bool lanes = kFloat && model.lanes_apply();
-  EnergyCache<S> e_cache;
-  EnergyLaneCache lane_cache;
-  RowVector<S> f;
-  if constexpr (kFloat) {
-    if (lanes) f = model.energy_lanes(params, hx, cand, candidates, &lane_cache);
-  }
-  if (!lanes) f = model.energy(params, hx, cand, candidates, e_cache);
-  RowVector<S> d_f(f.size());
-  Matrix<S> d_means = Matrix<S>::Zero(q.means.rows(), examples);
-  Matrix<S> d_log_variances = Matrix<S>::Zero(q.log_variances.rows(), examples);
-  Matrix<S> d_logits = Matrix<S>::Zero(q.log_weights.rows(), examples);
-  RowVector<S> weights(m_count);
-  Matrix<S> draw_responsibilities;
-  RowVector<S> log_q_draws;  // Eigen-aligned (see importance_sample on alignment)
+  const BatchCandidates<S> cand = draw_candidates(q, yb, indices, settings, stream_base);
+  CandidateEnergies<S> energies(model, params, hx, cand.y, candidates);
   const S inv_n = S(1.0 / normaliser);
-  double loss_sum = 0, q_nll_sum = 0;
-  for (int e = 0; e < examples; ++e) {
-    const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
-    const S* fe = f.data() + base;
-    S* dfe = d_f.data() + base;
-    const S* ln = log_noise.col(e).data();
-    const S loss = settings.objective == Objective::ml_is ? ml_is_loss(fe, ln, candidates, dfe)
-                                                          : nce_loss(fe, ln, candidates, dfe);
-    for (int c = 0; c < candidates; ++c) dfe[c] *= inv_n;
-    loss_sum += static_cast<double>(loss);
-    // J_KL for the proposal: weights from the EBM (held fixed), gradient into phi only,
-    // coefficient -w_m / B on d log q_phi(y_m|x_i).
-    importance_weights(fe + 1, ln + 1, m_count, weights.data());
-    const RowVector<S> coefficients = -inv_n * weights;
-    const auto draws = cand.middleCols(base + 1, m_count);
-    if (learned) {
-      mdn_accumulate_gradient_batch(q, e, draws, Matrix<S>(responsibilities[e].rightCols(m_count)), coefficients,
-                                    d_means, d_log_variances, d_logits);
-    } else {
-      log_q_draws.resize(m_count);
-      mdn_log_density_batch(q, e, draws, log_q_draws.data(), &draw_responsibilities);
-      mdn_accumulate_gradient_batch(q, e, draws, draw_responsibilities, coefficients, d_means, d_log_variances,
-                                    d_logits);
-    }
-    q_nll_sum -= static_cast<double>(mdn_log_density(q, e, yb.col(e).data()));
-  }
+  RowVector<S> d_f;
+  const double loss_sum = objective_gradient(settings.objective, energies.f, cand.log_noise, inv_n, d_f);
+  const ProposalOutputGradient<S> d_q = proposal_kl_gradient(q, cand, energies.f, inv_n);
+  double q_nll_sum = 0;
+  for (int e = 0; e < examples; ++e) q_nll_sum -= static_cast<double>(mdn_log_density(q, e, yb.col(e).data()));
+
   // A non-finite loss is not thrown here (a worker thread does not know the epoch and
   // batch): it propagates into the returned loss and the gradients, and the training loop
   // stops with a message naming both.
-  Matrix<S> d_hx;
-  if constexpr (kFloat) {
-    if (lanes) model.energy_backward_lanes(params, lane_cache, d_f, grads, &d_hx);
-  }
-  if (!lanes) model.energy_backward(params, e_cache, d_f, grads, &d_hx, nullptr);
+  // Backward: the EBM loss reaches the x-branch through the energies' dL/dhx; the proposal
+  // treats hx as a constant, so J_KL reaches only the three heads.
+  Matrix<S> d_hx = energies.backward(model, params, d_f, grads);
   model.x_features_backward(params, x_cache, d_hx, grads);
-  model.proposal_backward(params, q_cache, q, d_means, d_log_variances, d_logits, grads);
+  model.proposal_backward(params, q_cache, q, d_q.d_means, d_q.d_log_variances, d_q.d_logits, grads);
   if (proposal_nll != nullptr) *proposal_nll += q_nll_sum;
   return loss_sum;
 }
@@ -181,7 +253,7 @@ void evaluate_nll(const EnergyModel& model, const ParamVector& params,
                   const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
                   int threads, double& nll, double& proposal_nll) {
   const Eigen::Index n = x.cols();
-  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, 16384 / samples);
+  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / samples);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
   std::vector<double> nll_sums(chunks, 0.0), q_sums(chunks, 0.0);
   ThreadPool pool(threads);
@@ -240,7 +312,7 @@ double fit_temperature(const EnergyModel& model, const ParamVector& params, cons
   // Energies of the proposal draws, their log q, and the energy of the observed y, per row.
   Eigen::MatrixXd draw_energy(samples, n), draw_log_q(samples, n);
   Eigen::VectorXd observed_energy(n);
-  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, 16384 / samples);
+  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / samples);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
   ThreadPool pool(threads);
   pool.run(chunks, [&](std::size_t c) {
@@ -298,24 +370,21 @@ int resolve_epochs(const TrainSettings& settings, std::size_t train_rows) {
   return static_cast<int>(std::clamp<std::size_t>(epochs, 20, 500));
 }
 
-TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
-                  const Matrix<float>& x_valid, const Matrix<float>& y_valid,
-                  const TrainSettings& settings, const EpochCallback& on_epoch,
-                  const BatchCallback& on_batch, const TrainingState* resume,
-                  const std::atomic<bool>* interrupt) {
-  const int n = static_cast<int>(x.cols());
-  if (n == 0) throw DataError("no training rows");
+namespace {
+
+void check_train_settings(const TrainSettings& settings, int rows) {
+  if (rows == 0) throw DataError("no training rows");
   if (settings.batch_size < 1) throw UsageError("--batch-size must be at least 1");
   if (settings.samples < 1) throw UsageError("--samples must be at least 1");
   if (settings.epochs < 0) throw UsageError("--epochs must be >= 0");
-  const int epochs = resolve_epochs(settings, static_cast<std::size_t>(n));
-  const std::size_t size = model.parameter_count();
+}
 
+// The state training starts from: a copy of `resume` (its Adam moments and step count
+// loaded into adam), or freshly initialised parameters (stream 0 of kInit).
+TrainingState initial_state(const EnergyModel& model, const TrainSettings& settings, const TrainingState* resume,
+                            Adam& adam) {
+  const std::size_t size = model.parameter_count();
   TrainingState state;
-  AdamSettings adam_settings;
-  adam_settings.learning_rate = settings.learning_rate;
-  adam_settings.weight_decay = settings.weight_decay;
-  Adam adam(size, adam_settings);
   if (resume != nullptr) {
     if (resume->params.size() != size || resume->adam_m.size() != size || resume->adam_v.size() != size ||
         resume->best_params.size() != size) {
@@ -327,73 +396,183 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
     adam.set_steps(state.adam_steps);
   } else {
     state.params.resize(size);
-    Rng init_rng(settings.seed ^ kInitStream, 0);
+    Rng init_rng(settings.seed ^ streams::kInit, 0);
     model.initialize(state.params.data(), init_rng);
     state.best_params = state.params;
   }
-  ParamVector params = state.params;
-  ThreadPool pool(settings.threads);
+  return state;
+}
 
-  const int candidates = settings.samples + 1;
-  const int chunk_size = examples_per_chunk(candidates, settings.batch_size);
-  const int batches = (n + settings.batch_size - 1) / settings.batch_size;
-  const int max_chunks = (settings.batch_size + chunk_size - 1) / chunk_size;
-  std::vector<ParamVector> chunk_grads(max_chunks, ParamVector(size));
-  std::vector<double> chunk_loss(max_chunks), chunk_q(max_chunks);
-  ParamVector grads(size);
-  std::vector<int> order(n);
-  const bool has_valid = x_valid.cols() > 0;
-  const long total_steps = static_cast<long>(epochs) * batches;
-  TrainResult result;
-  const auto interrupted = [&] { return interrupt != nullptr && interrupt->load(); };
+using InterruptPoll = std::function<bool()>;
 
-  for (int epoch = state.epochs_done + 1; epoch <= epochs && !result.stopped_early; ++epoch) {
-    const auto start = std::chrono::steady_clock::now();
-    std::iota(order.begin(), order.end(), 0);
-    Rng shuffle_rng(settings.seed ^ kShuffleStream, static_cast<std::uint64_t>(epoch));
-    for (int i = n - 1; i > 0; --i) std::swap(order[i], order[shuffle_rng.below(static_cast<std::uint64_t>(i) + 1)]);
-    const std::uint64_t stream_base = static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(n);
+// One training run's pass over the data, shared by its epochs: the thread pool, the
+// shuffled order and the gradient buffers of the work units (chunks) of a batch.
+class EpochRunner {
+ public:
+  EpochRunner(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
+              const TrainSettings& settings, int epochs)
+      : model_(model),
+        x_(x),
+        y_(y),
+        settings_(settings),
+        pool_(settings.threads),
+        rows_(static_cast<int>(x.cols())),
+        chunk_size_(examples_per_chunk(settings.samples + 1, settings.batch_size)),
+        batches_((rows_ + settings.batch_size - 1) / settings.batch_size),
+        total_steps_(static_cast<long>(epochs) * batches_),
+        order_(rows_) {
+    const int max_chunks = (settings.batch_size + chunk_size_ - 1) / chunk_size_;
+    const std::size_t size = model.parameter_count();
+    chunk_grads_.assign(max_chunks, ParamVector(size));
+    chunk_loss_.resize(max_chunks);
+    chunk_q_.resize(max_chunks);
+    grads_.resize(size);
+  }
+
+  // One optimiser step per batch of a freshly shuffled order. Returns the sums over the
+  // examples of the EBM loss and of -log q_phi(y|x); stops after the batch during which
+  // `interrupted` became true (the caller abandons that partial epoch).
+  std::pair<double, double> run(int epoch, ParamVector& params, Adam& adam, const BatchCallback& on_batch,
+                                const InterruptPoll& interrupted) {
+    shuffle(epoch);
+    // Noise of example i in this epoch: stream epoch * n + i.
+    const std::uint64_t stream_base = static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(rows_);
     double epoch_loss = 0, epoch_q = 0;
-    for (int b = 0; b < batches; ++b) {
-      const int begin = b * settings.batch_size;
-      const int count = std::min(settings.batch_size, n - begin);
-      const int chunks = (count + chunk_size - 1) / chunk_size;
-      pool.run(static_cast<std::size_t>(chunks), [&](std::size_t c) {
-        const int cb = begin + static_cast<int>(c) * chunk_size;
-        const int cc = std::min(chunk_size, begin + count - cb);
-        std::vector<int> idx(order.begin() + cb, order.begin() + cb + cc);
-        std::fill(chunk_grads[c].begin(), chunk_grads[c].end(), 0.0f);
-        chunk_q[c] = 0;
-        chunk_loss[c] = batch_gradient(model, params.data(), x, y, idx, settings, stream_base,
-                                       static_cast<double>(count), chunk_grads[c].data(), &chunk_q[c]);
-      });
-      // Sum the chunks in a fixed order: identical results for any thread count.
-      std::copy(chunk_grads[0].begin(), chunk_grads[0].end(), grads.begin());
-      for (int c = 1; c < chunks; ++c) {
-        Eigen::Map<Eigen::VectorXf>(grads.data(), grads.size()) +=
-            Eigen::Map<const Eigen::VectorXf>(chunk_grads[c].data(), grads.size());
-      }
-      double batch_loss = 0;
-      for (int c = 0; c < chunks; ++c) {
-        batch_loss += chunk_loss[c];
-        epoch_q += chunk_q[c];
-      }
-      if (!std::isfinite(batch_loss) ||
-          !Eigen::Map<const Eigen::VectorXf>(grads.data(), grads.size()).allFinite()) {
+    for (int b = 0; b < batches_; ++b) {
+      const int begin = b * settings_.batch_size;
+      const int count = std::min(settings_.batch_size, rows_ - begin);
+      const double batch_loss = batch_gradient_sum(params, begin, count, stream_base, epoch_q);
+      if (!std::isfinite(batch_loss) || !Eigen::Map<const Eigen::VectorXf>(grads_.data(), grads_.size()).allFinite()) {
         throw NumericalError("training diverged: non-finite loss or gradient at epoch " + std::to_string(epoch) +
                              ", batch " + std::to_string(b + 1) +
                              " (try a lower --lr, or check the data for extreme values)");
       }
       epoch_loss += batch_loss;
-      double lr = settings.learning_rate;
-      if (settings.cosine_schedule && total_steps > 0) {
-        const double progress = static_cast<double>(adam.steps()) / static_cast<double>(total_steps);
-        lr *= 0.5 * (1.0 + std::cos(3.141592653589793 * progress));
-      }
-      adam.step(params.data(), grads.data(), lr);
-      if (on_batch) on_batch(b + 1, batches);
+      adam.step(params.data(), grads_.data(), learning_rate(adam.steps()));
+      if (on_batch) on_batch(b + 1, batches_);
       if (interrupted()) break;
     }
+    return {epoch_loss, epoch_q};
+  }
+
+ private:
+  // Fisher-Yates shuffle of 0..n-1 from stream `epoch` of kShuffle.
+  void shuffle(int epoch) {
+    std::iota(order_.begin(), order_.end(), 0);
+    Rng shuffle_rng(settings_.seed ^ streams::kShuffle, static_cast<std::uint64_t>(epoch));
+    for (int i = rows_ - 1; i > 0; --i) {
+      std::swap(order_[i], order_[shuffle_rng.below(static_cast<std::uint64_t>(i) + 1)]);
+    }
+  }
+
+  // Gradient of the batch of `count` examples from position `begin` of the order into
+  // grads_ (each example's gradient divided by count), computed in chunks on the pool.
+  // Returns the batch's loss sum; adds its proposal NLL sum to epoch_q chunk by chunk.
+  double batch_gradient_sum(const ParamVector& params, int begin, int count, std::uint64_t stream_base,
+                            double& epoch_q) {
+    const int chunks = (count + chunk_size_ - 1) / chunk_size_;
+    pool_.run(static_cast<std::size_t>(chunks), [&](std::size_t c) {
+      const int cb = begin + static_cast<int>(c) * chunk_size_;
+      const int cc = std::min(chunk_size_, begin + count - cb);
+      std::vector<int> idx(order_.begin() + cb, order_.begin() + cb + cc);
+      std::fill(chunk_grads_[c].begin(), chunk_grads_[c].end(), 0.0f);
+      chunk_q_[c] = 0;
+      chunk_loss_[c] = batch_gradient(model_, params.data(), x_, y_, idx, settings_, stream_base,
+                                      static_cast<double>(count), chunk_grads_[c].data(), &chunk_q_[c]);
+    });
+    // Sum the chunks in a fixed order: identical results for any thread count.
+    std::copy(chunk_grads_[0].begin(), chunk_grads_[0].end(), grads_.begin());
+    for (int c = 1; c < chunks; ++c) {
+      Eigen::Map<Eigen::VectorXf>(grads_.data(), grads_.size()) +=
+          Eigen::Map<const Eigen::VectorXf>(chunk_grads_[c].data(), grads_.size());
+    }
+    double batch_loss = 0;
+    for (int c = 0; c < chunks; ++c) {
+      batch_loss += chunk_loss_[c];
+      epoch_q += chunk_q_[c];
+    }
+    return batch_loss;
+  }
+
+  // The constant rate, or with the cosine schedule lr * (1 + cos(pi * step / total)) / 2.
+  double learning_rate(long step) const {
+    double lr = settings_.learning_rate;
+    if (settings_.cosine_schedule && total_steps_ > 0) {
+      const double progress = static_cast<double>(step) / static_cast<double>(total_steps_);
+      lr *= 0.5 * (1.0 + std::cos(3.141592653589793 * progress));
+    }
+    return lr;
+  }
+
+  const EnergyModel& model_;
+  const Matrix<float>& x_;
+  const Matrix<float>& y_;
+  const TrainSettings& settings_;
+  ThreadPool pool_;
+  const int rows_, chunk_size_, batches_;
+  const long total_steps_;
+  std::vector<int> order_;
+  std::vector<ParamVector> chunk_grads_;
+  std::vector<double> chunk_loss_, chunk_q_;
+  ParamVector grads_;
+};
+
+// The validation NLL and proposal NLL of the epoch's parameters (kValid streams).
+void validate(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x_valid,
+              const Matrix<float>& y_valid, const TrainSettings& settings, EpochRecord& record) {
+  evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ streams::kValid,
+               settings.threads, record.valid_nll, record.valid_proposal_nll);
+  if (!std::isfinite(record.valid_nll)) {
+    throw NumericalError("validation NLL is not finite at epoch " + std::to_string(record.epoch) +
+                         " (training diverged; try a lower --lr)");
+  }
+}
+
+// Records the completed epoch in the state: its parameters become the best ones when the
+// validation NLL improved (without validation data every epoch is "the best": the last
+// epoch's weights are kept), and the optimiser state is saved for resuming.
+void record_epoch(TrainingState& state, const EpochRecord& record, bool has_valid, const ParamVector& params,
+                  Adam& adam) {
+  if (!has_valid || record.valid_nll < state.best_valid) {
+    state.best_valid = has_valid ? record.valid_nll : state.best_valid;
+    state.best_params = params;
+    state.best_epoch = record.epoch;
+    state.epochs_since_best = 0;
+  } else {
+    ++state.epochs_since_best;
+  }
+  state.epochs_done = record.epoch;
+  state.params = params;
+  state.adam_m = adam.first_moment();
+  state.adam_v = adam.second_moment();
+  state.adam_steps = adam.steps();
+  state.history.push_back(record);
+}
+
+}  // namespace
+
+TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
+                  const Matrix<float>& x_valid, const Matrix<float>& y_valid,
+                  const TrainSettings& settings, const EpochCallback& on_epoch,
+                  const BatchCallback& on_batch, const TrainingState* resume,
+                  const std::atomic<bool>* interrupt) {
+  const int n = static_cast<int>(x.cols());
+  check_train_settings(settings, n);
+  const int epochs = resolve_epochs(settings, static_cast<std::size_t>(n));
+  AdamSettings adam_settings;
+  adam_settings.learning_rate = settings.learning_rate;
+  adam_settings.weight_decay = settings.weight_decay;
+  Adam adam(model.parameter_count(), adam_settings);
+  TrainingState state = initial_state(model, settings, resume, adam);
+  ParamVector params = state.params;
+  EpochRunner runner(model, x, y, settings, epochs);
+  const bool has_valid = x_valid.cols() > 0;
+  TrainResult result;
+  const InterruptPoll interrupted = [&] { return interrupt != nullptr && interrupt->load(); };
+
+  for (int epoch = state.epochs_done + 1; epoch <= epochs && !result.stopped_early; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto [epoch_loss, epoch_q] = runner.run(epoch, params, adam, on_batch, interrupted);
     if (interrupted()) {
       result.interrupted = true;  // the partial epoch is abandoned
       break;
@@ -406,30 +585,9 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
     record.epoch = epoch;
     record.train_loss = epoch_loss / n;
     record.train_proposal_nll = epoch_q / n;
-    if (has_valid) {
-      evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ kValidStream,
-                   settings.threads, record.valid_nll, record.valid_proposal_nll);
-      if (!std::isfinite(record.valid_nll)) {
-        throw NumericalError("validation NLL is not finite at epoch " + std::to_string(epoch) +
-                             " (training diverged; try a lower --lr)");
-      }
-    }
+    if (has_valid) validate(model, params, x_valid, y_valid, settings, record);
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    // Without validation data every epoch is "the best": the last epoch's weights are kept.
-    if (!has_valid || record.valid_nll < state.best_valid) {
-      state.best_valid = has_valid ? record.valid_nll : state.best_valid;
-      state.best_params = params;
-      state.best_epoch = epoch;
-      state.epochs_since_best = 0;
-    } else {
-      ++state.epochs_since_best;
-    }
-    state.epochs_done = epoch;
-    state.params = params;
-    state.adam_m = adam.first_moment();
-    state.adam_v = adam.second_moment();
-    state.adam_steps = adam.steps();
-    state.history.push_back(record);
+    record_epoch(state, record, has_valid, params, adam);
     if (settings.early_stopping > 0 && has_valid && state.epochs_since_best >= settings.early_stopping) {
       result.stopped_early = true;
     }

@@ -103,14 +103,38 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
                   const std::atomic<bool>* interrupt = nullptr);
 
 // Loss gradient for the examples `indices` of (x, y): every per-example gradient is
-// divided by `normaliser` (the batch size) and added to `grads`. Example i draws its
+// divided by `normaliser` (the batch size B) and added to `grads`. Example i draws its
 // random numbers from stream `stream_base + i`. Returns the sum of the per-example EBM
 // losses and adds the sum of -log q_phi(y_i|x_i) to *proposal_nll.
+// The gradient is that of
+//   1/B sum_i L_i(f_theta(x_i, y_ic), log q_noise(y_ic))  -  1/B sum_i sum_m w_im log q_phi(y_im|x_i)
+// with the candidates y_ic (draw_candidates), their log q_noise and the importance weights
+// w_im = softmax_m(f_theta(x_i, y_im) - log q_noise(y_im)) held at their values for the
+// given parameters: learned-noise draws depend on phi, but no gradient flows through them
+// or through log q_noise; and the proposal's input (the x-features) is held constant, so
+// the second term (J_KL) moves the proposal heads only.
 template <typename S>
 double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>& x,
                       const Matrix<S>& y, const std::vector<int>& indices,
                       const TrainSettings& settings, std::uint64_t stream_base, double normaliser,
                       S* grads, double* proposal_nll = nullptr);
+
+// The candidates of batch_gradient (its first stage), for the examples of y_batch
+// (y_dim x E: the targets of examples `indices`, proposal q computed for them). Example e
+// draws from random stream stream_base + indices[e]; its C = M + 1 candidates are columns
+// e*C .. e*C+M of y: first the target (NCE+: plus an offset with the gmm scales times
+// beta), then M draws from the noise distribution. log_noise (C x E) holds log q_noise of
+// every candidate. For learned noise, responsibilities[e] (K x C) holds the posterior over
+// the proposal's components of each candidate; it is empty for gmm noise.
+template <typename S>
+struct BatchCandidates {
+  Matrix<S> y;
+  Matrix<S> log_noise;
+  std::vector<Matrix<S>> responsibilities;
+};
+template <typename S>
+BatchCandidates<S> draw_candidates(const MdnOutput<S>& q, const Matrix<S>& y_batch, const std::vector<int>& indices,
+                                   const TrainSettings& settings, std::uint64_t stream_base);
 
 // Mean -log p(y|x) estimate (standardised units) and mean -log q(y|x) over a data set,
 // computed with `samples` proposal draws per row and the given seed.
