@@ -60,6 +60,7 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
                         {"x_scale", doubles(c.x_scaler.scale)},
                         {"y_mean", doubles(c.y_scaler.mean)},
                         {"y_scale", doubles(c.y_scaler.scale)}};
+  j["support"] = {{"y_lo", doubles(c.y_support_lo)}, {"y_hi", doubles(c.y_support_hi)}};
   j["architecture"] = to_json(c.architecture);
   j["training"] = c.training;
   j["results"] = c.results;
@@ -100,14 +101,29 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
 
 namespace {
 
-void check_format(const JsonReader& r, const nlohmann::ordered_json& root) {
+int check_format(const JsonReader& r, const nlohmann::ordered_json& root) {
   if (!root.is_object()) r.fail("not an ebm checkpoint (expected a JSON object)");
   const std::string format = r.string(root, "format", "");
   if (format != kCheckpointFormat) r.fail("format is '" + format + "', expected '" + kCheckpointFormat + "'");
   const long version = r.integer(root, "format_version", "", 0);
-  if (version != kCheckpointVersion) {
-    r.fail("format_version " + std::to_string(version) + " is not supported (this build reads version " +
-           std::to_string(kCheckpointVersion) + ")");
+  if (version < kOldestCheckpointVersion || version > kCheckpointVersion) {
+    r.fail("format_version " + std::to_string(version) + " is not supported (this build reads versions " +
+           std::to_string(kOldestCheckpointVersion) + " to " + std::to_string(kCheckpointVersion) +
+           (version > kCheckpointVersion ? "; it was written by a newer ebm" : "") + ")");
+  }
+  return static_cast<int>(version);
+}
+
+// Version 2: the support of each target, finite and with lo < hi.
+void read_support(const JsonReader& r, const nlohmann::ordered_json& root, Checkpoint& c) {
+  const auto& support = r.at(root, "support", "");
+  const auto dy = static_cast<std::size_t>(c.architecture.y_dim);
+  c.y_support_lo = r.numbers(support, "y_lo", "support", dy);
+  c.y_support_hi = r.numbers(support, "y_hi", "support", dy);
+  for (std::size_t d = 0; d < dy; ++d) {
+    if (!(c.y_support_lo[d] < c.y_support_hi[d])) {
+      r.fail("'support.y_lo[" + std::to_string(d) + "]' must be below 'support.y_hi[" + std::to_string(d) + "]'");
+    }
   }
 }
 
@@ -227,10 +243,11 @@ TrainingState read_resume_state(const JsonReader& r, const nlohmann::ordered_jso
 
 Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::string& source, bool with_resume_state) {
   const JsonReader r(root, source);
-  check_format(r, root);
+  const int version = check_format(r, root);
   Checkpoint c;
   read_columns_and_architecture(r, root, source, c);
   read_normalization(r, root, c);
+  if (version >= 2) read_support(r, root, c);
   if (root.contains("training") && root["training"].is_object()) c.training = root["training"];
   if (root.contains("results") && root["results"].is_object()) c.results = root["results"];
   const EnergyModel model(c.architecture);
@@ -240,6 +257,25 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
   }
   check_no_unknown_parameters(r, root, model);
   return c;
+}
+
+TargetSupport standardised_support(const Checkpoint& c) {
+  TargetSupport support;
+  for (std::size_t d = 0; d < c.y_support_lo.size(); ++d) {
+    support.lo.push_back(c.y_scaler.to_standard(static_cast<int>(d), c.y_support_lo[d]));
+    support.hi.push_back(c.y_scaler.to_standard(static_cast<int>(d), c.y_support_hi[d]));
+  }
+  return support;
+}
+
+void set_support_from_range(Checkpoint& c, const std::vector<double>& y_min, const std::vector<double>& y_max) {
+  c.y_support_lo.clear();
+  c.y_support_hi.clear();
+  for (std::size_t d = 0; d < y_min.size(); ++d) {
+    const double pad = 0.5 * (y_max[d] - y_min[d]);
+    c.y_support_lo.push_back(y_min[d] - pad);
+    c.y_support_hi.push_back(y_max[d] + pad);
+  }
 }
 
 void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ebm/inference.h"
 #include "ebm/model.h"
 #include "ebm/standardizer.h"
 #include "ebm/training.h"
@@ -15,17 +16,26 @@
 namespace ebm {
 
 constexpr const char* kCheckpointFormat = "ebm-checkpoint";
-constexpr int kCheckpointVersion = 1;
+constexpr int kCheckpointVersion = 2;     // written
+constexpr int kOldestCheckpointVersion = 1;  // still read: no "support", densities normalised by SNIS
 
 struct Checkpoint {
   std::vector<std::string> features, targets;
   Standardizer x_scaler, y_scaler;
+  // Support of p(y|x) per target in the user's units (version 2): the training range of y
+  // widened by half of it on each side. Empty for a version 1 checkpoint.
+  std::vector<double> y_support_lo, y_support_hi;
   Architecture architecture;
   ParamVector params;
   nlohmann::ordered_json training = nlohmann::ordered_json::object();  // options used
   nlohmann::ordered_json results = nlohmann::ordered_json::object();   // final figures, history
   std::optional<TrainingState> resume;  // present in --checkpoint-every / interrupted checkpoints
 };
+
+// The support in standardised units of y (empty for a version 1 checkpoint).
+TargetSupport standardised_support(const Checkpoint& checkpoint);
+// The support for targets whose training values span [y_min, y_max] per dimension.
+void set_support_from_range(Checkpoint& checkpoint, const std::vector<double>& y_min, const std::vector<double>& y_max);
 
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& checkpoint);
 // `source` names the file in error messages. Validates format, version, required keys,

@@ -58,16 +58,11 @@ RowVector<float> energies_and_gradients_by_row(const EnergyModel& model, const f
 
 }  // namespace
 
-ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
-                                   const Matrix<float>& x_std, int samples, std::uint64_t seed,
-                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams) {
-  ImportanceSample is;
-  const int rows = static_cast<int>(x_std.cols());
-  const int dy = model.architecture().y_dim;
-  is.rows = rows;
-  is.samples = samples;
-  is.y_dim = dy;
-  const float* p = params.data();
+namespace {
+
+// The proposal q(.|x) of every row (row by row: see energies_by_row), into is.hx and is.proposal.
+void evaluate_proposals(const EnergyModel& model, const float* p, const Matrix<float>& x_std, ImportanceSample& is) {
+  const int rows = is.rows, dy = is.y_dim;
   const int hidden = model.architecture().hidden, k = model.architecture().components;
   is.hx.resize(hidden, rows);
   is.proposal.components = k;
@@ -75,7 +70,7 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
   is.proposal.means.resize(k * dy, rows);
   is.proposal.log_variances.resize(k * dy, rows);
   is.proposal.log_weights.resize(k, rows);
-  for (int e = 0; e < rows; ++e) {  // row by row: see energies_by_row
+  for (int e = 0; e < rows; ++e) {
     is.hx.col(e) = model.x_features(p, Matrix<float>(x_std.col(e)));
     MdnOutput<float> q;
     model.proposal(p, Matrix<float>(is.hx.col(e)), q, nullptr);
@@ -83,43 +78,155 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
     is.proposal.log_variances.col(e) = q.log_variances;
     is.proposal.log_weights.col(e) = q.log_weights;
   }
-  is.y.resize(dy, static_cast<Eigen::Index>(rows) * samples);
-  is.log_q.resize(samples, rows);
+}
+
+// Candidates of every row: M proposal draws from the row's stream, then (quadrature) the
+// uniform grid lo, lo + h, ..., hi over the support; and log q at each.
+void draw_candidates(int samples, std::uint64_t seed, std::uint64_t first_row,
+                     const std::vector<std::uint64_t>* streams, int grid_points, ImportanceSample& is) {
+  const int rows = is.rows, dy = is.y_dim, candidates = is.samples;
+  is.y.resize(dy, static_cast<Eigen::Index>(rows) * candidates);
+  is.log_q.resize(candidates, rows);
   for (int e = 0; e < rows; ++e) {
     Rng rng(seed ^ kProposalStream, streams != nullptr ? (*streams)[e] : first_row + e);
-    auto draws = is.y.middleCols(static_cast<Eigen::Index>(e) * samples, samples);
+    auto row = is.y.middleCols(static_cast<Eigen::Index>(e) * candidates, candidates);
+    auto draws = row.leftCols(samples);
     mdn_sample_batch(is.proposal, e, rng, draws);
+    if (grid_points > 0) {
+      const double lo = is.support.lo[0], hi = is.support.hi[0];
+      for (int g = 0; g <= grid_points; ++g) {
+        row(0, samples + g) = static_cast<float>(lo + (hi - lo) * g / grid_points);
+      }
+    }
     // An Eigen vector, not a std::vector: Eigen's vectorised log/exp give bit-different
     // results on the unaligned head of a buffer, so a buffer whose alignment varies from
     // run to run (malloc arenas differ per thread) would make results irreproducible.
-    RowVector<float> log_q(samples);
-    mdn_log_density_batch(is.proposal, e, draws, log_q.data());
-    for (int m = 0; m < samples; ++m) is.log_q(m, e) = log_q(m);
+    RowVector<float> log_q(candidates);
+    mdn_log_density_batch(is.proposal, e, row, log_q.data());
+    for (int m = 0; m < candidates; ++m) is.log_q(m, e) = log_q(m);
   }
-  const RowVector<float> f = energies_by_row(model, p, is.hx, is.y, samples);
-  is.energy.resize(samples, rows);
-  is.weights.resize(samples, rows);
+}
+
+// Trapezoid-rule weights of row e's candidates inside the support (one-dimensional y):
+// sorted points u_0 < ... < u_n get D_i = (u_{i+1} - u_{i-1}) / 2 (one-sided at the ends),
+// so sum_i exp(f_i) D_i approximates the integral of exp f over the support. Returns log Z;
+// fills the normalised weights and each point's cell (halfway to its neighbours).
+double quadrature_weights(ImportanceSample& is, int e) {
+  const int candidates = is.samples;
+  const Eigen::Index first = static_cast<Eigen::Index>(e) * candidates;
+  const double lo = is.support.lo[0], hi = is.support.hi[0];
+  std::vector<int> inside;
+  inside.reserve(static_cast<std::size_t>(candidates));
+  for (int i = 0; i < candidates; ++i) {
+    const double y = is.y(0, first + i);
+    if (y >= lo && y <= hi) inside.push_back(i);
+  }
+  // Stable: equal values keep candidate order, so the result is a function of the row alone.
+  std::stable_sort(inside.begin(), inside.end(),
+                   [&](int a, int b) { return is.y(0, first + a) < is.y(0, first + b); });
+  auto weights = is.weights.col(e);
+  weights.setZero();
+  is.cell_lo.middleCols(first, candidates).setZero();
+  is.cell_hi.middleCols(first, candidates).setZero();
+  const std::size_t n = inside.size();
+  std::vector<double> log_terms(n);
+  double top = -std::numeric_limits<double>::infinity();
+  for (std::size_t j = 0; j < n; ++j) {
+    const double here = is.y(0, first + inside[j]);
+    const double below = j > 0 ? is.y(0, first + inside[j - 1]) : here;
+    const double above = j + 1 < n ? is.y(0, first + inside[j + 1]) : here;
+    const double width = 0.5 * (above - below);
+    is.cell_lo(0, first + inside[j]) = static_cast<float>(0.5 * (below + here));
+    is.cell_hi(0, first + inside[j]) = static_cast<float>(0.5 * (here + above));
+    log_terms[j] = width > 0 ? is.energy(inside[j], e) + std::log(width) : -std::numeric_limits<double>::infinity();
+    top = std::max(top, log_terms[j]);
+  }
+  if (!std::isfinite(top)) return top;
+  double sum = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const double w = std::exp(log_terms[j] - top);
+    weights(inside[j]) = w;
+    sum += w;
+  }
+  weights /= sum;
+  return top + std::log(sum);
+}
+
+template <typename Column>
+bool inside_support(const TargetSupport& support, const Column& y) {
+  if (support.empty()) return true;
+  for (Eigen::Index d = 0; d < y.rows(); ++d) {
+    if (!support.contains(static_cast<int>(d), y(d))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
+                                   const Matrix<float>& x_std, int samples, std::uint64_t seed,
+                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams,
+                                   const TargetSupport& support) {
+  ImportanceSample is;
+  const int rows = static_cast<int>(x_std.cols());
+  const int dy = model.architecture().y_dim;
+  const bool quadrature = !support.empty() && dy == 1;
+  const int grid_points = quadrature ? kQuadratureGridPoints : 0;
+  is.rows = rows;
+  is.samples = samples + (quadrature ? grid_points + 1 : 0);
+  is.y_dim = dy;
+  if (quadrature) is.support = support;  // y_dim > 1: self-normalised importance sampling, no support
+  const float* p = params.data();
+  evaluate_proposals(model, p, x_std, is);
+  draw_candidates(samples, seed, first_row, streams, grid_points, is);
+  const int candidates = is.samples;
+  const RowVector<float> f = energies_by_row(model, p, is.hx, is.y, candidates);
+  is.energy.resize(candidates, rows);
+  is.weights.resize(candidates, rows);
+  is.log_base.resize(candidates, rows);
   is.log_z.resize(rows);
   is.ess.resize(rows);
+  if (quadrature) {
+    is.cell_lo.resize(1, static_cast<Eigen::Index>(rows) * candidates);
+    is.cell_hi.resize(1, static_cast<Eigen::Index>(rows) * candidates);
+  }
   for (int e = 0; e < rows; ++e) {
-    for (int m = 0; m < samples; ++m) is.energy(m, e) = f(static_cast<Eigen::Index>(e) * samples + m);
-    is.log_z[e] = importance_weights(is.energy.col(e).data(), is.log_q.col(e).data(), samples,
-                                     is.weights.col(e).data());
+    for (int m = 0; m < candidates; ++m) is.energy(m, e) = f(static_cast<Eigen::Index>(e) * candidates + m);
+    is.log_z[e] = quadrature ? quadrature_weights(is, e)
+                             : importance_weights(is.energy.col(e).data(), is.log_q.col(e).data(), candidates,
+                                                  is.weights.col(e).data());
     if (!std::isfinite(is.log_z[e])) {
       throw NumericalError("non-finite importance weights for input row " +
                            std::to_string(first_row + e + 1) +
                            " (the model or the proposal produced NaN or infinity)");
     }
     is.ess[e] = 1.0 / is.weights.col(e).squaredNorm();
+    // The base measure: w_i = exp(f_i + log_base_i - log Z).
+    for (int m = 0; m < candidates; ++m) {
+      is.log_base(m, e) = quadrature ? std::log(is.weights(m, e)) - is.energy(m, e) + is.log_z[e]
+                                     : -is.log_q(m, e) - std::log(static_cast<double>(candidates));
+    }
   }
   return is;
+}
+
+double reported_log_density(const ImportanceSample& is, int row, double energy, const float* y_std) {
+  const double log_ebm = energy - is.log_z[row];
+  if (is.support.empty()) return log_ebm;
+  // p = (1 - eps) p_EBM + eps q, p_EBM = 0 outside the support (log-sum-exp of the two).
+  bool inside = true;
+  for (int d = 0; d < is.y_dim; ++d) inside = inside && is.support.contains(d, y_std[d]);
+  const double a = inside ? log_ebm + std::log1p(-kDefensiveShare) : -std::numeric_limits<double>::infinity();
+  const double b = mdn_log_density(is.proposal, row, y_std) + std::log(kDefensiveShare);
+  const double top = std::max(a, b);
+  return top + std::log(std::exp(a - top) + std::exp(b - top));
 }
 
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std) {
   const RowVector<float> f = energies_by_row(model, params.data(), is.hx, y_std, 1);
   std::vector<double> out(is.rows);
-  for (int e = 0; e < is.rows; ++e) out[e] = static_cast<double>(f(e)) - is.log_z[e];
+  for (int e = 0; e < is.rows; ++e) out[e] = reported_log_density(is, e, f(e), y_std.col(e).data());
   return out;
 }
 
@@ -255,7 +362,14 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
   std::vector<double> best_f(rows), step(rows, initial_step);
   for (int e = 0; e < rows; ++e) {
     Eigen::Index best = 0;
-    is.energy.col(e).maxCoeff(&best);
+    if (is.quadrature()) {
+      // The highest energy among the candidates inside the support (weight > 0).
+      for (Eigen::Index m = 0; m < is.samples; ++m) {
+        if (is.weights(m, e) > 0 && (is.weights(best, e) == 0 || is.energy(m, e) > is.energy(best, e))) best = m;
+      }
+    } else {
+      is.energy.col(e).maxCoeff(&best);
+    }
     y.col(e) = is.y.col(static_cast<Eigen::Index>(e) * is.samples + best);
     best_f[e] = is.energy(best, e);
   }
@@ -266,8 +380,9 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
     for (int e = 0; e < rows; ++e) proposal.col(e) += static_cast<float>(step[e]) * grad.col(e);
     const RowVector<float> f_new = energies_by_row(model, p, is.hx, proposal, 1);
     for (int e = 0; e < rows; ++e) {
-      // Never accept a step that lowers f: the result is at least as good as the start.
-      if (std::isfinite(f_new(e)) && f_new(e) >= f(e)) {
+      // Never accept a step that lowers f or leaves the support: the result is at least as
+      // good as the start.
+      if (std::isfinite(f_new(e)) && f_new(e) >= f(e) && inside_support(is.support, proposal.col(e))) {
         y.col(e) = proposal.col(e);
       } else {
         step[e] *= 0.5;
@@ -297,7 +412,14 @@ Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
     for (int i = 0; i < draws; ++i) {
       const double position = (offset + i) / draws;
       while (position > cumulative && m + 1 < is.samples) cumulative += is.weights(++m, e);
-      y.col(static_cast<Eigen::Index>(e) * draws + i) = is.y.col(static_cast<Eigen::Index>(e) * is.samples + m);
+      const Eigen::Index chosen = static_cast<Eigen::Index>(e) * is.samples + m;
+      y.col(static_cast<Eigen::Index>(e) * draws + i) = is.y.col(chosen);
+      if (is.quadrature()) {
+        // Uniform within the chosen point's quadrature cell: a draw from the piecewise-constant
+        // density whose cell masses are the weights, continuous rather than on the grid.
+        y(0, static_cast<Eigen::Index>(e) * draws + i) =
+            is.cell_lo(0, chosen) + static_cast<float>(rng.uniform()) * (is.cell_hi(0, chosen) - is.cell_lo(0, chosen));
+      }
     }
     // Shuffle so that the order of draws carries no information (systematic resampling
     // returns them sorted by sample index).
@@ -329,7 +451,8 @@ Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
       const double backward = (y.col(c) - proposal.col(c) - half_s2 * grad_new.col(c)).squaredNorm();
       const double log_accept = (f_new(c) - f(c)) - backward * inv_2s2 + forward * inv_2s2;
       const int e = static_cast<int>(c / draws);
-      if (std::isfinite(log_accept) && std::log(rngs[e].uniform_positive()) < log_accept) {
+      if (std::isfinite(log_accept) && std::log(rngs[e].uniform_positive()) < log_accept &&
+          inside_support(is.support, proposal.col(c))) {
         y.col(c) = proposal.col(c);
         grad.col(c) = grad_new.col(c);
         f(c) = f_new(c);

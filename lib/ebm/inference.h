@@ -17,29 +17,67 @@
 
 namespace ebm {
 
-// SNIS state for a block of E rows.
+// Where p(y|x) lives, in standardised units of y: the box [lo_d, hi_d] per target
+// dimension (ebm-train: the training range of y widened by half of it on each side). With a
+// one-dimensional target, the normaliser is computed by quadrature over it (see
+// importance_sample) and the density is defined as 0 outside it, so that the density
+// reported integrates to 1 by construction, not just in expectation.
+struct TargetSupport {
+  std::vector<double> lo, hi;
+  bool empty() const { return lo.empty(); }
+  bool contains(int dim, double y) const { return y >= lo[dim] && y <= hi[dim]; }
+};
+
+// Points of the uniform grid added to the proposal draws for quadrature (one-dimensional
+// targets with a support): the grid covers the whole support, the draws refine it where
+// the proposal puts its mass.
+constexpr int kQuadratureGridPoints = 512;
+
+// The share of the proposal mixed into the reported density, p = (1 - eps) p_EBM + eps q:
+// log p(y|x) stays finite wherever the EBM's support or its quadrature misses y, and the
+// mixture still integrates to 1. Estimators (mean, quantiles, samples) use p_EBM alone; the
+// difference to the mixture is at most eps in any probability.
+constexpr double kDefensiveShare = 1e-3;
+
+// SNIS state for a block of E rows: C candidates per row, each with a weight. Without a
+// support the candidates are the M proposal draws (self-normalised importance sampling);
+// with a support and y_dim == 1 they are the M draws plus a uniform grid over the support,
+// weighted by the trapezoid rule (quadrature): w_i = exp(f_i) D_i / Z, Z = sum_i exp(f_i) D_i,
+// D_i the trapezoid width of point i among the sorted points inside the support (0 outside).
 struct ImportanceSample {
   int rows = 0, samples = 0, y_dim = 0;
   Matrix<float> hx;            // H x E
   MdnOutput<float> proposal;   // q(.|x) per row
-  Matrix<float> y;             // y_dim x (E*M), samples of row e in columns e*M .. e*M+M-1
-  Matrix<double> log_q;        // M x E
-  Matrix<double> energy;       // M x E
-  Matrix<double> weights;      // M x E, normalised per column
+  Matrix<float> y;             // y_dim x (E*C), candidates of row e in columns e*C .. e*C+C-1
+  Matrix<double> log_q;        // C x E
+  Matrix<double> energy;       // C x E
+  Matrix<double> weights;      // C x E, normalised per column
+  Matrix<double> log_base;     // C x E: log Z = LSE_i (f_i + log_base_i); -log q_i - log M (SNIS) or log D_i
   std::vector<double> log_z;   // E: estimate of log Z(x) (standardised units)
   std::vector<double> ess;     // E: effective sample size 1 / sum w^2
+  // Quadrature only: the cell [cell_lo, cell_hi] of each candidate (halfway to its
+  // neighbours, clipped to the support; empty outside it), for resampling a continuous y.
+  TargetSupport support;
+  Matrix<float> cell_lo, cell_hi;  // 1 x (E*C)
+  bool quadrature() const { return cell_lo.cols() != 0; }
 };
 
 // Draws M proposal samples per row of x_std (x_dim x E). Row e uses random stream
 // streams[e] if given, else first_row + e; first_row (the global index of column 0)
 // also names rows in error messages. Throws NumericalError on NaN.
+// With a support (non-empty) and a one-dimensional target, kQuadratureGridPoints + 1 grid
+// points are added to the M draws and the weights are quadrature weights (see above).
 ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
-                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams = nullptr);
+                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams = nullptr,
+                                   const TargetSupport& support = {});
 
-// log p(y|x) estimates (standardised units) for observed targets y_std (y_dim x E).
+// log p(y|x) (standardised units) for observed targets y_std (y_dim x E): f(x,y) - log Z(x),
+// -inf outside the support, mixed with the proposal (kDefensiveShare) when there is a support.
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std);
+// The same for one point: row `row`, energy f(x, y) at y_std (y_dim values).
+double reported_log_density(const ImportanceSample& is, int row, double energy, const float* y_std);
 
 // Self-normalised estimates of the mean and standard deviation of dimension `dim` for row
 // `row` (standardised units): mean = sum_m w_m y_m, var = sum_m w_m (y_m - mean)^2.

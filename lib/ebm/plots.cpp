@@ -67,12 +67,10 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
     xs(0, i) = static_cast<float>(c.x_scaler.to_standard(0, x));
   }
   // One importance sample per grid column gives the mean, the interval and log Z(x).
-  const ImportanceSample is = importance_sample(model, c.params, xs, samples, seed, 0);
+  const ImportanceSample is = importance_sample(model, c.params, xs, samples, seed, 0, nullptr, standardised_support(c));
   std::vector<double> q_low(nx), q_high(nx);
   for (int i = 0; i < nx; ++i) {
-    double mean = 0;
-    for (int m = 0; m < samples; ++m) mean += is.weights(m, i) * is.y(0, static_cast<Eigen::Index>(i) * samples + m);
-    plot.mean.push_back(c.y_scaler.to_original(0, mean));
+    plot.mean.push_back(c.y_scaler.to_original(0, weighted_moments(is, i, 0).mean));
     const SortedDraws draws = sort_draws(is, i, 0);
     plot.lo.push_back(c.y_scaler.to_original(0, weighted_quantile(draws, 0.5 * (1 - interval))));
     plot.hi.push_back(c.y_scaler.to_original(0, weighted_quantile(draws, 0.5 * (1 + interval))));
@@ -101,7 +99,11 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
   const double log_scale = std::log(c.y_scaler.scale[0]);
   for (int i = 0; i < nx; ++i) {
     const RowVector<float> f = model.energy(c.params.data(), Matrix<float>(is.hx.col(i)), ys, ny);
-    for (int j = 0; j < ny; ++j) plot.density(j, i) = std::exp(static_cast<double>(f(j)) - is.log_z[i] - log_scale);
+    for (int j = 0; j < ny; ++j) {
+      // p(y|x) = 0 outside the support (a version 2 checkpoint's), per original unit of y.
+      const bool inside = is.support.empty() || is.support.contains(0, ys(0, j));
+      plot.density(j, i) = inside ? std::exp(static_cast<double>(f(j)) - is.log_z[i] - log_scale) : 0.0;
+    }
   }
   if (!plot.density.allFinite()) {
     throw NumericalError("--plot: the density on the grid is not finite (x in [" + format_number(x_lo) + ", " +

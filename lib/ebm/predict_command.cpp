@@ -66,6 +66,7 @@ struct PredictContext {
   OutputLayout layout;
   bool has_targets;
   double coverage_level;  // of the interval written and of the coverage metric
+  TargetSupport support;  // standardised; empty for a version 1 checkpoint
 };
 
 // The estimates of target d of row e, written from column k of `column` on (user's units),
@@ -111,7 +112,7 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
   const PredictOptions& o = ctx.o;
   const std::vector<std::uint64_t> streams = task_streams(chunk, rows);
   const ImportanceSample is = importance_sample(ctx.model, ctx.c.params, task_features(chunk, rows), o.samples,
-                                                o.seed, chunk.first_row + static_cast<std::size_t>(rows.begin), &streams);
+                                                o.seed, chunk.first_row + static_cast<std::size_t>(rows.begin), &streams, ctx.support);
   Matrix<float> modes;
   if (o.mode) modes = find_modes(ctx.model, ctx.c.params, is, o.mode_steps, 0.1);
   std::vector<double> log_densities;  // user's units
@@ -242,7 +243,7 @@ PredictSummary run_predict(const PredictOptions& o) {
   OutputFile out(o.output_path);
   CsvWriter writer(out.stream(), o.output_csv, o.precision);
   const PredictContext ctx{o, c, model, OutputLayout{o, c.architecture.y_dim}, cols.has_targets,
-                           o.interval.value_or(o.metrics_interval)};
+                           o.interval.value_or(o.metrics_interval), standardised_support(c)};
   HeaderOnce header(writer, ctx.layout.header(c.targets));
   PlotInputs plot_inputs(o.seed);
   MetricSums total(c.architecture.y_dim);

@@ -26,7 +26,8 @@ void sample_task(const SampleOptions& o, const Checkpoint& c, const EnergyModel&
   const std::uint64_t first = chunk.first_row + static_cast<std::uint64_t>(rows.begin);
   const std::vector<std::uint64_t> streams = task_streams(chunk, rows);
   const ImportanceSample is =
-      importance_sample(model, c.params, task_features(chunk, rows), proposal_samples, o.seed, first, &streams);
+      importance_sample(model, c.params, task_features(chunk, rows), proposal_samples, o.seed, first, &streams,
+                        standardised_support(c));
   draws.middleCols(static_cast<Eigen::Index>(rows.begin) * o.draws, static_cast<Eigen::Index>(rows.count) * o.draws) =
       resample(model, c.params, is, o.draws, o.langevin_steps, o.langevin_step, o.seed, first, &streams);
 }

@@ -49,6 +49,7 @@ void validate(const TrainOptions& options) {
 struct TrainingData {
   std::vector<std::string> features, ignored_text_columns;
   Standardizer x_scaler, y_scaler;
+  std::vector<double> y_min, y_max;  // range of each target over the training rows (user's units)
   Matrix<float> x, y;              // x_dim x N, y_dim x N
   Matrix<float> x_valid, y_valid;  // 0 columns without validation rows
 };
@@ -177,6 +178,10 @@ TrainingData prepare_training_data(const TrainOptions& options) {
   const Eigen::MatrixXd targets_raw = raw_block(table, target_columns, train_rows);
   data.x_scaler = Standardizer::fit(features_raw);
   data.y_scaler = Standardizer::fit(targets_raw);
+  for (Eigen::Index d = 0; d < targets_raw.cols(); ++d) {
+    data.y_min.push_back(targets_raw.col(d).minCoeff());
+    data.y_max.push_back(targets_raw.col(d).maxCoeff());
+  }
   check_constant_columns(targets_raw, features_raw, options, data, table.source);
   data.x = standardised_block(table, feature_columns, train_rows, data.x_scaler);
   data.y = standardised_block(table, target_columns, train_rows, data.y_scaler);
@@ -192,6 +197,7 @@ Checkpoint new_checkpoint(const TrainOptions& options, const TrainingData& data,
   c.targets = options.targets;
   c.x_scaler = data.x_scaler;
   c.y_scaler = data.y_scaler;
+  set_support_from_range(c, data.y_min, data.y_max);
   c.architecture = options.architecture;
   c.architecture.x_dim = static_cast<int>(data.features.size());
   c.architecture.y_dim = static_cast<int>(options.targets.size());
@@ -305,8 +311,8 @@ TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkp
 // The proposal's width first: the temperature is then fitted with the importance sampling
 // estimates of the widened proposal, which are the ones predictions use. Both change
 // `params` in place.
-Calibration calibrate(const TrainOptions& options, const EnergyModel& model, const TrainingData& data,
-                      ParamVector& params) {
+Calibration calibrate(const TrainOptions& options, const TrainSettings& s, const EnergyModel& model,
+                      const TrainingData& data, ParamVector& params) {
   Calibration cal;
   const double log_jacobian = data.y_scaler.log_jacobian();
   std::ostream* log = options.verbosity >= 2 ? options.log : nullptr;
@@ -317,10 +323,9 @@ Calibration calibrate(const TrainOptions& options, const EnergyModel& model, con
     *log << "calibration: proposal width x" << format_number(cal.proposal_scale, 4) << ", validation proposal NLL "
          << format_number(q_before + log_jacobian, 5) << " -> " << format_number(q_after + log_jacobian, 5) << "\n";
   }
-  const TrainSettings& s = options.settings;
   double nll_before = NAN;
   cal.temperature = fit_temperature(model, params, data.x_valid, data.y_valid, s.valid_samples,
-                                    s.seed ^ streams::kTemperature, s.threads, &nll_before, &cal.nll_after);
+                                    s.seed ^ streams::kTemperature, s.threads, &nll_before, &cal.nll_after, s.support);
   model.scale_energy(params.data(), static_cast<float>(1.0 / cal.temperature));
   if (log != nullptr) {
     *log << "calibration: temperature " << format_number(cal.temperature, 4) << ", validation NLL "
@@ -359,10 +364,11 @@ TrainSummary run_train(const TrainOptions& options) {
   summary.ignored_text_columns = data.ignored_text_columns;
   summary.train_rows = static_cast<std::size_t>(data.x.cols());
   summary.valid_rows = static_cast<std::size_t>(data.x_valid.cols());
-  const TrainSettings& s = options.settings;
-  const int total_epochs = resolve_epochs(s, summary.train_rows);
+  const int total_epochs = resolve_epochs(options.settings, summary.train_rows);
   summary.checkpoint = new_checkpoint(options, data, total_epochs);
   Checkpoint& checkpoint = summary.checkpoint;
+  TrainSettings s = options.settings;
+  s.support = standardised_support(checkpoint);
   const EnergyModel model(checkpoint.architecture);
   log_plan(options, data, model);
 
@@ -395,7 +401,7 @@ TrainSummary run_train(const TrainOptions& options) {
   checkpoint.params = summary.result.params;
   Calibration calibration;
   if (s.calibrate && data.x_valid.cols() > 0 && !summary.result.history.empty()) {
-    calibration = calibrate(options, model, data, checkpoint.params);
+    calibration = calibrate(options, s, model, data, checkpoint.params);
   }
   // With --checkpoint-every the final file keeps the training state, so training can be
   // extended later with --resume and a larger --epochs.

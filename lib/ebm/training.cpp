@@ -251,7 +251,7 @@ template double batch_gradient<double>(const EnergyModel&, const double*, const 
 
 void evaluate_nll(const EnergyModel& model, const ParamVector& params,
                   const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
-                  int threads, double& nll, double& proposal_nll) {
+                  int threads, double& nll, double& proposal_nll, const TargetSupport& support) {
   const Eigen::Index n = x.cols();
   const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / samples);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
@@ -262,7 +262,7 @@ void evaluate_nll(const EnergyModel& model, const ParamVector& params,
     const Eigen::Index count = std::min(rows_per_chunk, n - begin);
     const Matrix<float> xs = x.middleCols(begin, count);
     const Matrix<float> ys = y.middleCols(begin, count);
-    const ImportanceSample is = importance_sample(model, params, xs, samples, seed, begin);
+    const ImportanceSample is = importance_sample(model, params, xs, samples, seed, begin, nullptr, support);
     const std::vector<double> lp = log_density(model, params, is, ys);
     for (Eigen::Index e = 0; e < count; ++e) {
       nll_sums[c] -= lp[e];
@@ -307,31 +307,34 @@ double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, c
 
 double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                        const Matrix<float>& y, int samples, std::uint64_t seed, int threads, double* nll_before,
-                       double* nll_after) {
+                       double* nll_after, const TargetSupport& support) {
   const Eigen::Index n = x.cols();
-  // Energies of the proposal draws, their log q, and the energy of the observed y, per row.
-  Eigen::MatrixXd draw_energy(samples, n), draw_log_q(samples, n);
+  // Energies of the candidates, their log base measure, and the energy of the observed y,
+  // per row; candidates outside the support have log_base = -inf.
+  const int candidates = samples + (!support.empty() && model.architecture().y_dim == 1 ? kQuadratureGridPoints + 1 : 0);
+  Eigen::MatrixXd draw_energy(candidates, n), draw_log_base(candidates, n);
   Eigen::VectorXd observed_energy(n);
-  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / samples);
+  const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / candidates);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
   ThreadPool pool(threads);
   pool.run(chunks, [&](std::size_t c) {
     const Eigen::Index begin = static_cast<Eigen::Index>(c) * rows_per_chunk;
     const Eigen::Index count = std::min(rows_per_chunk, n - begin);
-    const ImportanceSample is = importance_sample(model, params, x.middleCols(begin, count), samples, seed, begin);
+    const ImportanceSample is =
+        importance_sample(model, params, x.middleCols(begin, count), samples, seed, begin, nullptr, support);
     const RowVector<float> f0 = model.energy(params.data(), is.hx, Matrix<float>(y.middleCols(begin, count)), 1);
     draw_energy.middleCols(begin, count) = is.energy;
-    draw_log_q.middleCols(begin, count) = is.log_q;
+    draw_log_base.middleCols(begin, count) = is.log_base;
     for (Eigen::Index e = 0; e < count; ++e) observed_energy(begin + e) = f0(e);
   });
-  // NLL(T) = mean_i [ LSE_m(f_im / T - log q_im) - log M - f_i0 / T ].
+  // NLL(T) = mean_i [ LSE_c(f_ic / T + log_base_ic) - f_i0 / T ].
   auto nll = [&](double log_t) {
     const double inv_t = std::exp(-log_t);
     double total = 0;
-    std::vector<double> terms(samples);
+    std::vector<double> terms(candidates);
     for (Eigen::Index i = 0; i < n; ++i) {
-      for (int m = 0; m < samples; ++m) terms[m] = draw_energy(m, i) * inv_t - draw_log_q(m, i);
-      total += log_sum_exp(terms.data(), samples) - std::log(static_cast<double>(samples)) - observed_energy(i) * inv_t;
+      for (int m = 0; m < candidates; ++m) terms[m] = draw_energy(m, i) * inv_t + draw_log_base(m, i);
+      total += log_sum_exp(terms.data(), candidates) - observed_energy(i) * inv_t;
     }
     return total / static_cast<double>(n);
   };
@@ -521,7 +524,7 @@ class EpochRunner {
 void validate(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x_valid,
               const Matrix<float>& y_valid, const TrainSettings& settings, EpochRecord& record) {
   evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ streams::kValid,
-               settings.threads, record.valid_nll, record.valid_proposal_nll);
+               settings.threads, record.valid_nll, record.valid_proposal_nll, settings.support);
   if (!std::isfinite(record.valid_nll)) {
     throw NumericalError("validation NLL is not finite at epoch " + std::to_string(record.epoch) +
                          " (training diverged; try a lower --lr)");

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "ebm/inference.h"
 #include "ebm/model.h"
 #include "ebm/objectives.h"
 
@@ -48,6 +49,10 @@ struct TrainSettings {
   double valid_fraction = 0.1;
   int valid_min_rows = 64;
   bool calibrate = true;       // fit the proposal width and a temperature f/T on the validation rows
+  // Not an option: where p(y|x) is normalised (standardised units), set by ebm-train from
+  // the training rows; the validation NLL and the temperature use the estimator that
+  // predictions use (quadrature over it for one target; empty: SNIS).
+  TargetSupport support;
 };
 
 struct EpochRecord {
@@ -140,7 +145,7 @@ BatchCandidates<S> draw_candidates(const MdnOutput<S>& q, const Matrix<S>& y_bat
 // computed with `samples` proposal draws per row and the given seed.
 void evaluate_nll(const EnergyModel& model, const ParamVector& params,
                   const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
-                  int threads, double& nll, double& proposal_nll);
+                  int threads, double& nll, double& proposal_nll, const TargetSupport& support = {});
 
 // Width factor s >= 1 for the proposal's standard deviations minimising the validation
 // rows' proposal NLL, -mean log q_s(y|x), over s = 2^(j/4), j = 0..16 (s in [1, 16]).
@@ -154,8 +159,9 @@ void evaluate_nll(const EnergyModel& model, const ParamVector& params,
 double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                           const Matrix<float>& y, double* nll_before = nullptr, double* nll_after = nullptr);
 
-// Temperature T minimising the validation NLL of p_T(y|x) = exp(f/T) / Z_T(x), estimated
-// by importance sampling with the proposal (the same draws for every T), searched over
+// Temperature T minimising the validation NLL of p_T(y|x) = exp(f/T) / Z_T(x), with Z_T
+// estimated as predictions estimate Z (SNIS with the proposal, or quadrature over the
+// support: log Z_T = LSE_i (f_i / T + log_base_i) on the same candidates for every T), searched over
 // log T in [0, log 4] by golden section. Over-confident models (intervals too narrow, a
 // symptom of fitting the training rows too closely) get T > 1. T is never below 1:
 // sharpening on a small validation split overfits it (seen on yacht: 28 validation rows,
@@ -164,6 +170,6 @@ double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, c
 // (standardised units).
 double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                        const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
-                       double* nll_before = nullptr, double* nll_after = nullptr);
+                       double* nll_before = nullptr, double* nll_after = nullptr, const TargetSupport& support = {});
 
 }  // namespace ebm
