@@ -14,6 +14,8 @@
 //   residual blocks    in = a (H)            ->  pre = W in + b,          out = act(pre) + in
 //   output layer       in = a (H)            ->  f = pre = w in + c
 // For each block the cache keeps every step's input and pre-activation.
+#include "ebm/energy_lanes.h"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
