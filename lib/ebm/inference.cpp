@@ -12,14 +12,11 @@
 #include "ebm/objectives.h"
 #include "ebm/proposal.h"
 #include "ebm/rng.h"
+#include "ebm/streams.h"
 
 namespace ebm {
 
 namespace {
-// Distinct stream families so that prediction, resampling and Langevin noise never share
-// random numbers with each other (or with training) for the same seed and row.
-constexpr std::uint64_t kProposalStream = 0x243f6a8885a308d3ULL;
-constexpr std::uint64_t kResampleStream = 0x13198a2e03707344ULL;
 
 // Rows are evaluated one at a time. Eigen's GEMM blocking depends on the matrix sizes, so
 // the last bits of a column's result can depend on how many other columns share the call;
@@ -60,7 +57,7 @@ RowVector<float> energies_and_gradients_by_row(const EnergyModel& model, const f
 
 ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
-                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams) {
+                                   std::uint64_t first_row, const std::vector<std::uint64_t>* row_streams) {
   ImportanceSample is;
   const int rows = static_cast<int>(x_std.cols());
   const int dy = model.architecture().y_dim;
@@ -86,7 +83,7 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
   is.y.resize(dy, static_cast<Eigen::Index>(rows) * samples);
   is.log_q.resize(samples, rows);
   for (int e = 0; e < rows; ++e) {
-    Rng rng(seed ^ kProposalStream, streams != nullptr ? (*streams)[e] : first_row + e);
+    Rng rng(seed ^ streams::kProposal, row_streams != nullptr ? (*row_streams)[e] : first_row + e);
     auto draws = is.y.middleCols(static_cast<Eigen::Index>(e) * samples, samples);
     mdn_sample_batch(is.proposal, e, rng, draws);
     // An Eigen vector, not a std::vector: Eigen's vectorised log/exp give bit-different
@@ -223,7 +220,7 @@ double weighted_pit(const ImportanceSample& is, int row, int dim, double observe
 
 std::uint64_t row_stream(const double* features, int count) {
   // SplitMix64 over the bit patterns (+0.0 and -0.0 are the same number: normalised).
-  std::uint64_t h = 0x8a5cd789635d2dffULL ^ static_cast<std::uint64_t>(count);
+  std::uint64_t h = streams::kRowHash ^ static_cast<std::uint64_t>(count);
   for (int i = 0; i < count; ++i) {
     const double v = features[i] == 0.0 ? 0.0 : features[i];
     std::uint64_t bits;
@@ -267,14 +264,14 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
 Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
                        std::uint64_t seed, std::uint64_t first_row,
-                       const std::vector<std::uint64_t>* streams) {
+                       const std::vector<std::uint64_t>* row_streams) {
   const float* p = params.data();
   const int rows = is.rows, dy = is.y_dim;
   Matrix<float> y(dy, static_cast<Eigen::Index>(rows) * draws);
   std::vector<Rng> rngs;
   rngs.reserve(rows);
   for (int e = 0; e < rows; ++e) {
-    rngs.emplace_back(seed ^ kResampleStream, streams != nullptr ? (*streams)[e] : first_row + e);
+    rngs.emplace_back(seed ^ streams::kResample, row_streams != nullptr ? (*row_streams)[e] : first_row + e);
     Rng& rng = rngs.back();
     // Systematic resampling: one uniform offset, N evenly spaced positions on the CDF of
     // the weights; lower variance than N independent categorical draws.

@@ -31,11 +31,11 @@ struct ImportanceSample {
 };
 
 // Draws M proposal samples per row of x_std (x_dim x E). Row e uses random stream
-// streams[e] if given, else first_row + e; first_row (the global index of column 0)
+// row_streams[e] if given, else first_row + e; first_row (the global index of column 0)
 // also names rows in error messages. Throws NumericalError on NaN.
 ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
-                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams = nullptr);
+                                   std::uint64_t first_row, const std::vector<std::uint64_t>* row_streams = nullptr);
 
 // log p(y|x) estimates (standardised units) for observed targets y_std (y_dim x E).
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
@@ -77,7 +77,7 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
 Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
                        std::uint64_t seed, std::uint64_t first_row,
-                       const std::vector<std::uint64_t>* streams = nullptr);
+                       const std::vector<std::uint64_t>* row_streams = nullptr);
 
 // Random-stream id of an input row derived from its feature values: a row gets the same
 // random numbers wherever it appears (whole file, a shard of it, another order), so
