@@ -18,10 +18,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "ebm/activations.h"
+#include "ebm/errors.h"
 #include "ebm/model.h"
 
 namespace ebm {
@@ -89,6 +91,16 @@ using Step = EnergyLaneStep;
 using Plan = EnergyLanePlan;
 
 }  // namespace
+
+// The backward pass keeps one layer's gradients in stack arrays of kLaneMaxWidth lanes,
+// so it refuses wider networks rather than overflow them.
+static void require_narrow(bool lanes_apply, int hidden, int y_dim) {
+  if (!lanes_apply) {
+    throw UsageError("the lane form's backward pass needs hidden width and y dimension <= " +
+                     std::to_string(EnergyModel::kLaneMaxWidth) + ", found " + std::to_string(hidden) + " and " +
+                     std::to_string(y_dim));
+  }
+}
 
 Plan EnergyModel::build_lane_plan() const {
   Plan plan;
@@ -196,6 +208,7 @@ RowVector<float> EnergyModel::energy_lanes(const float* params, const Matrix<flo
 // the gradients of Wx and of the joint bias and dL/dhx exactly as in the matrix path.
 void EnergyModel::energy_backward_lanes(const float* params, const EnergyLaneCache& cache,
                                         const RowVector<float>& d_f, float* grads, Matrix<float>* d_hx) const {
+  require_narrow(lanes_apply(), arch_.hidden, arch_.y_dim);
   const Plan& plan = lane_plan_;
   const int h = arch_.hidden, candidates = cache.candidates;
   const Eigen::Index examples = cache.hx.cols();

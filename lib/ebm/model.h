@@ -116,6 +116,7 @@ class EnergyModel {
                                 int candidates_per_example, EnergyLaneCache* cache = nullptr) const;
   // The lane path's backward pass (training): given dL/df (1 x E*C), accumulates the
   // energy's parameter gradients into grads and writes dL/dhx (H x E) when requested.
+  // Throws UsageError unless lanes_apply().
   void energy_backward_lanes(const float* params, const EnergyLaneCache& cache, const RowVector<float>& d_f,
                              float* grads, Matrix<float>* d_hx) const;
   // Given dL/df (1 x E*C): accumulates parameter gradients (grads may be null), and
