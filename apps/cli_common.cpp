@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ebm/errors.h"
+#include "ebm/thread_pool.h"
 
 namespace ebm::cli {
 
@@ -48,6 +49,7 @@ std::string effective_config(const CLI::App& app) {
 
 int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
              const std::function<void()>& body) {
+  configure_allocator();  // process-wide malloc settings: the program's choice, not the library's
   bool print_config = false;
   try {
     app.set_config("--config", "", "Read options from FILE (TOML: key = value with the long option names); options on the command line win")

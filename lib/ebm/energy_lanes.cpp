@@ -14,11 +14,16 @@
 //   residual blocks    in = a (H)            ->  pre = W in + b,          out = act(pre) + in
 //   output layer       in = a (H)            ->  f = pre = w in + c
 // For each block the cache keeps every step's input and pre-activation.
+#include "ebm/energy_lanes.h"
+
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "ebm/activations.h"
+#include "ebm/errors.h"
 #include "ebm/model.h"
 
 namespace ebm {
@@ -34,52 +39,26 @@ inline float lane_sum(const Lanes& v) {
   return total;
 }
 
-void activate(Activation activation, const Lanes* pre, Lanes* out, int count) {
-  switch (activation) {
-    case Activation::identity:
-      for (int i = 0; i < count; ++i) out[i] = pre[i];
-      break;
-    case Activation::relu:
-      for (int i = 0; i < count; ++i) {
-        for (int l = 0; l < 8; ++l) out[i][l] = pre[i][l] > 0.0f ? pre[i][l] : 0.0f;
-      }
-      break;
-    default:
-      // tanh and SiLU through Eigen's vectorised functions, as in the matrix path.
-      for (int i = 0; i < count; ++i) {
-        Eigen::Map<const Eigen::Array<float, 8, 1>> z(reinterpret_cast<const float*>(&pre[i]));
-        Eigen::Map<Eigen::Array<float, 8, 1>> a(reinterpret_cast<float*>(&out[i]));
-        if (activation == Activation::tanh) {
-          a = z.tanh();
-        } else {
-          a = z / (1.0f + (-z).exp());
-        }
-      }
-  }
+// One EnergyLanes as a fixed-size Eigen array of 8 floats: the activations of
+// activations.h then run as whole AVX packets (Eigen's vectorised tanh and exp, as in the
+// matrix path), with no scalar tail.
+using LaneArray = Eigen::Array<float, 8, 1>;
+inline Eigen::Map<LaneArray> as_array(Lanes& lanes) { return Eigen::Map<LaneArray>(reinterpret_cast<float*>(&lanes)); }
+inline Eigen::Map<const LaneArray> as_array(const Lanes& lanes) {
+  return Eigen::Map<const LaneArray>(reinterpret_cast<const float*>(&lanes));
+}
+
+void activate_lanes(Activation activation, const Lanes* pre, Lanes* out, int count) {
+  dispatch_activation(activation, [&](auto a) {
+    for (int i = 0; i < count; ++i) activation_values<a>(as_array(pre[i]), as_array(out[i]));
+  });
 }
 
 // gradient *= act'(pre), element-wise.
-void multiply_by_derivative(Activation activation, const Lanes* pre, Lanes* gradient, int count) {
-  switch (activation) {
-    case Activation::identity: break;
-    case Activation::relu:
-      for (int i = 0; i < count; ++i) {
-        for (int l = 0; l < 8; ++l) gradient[i][l] = pre[i][l] > 0.0f ? gradient[i][l] : 0.0f;
-      }
-      break;
-    default:
-      for (int i = 0; i < count; ++i) {
-        Eigen::Map<const Eigen::Array<float, 8, 1>> z(reinterpret_cast<const float*>(&pre[i]));
-        Eigen::Map<Eigen::Array<float, 8, 1>> g(reinterpret_cast<float*>(&gradient[i]));
-        if (activation == Activation::tanh) {
-          g = g * (1.0f - z.tanh().square());
-        } else {
-          // d/dz [z s(z)] = s(z) (1 + z (1 - s(z))), s = sigmoid.
-          const Eigen::Array<float, 8, 1> sig = 1.0f / (1.0f + (-z).exp());
-          g = g * (sig * (1.0f + z * (1.0f - sig)));
-        }
-      }
-  }
+void multiply_by_derivative_lanes(Activation activation, const Lanes* pre, Lanes* gradient, int count) {
+  dispatch_activation(activation, [&](auto a) {
+    for (int i = 0; i < count; ++i) multiply_by_derivative<a>(as_array(pre[i]), as_array(gradient[i]));
+  });
 }
 
 // out[r0 .. r0+G) += M(r0 .. r0+G, :) in for a matrix M with M(r, k) = m[r * row_stride +
@@ -112,6 +91,16 @@ using Step = EnergyLaneStep;
 using Plan = EnergyLanePlan;
 
 }  // namespace
+
+// The backward pass keeps one layer's gradients in stack arrays of kLaneMaxWidth lanes,
+// so it refuses wider networks rather than overflow them.
+static void require_narrow(bool lanes_apply, int hidden, int y_dim) {
+  if (!lanes_apply) {
+    throw UsageError("the lane form's backward pass needs hidden width and y dimension <= " +
+                     std::to_string(EnergyModel::kLaneMaxWidth) + ", found " + std::to_string(hidden) + " and " +
+                     std::to_string(y_dim));
+  }
+}
 
 Plan EnergyModel::build_lane_plan() const {
   Plan plan;
@@ -162,7 +151,7 @@ static Lanes forward_block(const float* params, const Plan& plan, const float* x
       break;
     }
     Lanes* out = block + plan.steps[s + 1].in_slot;
-    activate(step.activation, pre, out, step.out_dim);
+    activate_lanes(step.activation, pre, out, step.out_dim);
     if (step.residual) {
       for (int r = 0; r < step.out_dim; ++r) out[r] += in[r];
     }
@@ -219,6 +208,7 @@ RowVector<float> EnergyModel::energy_lanes(const float* params, const Matrix<flo
 // the gradients of Wx and of the joint bias and dL/dhx exactly as in the matrix path.
 void EnergyModel::energy_backward_lanes(const float* params, const EnergyLaneCache& cache,
                                         const RowVector<float>& d_f, float* grads, Matrix<float>* d_hx) const {
+  require_narrow(lanes_apply(), arch_.hidden, arch_.y_dim);
   const Plan& plan = lane_plan_;
   const int h = arch_.hidden, candidates = cache.candidates;
   const Eigen::Index examples = cache.hx.cols();
@@ -240,7 +230,7 @@ void EnergyModel::energy_backward_lanes(const float* params, const EnergyLaneCac
         const Lanes* in = block + step.in_slot;
         const Lanes* pre = block + step.pre_slot;
         for (int r = 0; r < step.out_dim; ++r) dz[r] = d_out[r];
-        multiply_by_derivative(step.activation, pre, dz, step.out_dim);
+        multiply_by_derivative_lanes(step.activation, pre, dz, step.out_dim);
         // dW (out x in, column-major like W) and db accumulators of this step.
         Lanes* grad_weight = accumulators.data() + step.grad_slot;
         for (int k = 0; k < step.in_dim; ++k) {

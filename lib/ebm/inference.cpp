@@ -12,14 +12,11 @@
 #include "ebm/objectives.h"
 #include "ebm/proposal.h"
 #include "ebm/rng.h"
+#include "ebm/streams.h"
 
 namespace ebm {
 
 namespace {
-// Distinct stream families so that prediction, resampling and Langevin noise never share
-// random numbers with each other (or with training) for the same seed and row.
-constexpr std::uint64_t kProposalStream = 0x243f6a8885a308d3ULL;
-constexpr std::uint64_t kResampleStream = 0x13198a2e03707344ULL;
 
 // Rows are evaluated one at a time. Eigen's GEMM blocking depends on the matrix sizes, so
 // the last bits of a column's result can depend on how many other columns share the call;
@@ -83,12 +80,12 @@ void evaluate_proposals(const EnergyModel& model, const float* p, const Matrix<f
 // Candidates of every row: M proposal draws from the row's stream, then (quadrature) the
 // uniform grid lo, lo + h, ..., hi over the support; and log q at each.
 void draw_candidates(int samples, std::uint64_t seed, std::uint64_t first_row,
-                     const std::vector<std::uint64_t>* streams, int grid_points, ImportanceSample& is) {
+                     const std::vector<std::uint64_t>* row_streams, int grid_points, ImportanceSample& is) {
   const int rows = is.rows, dy = is.y_dim, candidates = is.samples;
   is.y.resize(dy, static_cast<Eigen::Index>(rows) * candidates);
   is.log_q.resize(candidates, rows);
   for (int e = 0; e < rows; ++e) {
-    Rng rng(seed ^ kProposalStream, streams != nullptr ? (*streams)[e] : first_row + e);
+    Rng rng(seed ^ streams::kProposal, row_streams != nullptr ? (*row_streams)[e] : first_row + e);
     auto row = is.y.middleCols(static_cast<Eigen::Index>(e) * candidates, candidates);
     auto draws = row.leftCols(samples);
     mdn_sample_batch(is.proposal, e, rng, draws);
@@ -165,7 +162,7 @@ bool inside_support(const TargetSupport& support, const Column& y) {
 
 ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
-                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams,
+                                   std::uint64_t first_row, const std::vector<std::uint64_t>* row_streams,
                                    const TargetSupport& support) {
   ImportanceSample is;
   const int rows = static_cast<int>(x_std.cols());
@@ -178,7 +175,7 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
   if (quadrature) is.support = support;  // y_dim > 1: self-normalised importance sampling, no support
   const float* p = params.data();
   evaluate_proposals(model, p, x_std, is);
-  draw_candidates(samples, seed, first_row, streams, grid_points, is);
+  draw_candidates(samples, seed, first_row, row_streams, grid_points, is);
   const int candidates = is.samples;
   const RowVector<float> f = energies_by_row(model, p, is.hx, is.y, candidates);
   is.energy.resize(candidates, rows);
@@ -343,7 +340,7 @@ double weighted_pit(const ImportanceSample& is, int row, int dim, double observe
 
 std::uint64_t row_stream(const double* features, int count) {
   // SplitMix64 over the bit patterns (+0.0 and -0.0 are the same number: normalised).
-  std::uint64_t h = 0x8a5cd789635d2dffULL ^ static_cast<std::uint64_t>(count);
+  std::uint64_t h = streams::kRowHash ^ static_cast<std::uint64_t>(count);
   for (int i = 0; i < count; ++i) {
     const double v = features[i] == 0.0 ? 0.0 : features[i];
     std::uint64_t bits;
@@ -395,14 +392,14 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
 Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
                        std::uint64_t seed, std::uint64_t first_row,
-                       const std::vector<std::uint64_t>* streams) {
+                       const std::vector<std::uint64_t>* row_streams) {
   const float* p = params.data();
   const int rows = is.rows, dy = is.y_dim;
   Matrix<float> y(dy, static_cast<Eigen::Index>(rows) * draws);
   std::vector<Rng> rngs;
   rngs.reserve(rows);
   for (int e = 0; e < rows; ++e) {
-    rngs.emplace_back(seed ^ kResampleStream, streams != nullptr ? (*streams)[e] : first_row + e);
+    rngs.emplace_back(seed ^ streams::kResample, row_streams != nullptr ? (*row_streams)[e] : first_row + e);
     Rng& rng = rngs.back();
     // Systematic resampling: one uniform offset, N evenly spaced positions on the CDF of
     // the weights; lower variance than N independent categorical draws.

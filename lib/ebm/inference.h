@@ -63,13 +63,13 @@ struct ImportanceSample {
 };
 
 // Draws M proposal samples per row of x_std (x_dim x E). Row e uses random stream
-// streams[e] if given, else first_row + e; first_row (the global index of column 0)
+// row_streams[e] if given, else first_row + e; first_row (the global index of column 0)
 // also names rows in error messages. Throws NumericalError on NaN.
 // With a support (non-empty) and a one-dimensional target, kQuadratureGridPoints + 1 grid
 // points are added to the M draws and the weights are quadrature weights (see above).
 ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& params,
                                    const Matrix<float>& x_std, int samples, std::uint64_t seed,
-                                   std::uint64_t first_row, const std::vector<std::uint64_t>* streams = nullptr,
+                                   std::uint64_t first_row, const std::vector<std::uint64_t>* row_streams = nullptr,
                                    const TargetSupport& support = {});
 
 // log p(y|x) (standardised units) for observed targets y_std (y_dim x E): f(x,y) - log Z(x),
@@ -122,7 +122,7 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
 Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
                        std::uint64_t seed, std::uint64_t first_row,
-                       const std::vector<std::uint64_t>* streams = nullptr);
+                       const std::vector<std::uint64_t>* row_streams = nullptr);
 
 // Random-stream id of an input row derived from its feature values: a row gets the same
 // random numbers wherever it appears (whole file, a shard of it, another order), so

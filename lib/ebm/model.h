@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "ebm/energy_lanes.h"  // the lane form's cache and plan (energy_lanes, lane_plan_)
 #include "ebm/nn.h"
 #include "ebm/rng.h"
 
@@ -51,36 +52,6 @@ struct EnergyCache {
   Matrix<S> joint_pre;       // Wx hx + Wy hy + b, H x E*C
   MlpCache<S> joint;         // residual blocks + output layer, input = act(joint_pre)
   int candidates_per_example = 0;
-};
-
-// Eight candidates side by side in one GCC/Clang vector (one AVX register or two SSE
-// registers): the lane type of EnergyModel::energy_lanes.
-typedef float EnergyLanes __attribute__((vector_size(32)));
-
-// What the lane path's backward pass needs: for every block of 8 candidates, the input
-// and the pre-activation of every layer (EnergyLanes each), and hx.
-struct EnergyLaneCache {
-  std::vector<EnergyLanes> values;
-  Matrix<float> hx;
-  int candidates = 0, blocks_per_example = 0;
-};
-
-// The energy network as the lane form runs it: one step per layer (y-branch layers, the
-// joint input layer, residual blocks, output layer), with where each step's input and
-// pre-activation sit in a block of EnergyLanes and where its gradient accumulators sit.
-// Depends only on the architecture; built once by the EnergyModel constructor.
-struct EnergyLaneStep {
-  std::size_t weight_offset = 0, bias_offset = 0;  // bias unused for the joint layer
-  int in_dim = 0, out_dim = 0;
-  Activation activation = Activation::identity;
-  bool residual = false, joint = false;
-  std::size_t in_slot = 0, pre_slot = 0;  // offsets in a block's EnergyLanes
-  std::size_t grad_slot = 0;              // offset of the weight-gradient accumulators
-};
-struct EnergyLanePlan {
-  std::vector<EnergyLaneStep> steps;
-  std::size_t block_size = 0;  // EnergyLanes per block (inputs and pre-activations)
-  std::size_t grad_size = 0;   // EnergyLanes of weight and bias accumulators
 };
 
 template <typename S>
@@ -145,6 +116,7 @@ class EnergyModel {
                                 int candidates_per_example, EnergyLaneCache* cache = nullptr) const;
   // The lane path's backward pass (training): given dL/df (1 x E*C), accumulates the
   // energy's parameter gradients into grads and writes dL/dhx (H x E) when requested.
+  // Throws UsageError unless lanes_apply().
   void energy_backward_lanes(const float* params, const EnergyLaneCache& cache, const RowVector<float>& d_f,
                              float* grads, Matrix<float>* d_hx) const;
   // Given dL/df (1 x E*C): accumulates parameter gradients (grads may be null), and

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "ebm/activations.h"
 #include "ebm/errors.h"
 
 namespace ebm {
@@ -46,44 +47,19 @@ void Mlp::add_layer(ParameterLayout& layout, const std::string& prefix, int in_f
   layers_.push_back(layer);
 }
 
+// The formulas themselves are in activations.h, shared with the lane form.
 template <typename S>
 void apply_activation(Activation activation, Matrix<S>& values) {
-  auto a = values.array();
-  switch (activation) {
-    case Activation::identity: break;
-    case Activation::relu: a = a.max(S(0)); break;
-    case Activation::tanh: a = a.tanh(); break;
-    // silu(z) = z * sigmoid(z) = z / (1 + exp(-z)); exp(-z) overflows to inf for very
-    // negative z, giving z / inf = -0, which is the correct limit.
-    case Activation::silu: a = a / (S(1) + (-a).exp()); break;
-  }
+  dispatch_activation(activation, [&](auto a) {
+    // In place: element i is read before it is written, and only by element i.
+    if constexpr (a != Activation::identity) activation_values<a>(values.array(), values.array());
+  });
 }
 
 template <typename S>
 void multiply_by_activation_derivative(Activation activation, const Matrix<S>& pre,
                                        Matrix<S>& gradient) {
-  auto g = gradient.array();
-  const auto z = pre.array();
-  switch (activation) {
-    case Activation::identity: break;
-    case Activation::relu: {
-      // A plain loop: Eigen 3.4's select() is not vectorised and compiled to a scalar
-      // compare-and-branch per element (10% of a training epoch at H = 10); GCC turns this
-      // loop into AVX compare-and-mask.
-      S* grad = gradient.data();
-      const S* z_data = pre.data();
-      const Eigen::Index size = gradient.size();
-      for (Eigen::Index i = 0; i < size; ++i) grad[i] = z_data[i] > S(0) ? grad[i] : S(0);
-      break;
-    }
-    case Activation::tanh: g = g * (S(1) - z.tanh().square()); break;
-    case Activation::silu: {
-      // d/dz [z s(z)] = s(z) (1 + z (1 - s(z))), s = sigmoid.
-      const auto s = S(1) / (S(1) + (-z).exp());
-      g = g * (s * (S(1) + z * (S(1) - s)));
-      break;
-    }
-  }
+  dispatch_activation(activation, [&](auto a) { multiply_by_derivative<a>(pre.array(), gradient.array()); });
 }
 
 template <typename S>
@@ -109,12 +85,8 @@ static void affine(const S* params, const DenseLayer& layer, const Matrix<S>& in
 // out = act(pre) in one pass (instead of a copy followed by an in-place activation).
 template <typename S>
 static void activate(Activation activation, const Matrix<S>& pre, Matrix<S>& out) {
-  switch (activation) {
-    case Activation::relu: out = pre.cwiseMax(S(0)); break;
-    default:
-      out = pre;
-      apply_activation(activation, out);
-  }
+  out.resize(pre.rows(), pre.cols());
+  dispatch_activation(activation, [&](auto a) { activation_values<a>(pre.array(), out.array()); });
 }
 
 template <typename S>

@@ -141,8 +141,8 @@ void add_column_sum(Dest&& total, const Eigen::MatrixBase<Derived>& m) {
   total.noalias() += m * Eigen::Matrix<S, Eigen::Dynamic, 1>::Ones(m.cols());
 }
 
-// Applies the activation in place; `derivative_from_pre` multiplies a gradient by
-// act'(pre) element-wise.
+// Applies the activation in place; multiply_by_activation_derivative multiplies a
+// gradient by act'(pre) element-wise. Both use the formulas of activations.h.
 template <typename S>
 void apply_activation(Activation activation, Matrix<S>& values);
 template <typename S>

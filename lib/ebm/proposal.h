@@ -5,14 +5,33 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
+#include <sstream>
+#include <utility>
 #include <vector>
 
+#include "ebm/errors.h"
 #include "ebm/model.h"
 #include "ebm/rng.h"
 
 namespace ebm {
 
 constexpr double kLogTwoPi = 1.8378770664093453;
+
+// Scratch space for n values: on the stack up to kInline, on the heap beyond, so that a
+// count chosen by the caller (mixture components, standard deviations) has no fixed limit.
+template <typename S, int kInline = 64>
+class ScratchValues {
+ public:
+  explicit ScratchValues(int n) {
+    if (n > kInline) heap_.resize(static_cast<std::size_t>(n));
+  }
+  S* data() { return heap_.empty() ? inline_ : heap_.data(); }
+
+ private:
+  S inline_[kInline];
+  std::vector<S> heap_;
+};
 
 // log sum_i exp(v_i), stable for any finite inputs; -inf for n == 0 or all -inf.
 template <typename S>
@@ -30,13 +49,8 @@ S log_sum_exp(const S* values, int n) {
 template <typename S>
 S mdn_log_density(const MdnOutput<S>& q, int example, const S* y, S* responsibilities = nullptr) {
   const int k_count = q.components, dy = q.y_dim;
-  S stack_terms[64];
-  std::vector<S> heap_terms;
-  S* terms = stack_terms;
-  if (k_count > 64) {
-    heap_terms.resize(k_count);
-    terms = heap_terms.data();
-  }
+  ScratchValues<S> scratch(k_count);
+  S* terms = scratch.data();
   for (int k = 0; k < k_count; ++k) {
     S log_component = q.log_weights(k, example);
     for (int d = 0; d < dy; ++d) {
@@ -82,13 +96,8 @@ S mdn_accumulate_log_density_gradient(const MdnOutput<S>& q, int example, const 
                                       Matrix<S>& d_means, Matrix<S>& d_log_variances,
                                       Matrix<S>& d_logits) {
   const int k_count = q.components, dy = q.y_dim;
-  S stack_r[64];
-  std::vector<S> heap_r;
-  S* r = stack_r;
-  if (k_count > 64) {
-    heap_r.resize(k_count);
-    r = heap_r.data();
-  }
+  ScratchValues<S> scratch(k_count);
+  S* r = scratch.data();
   const S log_q = mdn_log_density(q, example, y, r);
   for (int k = 0; k < k_count; ++k) {
     const S cr = coefficient * r[k];
@@ -209,6 +218,19 @@ void mdn_sample_batch(const MdnOutput<S>& q, int example, Rng& rng, Eigen::Ref<n
 
 // Fixed Gaussian mixture of offsets eps around the target: 1/K sum_k N(eps; 0, s_k^2 I).
 struct CenteredMixture {
+  // Throws UsageError unless there is at least one standard deviation and every one is
+  // positive and finite (any number of them).
+  explicit CenteredMixture(std::vector<double> standard_deviations) : sigmas(std::move(standard_deviations)) {
+    if (sigmas.empty()) throw UsageError("gmm noise: needs at least one standard deviation");
+    for (double s : sigmas) {
+      if (!(s > 0) || !std::isfinite(s)) {
+        std::ostringstream message;
+        message << "gmm noise: standard deviations must be positive and finite, found " << s;
+        throw UsageError(message.str());
+      }
+    }
+  }
+
   std::vector<double> sigmas;  // standardised units
 
   // Draws an offset with every component's scale multiplied by `scale` (NCE+ uses
@@ -222,8 +244,9 @@ struct CenteredMixture {
   // log density of an offset under the unscaled mixture.
   template <typename S>
   S log_density(const S* eps, int dy) const {
-    double terms[64];
     const int k_count = static_cast<int>(sigmas.size());
+    ScratchValues<double> scratch(k_count);
+    double* terms = scratch.data();
     double squared = 0;
     for (int d = 0; d < dy; ++d) squared += static_cast<double>(eps[d]) * eps[d];
     for (int k = 0; k < k_count; ++k) {

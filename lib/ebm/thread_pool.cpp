@@ -19,7 +19,6 @@ void configure_allocator() {
 }
 
 ThreadPool::ThreadPool(int threads) {
-  configure_allocator();
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 

@@ -57,7 +57,10 @@ int hardware_threads();
 
 // Training and prediction allocate the same large activation blocks over and over;
 // serving them from the heap instead of fresh mmap()s avoids a page-fault storm
-// (measured: 15-20% of training time spent in the kernel without it). Idempotent.
+// (measured: 15-20% of training time spent in the kernel without it). It sets mallopt()
+// for the whole process, so it is the program's choice: the library never calls it; the
+// ebm tools do at start (run_main in apps/cli_common.cpp), as does the unit-test runner.
+// Idempotent.
 void configure_allocator();
 
 }  // namespace ebm
