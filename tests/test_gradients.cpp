@@ -303,29 +303,48 @@ TEST_CASE("NCE and ML-IS losses: gradients w.r.t. the candidate energies") {
   CHECK(nce_loss(big.data(), lnb.data(), 3, db.data()) == doctest::Approx(std::log1p(std::exp(-1.0))));
 }
 
+namespace {
+
+// The batch_gradient checks: a small silu network with random parameters, six examples
+// (two features, y_dim targets), nine noise samples per example.
+struct BatchGradientCase {
+  EnergyModel model;
+  std::vector<double> params;
+  Matrix<double> x, y;
+  TrainSettings settings;
+};
+
+BatchGradientCase batch_gradient_case(Objective objective, NoiseKind noise, int y_dim, std::uint64_t seed) {
+  BatchGradientCase c{EnergyModel(small_architecture(Activation::silu, 2, y_dim)), {}, {}, {}, {}};
+  Rng rng(seed, 0);
+  c.params = random_params(c.model, rng);
+  c.x = random_matrix(2, 6, rng);
+  c.y = random_matrix(y_dim, 6, rng);
+  c.settings.objective = objective;
+  c.settings.noise = noise;
+  c.settings.samples = 9;
+  c.settings.seed = 11;
+  return c;
+}
+
+}  // namespace
+
 TEST_CASE("training batch gradient with fixed gmm noise equals the finite difference of the EBM loss") {
   for (Objective objective : {Objective::nce, Objective::nce_plus, Objective::ml_is}) {
     CAPTURE(objective_name(objective));
-    const EnergyModel model(small_architecture(Activation::silu, 2, 1));
-    Rng rng(5, 0);
-    const std::vector<double> params = random_params(model, rng);
-    const Matrix<double> x = random_matrix(2, 6, rng), y = random_matrix(1, 6, rng);
-    TrainSettings settings;
-    settings.objective = objective;
-    settings.noise = NoiseKind::gmm;
-    settings.samples = 9;
-    settings.seed = 11;
+    const BatchGradientCase c = batch_gradient_case(objective, NoiseKind::gmm, 1, 5);
     const std::vector<int> indices{0, 2, 3, 5};
-    std::vector<double> grads(params.size(), 0.0);
-    const double total = batch_gradient(model, params.data(), x, y, indices, settings, 100, 4.0, grads.data());
+    std::vector<double> grads(c.params.size(), 0.0);
+    const double total =
+        batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, 100, 4.0, grads.data());
     CHECK(std::isfinite(total));
     auto loss = [&](const std::vector<double>& p) {
       std::vector<double> scratch(p.size(), 0.0);
-      return batch_gradient(model, p.data(), x, y, indices, settings, 100, 4.0, scratch.data()) / 4.0;
+      return batch_gradient(c.model, p.data(), c.x, c.y, indices, c.settings, 100, 4.0, scratch.data()) / 4.0;
     };
-    const std::vector<std::size_t> energy_indices = parameter_indices(model, false);
+    const std::vector<std::size_t> energy_indices = parameter_indices(c.model, false);
     std::string worst;
-    CHECK_MESSAGE(max_relative_gradient_error(loss, params, grads, energy_indices, 1e-6, &worst) < 1e-5, worst);
+    CHECK_MESSAGE(max_relative_gradient_error(loss, c.params, grads, energy_indices, 1e-6, &worst) < 1e-5, worst);
   }
 }
 
@@ -418,41 +437,33 @@ TEST_CASE("training batch gradient with learned noise: EBM loss and J_KL with th
                                          std::pair{Objective::nce, NoiseKind::gmm}}) {
     CAPTURE(objective_name(objective));
     CAPTURE(noise_name(noise));
-    const EnergyModel model(small_architecture(Activation::silu, 2, 2));
-    Rng rng(6, 0);
-    const std::vector<double> params = random_params(model, rng);
-    const Matrix<double> x = random_matrix(2, 6, rng), y = random_matrix(2, 6, rng);
-    TrainSettings settings;
-    settings.objective = objective;
-    settings.noise = noise;
-    settings.samples = 9;
-    settings.seed = 11;
+    const BatchGradientCase c = batch_gradient_case(objective, noise, 2, 6);
     const std::vector<int> indices{0, 2, 3, 5};
-    const int examples = 4, candidates = settings.samples + 1;
+    const int examples = 4, candidates = c.settings.samples + 1;
     const double batch = 4.0;
     const std::uint64_t stream_base = 100;
-    std::vector<double> grads(params.size(), 0.0);
+    std::vector<double> grads(c.params.size(), 0.0);
     double proposal_nll = 0;
-    const double loss_sum = batch_gradient(model, params.data(), x, y, indices, settings, stream_base, batch,
+    const double loss_sum = batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, stream_base, batch,
                                            grads.data(), &proposal_nll);
 
     Matrix<double> xb(2, examples), yb(2, examples);
     for (int e = 0; e < examples; ++e) {
-      xb.col(e) = x.col(indices[e]);
-      yb.col(e) = y.col(indices[e]);
+      xb.col(e) = c.x.col(indices[e]);
+      yb.col(e) = c.y.col(indices[e]);
     }
-    const Matrix<double> hx0 = model.x_features(params.data(), xb);
+    const Matrix<double> hx0 = c.model.x_features(c.params.data(), xb);
     MdnOutput<double> q0;
-    model.proposal(params.data(), hx0, q0, nullptr);
-    const BatchCandidates<double> cand = draw_candidates(q0, yb, indices, settings, stream_base);
-    const RowVector<double> f0 = model.energy(params.data(), hx0, cand.y, candidates);
-    Matrix<double> w0(settings.samples, examples);
+    c.model.proposal(c.params.data(), hx0, q0, nullptr);
+    const BatchCandidates<double> cand = draw_candidates(q0, yb, indices, c.settings, stream_base);
+    const RowVector<double> f0 = c.model.energy(c.params.data(), hx0, cand.y, candidates);
+    Matrix<double> w0(c.settings.samples, examples);
     for (int e = 0; e < examples; ++e) {
-      importance_weights(f0.data() + e * candidates + 1, cand.log_noise.col(e).data() + 1, settings.samples,
+      importance_weights(f0.data() + e * candidates + 1, cand.log_noise.col(e).data() + 1, c.settings.samples,
                          w0.col(e).data());
     }
     auto ebm_loss = [&](const std::vector<double>& p) {
-      const RowVector<double> f = model.energy(p.data(), model.x_features(p.data(), xb), cand.y, candidates);
+      const RowVector<double> f = c.model.energy(p.data(), c.model.x_features(p.data(), xb), cand.y, candidates);
       std::vector<double> scratch(candidates);
       double total = 0;
       for (int e = 0; e < examples; ++e) {
@@ -465,17 +476,17 @@ TEST_CASE("training batch gradient with learned noise: EBM loss and J_KL with th
     };
     auto kl_surrogate = [&](const std::vector<double>& p) {
       MdnOutput<double> q;
-      model.proposal(p.data(), hx0, q, nullptr);
+      c.model.proposal(p.data(), hx0, q, nullptr);
       double total = 0;
       for (int e = 0; e < examples; ++e) {
-        for (int m = 0; m < settings.samples; ++m) {
+        for (int m = 0; m < c.settings.samples; ++m) {
           total -= w0(m, e) * mdn_log_density(q, e, cand.y.col(e * candidates + 1 + m).data());
         }
       }
       return total / batch;
     };
     // The rebuilt candidates are batch_gradient's: same loss and proposal NLL.
-    CHECK(ebm_loss(params) == doctest::Approx(loss_sum / batch).epsilon(1e-12));
+    CHECK(ebm_loss(c.params) == doctest::Approx(loss_sum / batch).epsilon(1e-12));
     double q_nll = 0;
     for (int e = 0; e < examples; ++e) q_nll -= mdn_log_density(q0, e, yb.col(e).data());
     CHECK(proposal_nll == doctest::Approx(q_nll).epsilon(1e-12));
@@ -483,7 +494,7 @@ TEST_CASE("training batch gradient with learned noise: EBM loss and J_KL with th
     auto surrogate = [&](const std::vector<double>& p) { return ebm_loss(p) + kl_surrogate(p); };
     for (bool proposal_heads : {false, true}) {
       CAPTURE(proposal_heads);
-      const std::vector<std::size_t> checked = parameter_indices(model, proposal_heads);
+      const std::vector<std::size_t> checked = parameter_indices(c.model, proposal_heads);
       double largest = 0;
       for (std::size_t i : checked) largest = std::max(largest, std::abs(grads[i]));
       REQUIRE(largest > 1e-3);  // the comparison means something
@@ -491,7 +502,7 @@ TEST_CASE("training batch gradient with learned noise: EBM loss and J_KL with th
       // 2h = 2e-6, left ~2e-9 on a zero gradient, over the 1e-5 relative error at the
       // helper's 1e-4 floor; the truncation error at 1e-5 is ~1e-10.
       std::string worst;
-      CHECK_MESSAGE(max_relative_gradient_error(surrogate, params, grads, checked, 1e-5, &worst) < 1e-5, worst);
+      CHECK_MESSAGE(max_relative_gradient_error(surrogate, c.params, grads, checked, 1e-5, &worst) < 1e-5, worst);
     }
   }
 }
