@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-DEBIAN_PACKAGES = cmake g++ make libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev libfccp-dev python3 parallel
+DEBIAN_PACKAGES = cmake g++ make libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev python3 parallel
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: man all deps deps-fuzz deps-dev test demo install clean datasets check-deps test-sanitize fuzz fuzz-build

@@ -8,15 +8,131 @@
 #include "cli_common.h"
 #include "ebm/commands.h"
 #include "ebm/errors.h"
+#include "ebm/settings.h"
 #include "ebm/thread_pool.h"
 
 namespace {
+
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_interrupt(int signal_number) {
   // First SIGINT/SIGTERM: finish the current step and write the checkpoint. Second: die.
   g_interrupted.store(true);
   std::signal(signal_number, SIG_DFL);
 }
+
+// Options given as text on the command line, turned into typed settings by finish().
+struct TextOptions {
+  std::string features, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
+  std::string schedule = "constant", epochs = "auto";
+  bool quiet = false, no_progress = false, no_calibrate = false;
+  int verbose = 0;
+  CLI::Option* valid_fraction = nullptr;
+  ebm::cli::CsvFlags csv;
+};
+
+void add_data_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
+  const char* g = "Data";
+  app.add_option("DATA", o.data_path, "Training CSV file, or - for standard input")->required()->group(g);
+  app.add_option("--target,-t", o.targets, "Target column (repeat for several targets)")->required()->group(g);
+  app.add_option("-m,--model", o.model_path, "Where to write the checkpoint (JSON)")->required()->group(g);
+  app.add_option("--features,-f", text.features, "Comma-separated feature columns (default: every other numeric column)")
+      ->group(g);
+  app.add_option("--valid", o.valid_path, "Validation CSV file (same columns)")->group(g);
+  text.valid_fraction = app.add_option("--valid-fraction", o.settings.valid_fraction,
+                                       "Hold out this fraction of the rows for validation (0: none); the best epoch is kept")
+                            ->capture_default_str()
+                            ->group(g);
+  app.add_option("--valid-min-rows", o.settings.valid_min_rows,
+                 "...but hold out at least this many rows (at most a quarter of the data)")
+      ->capture_default_str()
+      ->group(g)
+      ->check(CLI::Range(0, 1 << 30));
+  text.csv.add_input(app);
+}
+
+void add_model_options(CLI::App& app, ebm::Architecture& a, TextOptions& text) {
+  using B = ebm::ArchitectureBounds;
+  const char* g = "Model";
+  app.add_option("--hidden", a.hidden, "Width H of every hidden layer")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxHidden));
+  app.add_option("--x-layers", a.x_layers, "Layers of the x-branch")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxLayers));
+  app.add_option("--y-layers", a.y_layers, "Layers of the y-branch")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxLayers));
+  app.add_option("--residual-blocks", a.residual_blocks, "Residual blocks in the joint network")->capture_default_str()->group(g)->check(CLI::Range(0, B::kMaxResidualBlocks));
+  app.add_option("--components,-K", a.components, "Gaussian components K of the proposal")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxComponents));
+  app.add_option("--activation", text.activation, "relu, tanh or silu")->capture_default_str()->group(g);
+}
+
+void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& text) {
+  const char* g = "Training";
+  app.add_option("--method", text.method, "nce, nce+ or ml-is")->capture_default_str()->group(g);
+  app.add_option("--noise", text.noise, "Noise/proposal for the EBM: learned (the MDN) or gmm (mixture centred at y)")->capture_default_str()->group(g);
+  app.add_option("--gmm-sigmas", text.gmm_sigmas, "Standard deviations of the gmm noise, in standardised units of y")->capture_default_str()->group(g);
+  app.add_option("--nce-plus-beta", s.nce_plus_beta, "NCE+ scale of the noise on the true target")->capture_default_str()->group(g);
+  app.add_option("--epochs", text.epochs, "Passes over the training data, or auto (~6000 steps, 20..500 epochs)")->capture_default_str()->group(g);
+  app.add_option("--batch-size", s.batch_size, "Examples per mini-batch")->capture_default_str()->group(g)->check(CLI::Range(1, 1 << 20));
+  app.add_option("--samples", s.samples, "Noise samples M per example")->capture_default_str()->group(g)->check(CLI::Range(1, 1 << 20));
+  app.add_option("--lr", s.learning_rate, "Adam learning rate")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
+  app.add_option("--weight-decay", s.weight_decay, "Decoupled weight decay (AdamW)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
+  app.add_option("--schedule", text.schedule, "Learning-rate schedule: constant or cosine")->capture_default_str()->group(g)->check(CLI::IsMember({"constant", "cosine"}));
+  app.add_option("--early-stopping", s.early_stopping, "Stop after N epochs without validation improvement (0: off)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
+  app.add_option("--valid-samples", s.valid_samples, "Proposal samples per row for the validation NLL")->capture_default_str()->group(g)->check(CLI::Range(2, 1 << 20));
+  app.add_flag("--no-calibrate", text.no_calibrate, "Do not fit a temperature f/T on the validation rows")->group(g);
+  app.add_option("--seed", s.seed, "Random seed (same seed, same result)")->capture_default_str()->group(g);
+}
+
+void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
+  const char* g = "Run";
+  app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs (0: only at the end)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
+  app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every or by an interrupted run (same data, options, seed)")->group(g);
+  app.add_option("-j,--threads", o.settings.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(g)->check(CLI::Range(1, 1024));
+  app.add_flag("-q,--quiet", text.quiet, "No progress output")->group(g);
+  app.add_flag("-v,--verbose", text.verbose, "One line per epoch (loss, proposal and validation NLL, time)")->group(g);
+  app.add_flag("--no-progress", text.no_progress, "No progress bar, even on a terminal")->group(g);
+  app.add_option("--plot-history", o.plot_history_path, "Draw the training loss and validation NLL per epoch (SVG)")->group(g);
+}
+
+// The effective options in --config format, without those that cannot change the
+// checkpoint (the output path, resume, threads, output to the terminal): the same
+// settings give the same checkpoint wherever it is written, with any thread count
+// (`ebm-train --config FILE -m NEW.json` reproduces it).
+std::string recorded_config(const CLI::App& app) {
+  std::istringstream lines(ebm::cli::effective_config(app));
+  std::string line, out;
+  while (std::getline(lines, line)) {
+    bool recorded = true;
+    for (const char* key : {"model=", "resume=", "threads=", "quiet=", "verbose=", "no-progress=", "plot-history="}) {
+      if (line.rfind(key, 0) == 0) recorded = false;
+    }
+    if (recorded) out += line + '\n';
+  }
+  return out;
+}
+
+// Typed settings from the text options; the library validates the values (settings.h).
+void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions& text) {
+  // An explicit validation file replaces the default held-out fraction.
+  if (!o.valid_path.empty() && text.valid_fraction->count() == 0) o.settings.valid_fraction = 0.0;
+  if (text.epochs != "auto") {
+    double value = 0;
+    if (!ebm::parse_number(text.epochs, value) || value < 1 || value > 1e6 || value != static_cast<int>(value)) {
+      throw ebm::UsageError("--epochs must be a positive integer or auto, found '" + text.epochs + "'");
+    }
+    o.settings.epochs = static_cast<int>(value);
+  }
+  if (!text.features.empty()) o.features = ebm::cli::split_names(text.features, "--features");
+  o.csv = text.csv.input();
+  o.settings.objective = ebm::objective_from_name(text.method);
+  o.settings.noise = ebm::noise_from_name(text.noise);
+  o.settings.gmm_sigmas = ebm::parse_number_list(text.gmm_sigmas, "--gmm-sigmas");
+  o.settings.cosine_schedule = text.schedule == "cosine";
+  o.settings.calibrate = !text.no_calibrate;
+  o.architecture.activation = ebm::activation_from_name(text.activation);
+  o.verbosity = text.quiet ? 0 : 1 + text.verbose;
+  o.progress_bar = !text.quiet && !text.no_progress && isatty(STDERR_FILENO);
+  o.log = &std::cerr;
+  o.interrupt = &g_interrupted;
+  o.config = recorded_config(app);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -36,112 +152,20 @@ int main(int argc, char** argv) {
   app.get_formatter()->column_width(34);
 
   ebm::TrainOptions o;
-  std::string features;
-  std::string method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8", schedule = "constant";
-  std::string epochs = "auto";
-  bool quiet = false;
-  int verbose = 0;
-  bool no_progress = false;
   o.settings.threads = ebm::hardware_threads();
-  ebm::cli::CsvFlags csv;
-
-  app.add_option("DATA", o.data_path, "Training CSV file, or - for standard input")->required()->group("Data");
-  app.add_option("--target,-t", o.targets, "Target column (repeat for several targets)")->required()->group("Data");
-  app.add_option("-m,--model", o.model_path, "Where to write the checkpoint (JSON)")->required()->group("Data");
-  app.add_option("--features,-f", features, "Comma-separated feature columns (default: every other numeric column)")
-      ->group("Data");
-  app.add_option("--valid", o.valid_path, "Validation CSV file (same columns)")->group("Data");
-  auto* valid_fraction = app.add_option("--valid-fraction", o.valid_fraction,
-                                        "Hold out this fraction of the rows for validation (0: none); the best epoch is kept")
-                             ->capture_default_str()
-                             ->group("Data");
-  app.add_option("--valid-min-rows", o.valid_min_rows,
-                 "...but hold out at least this many rows (at most a quarter of the data)")
-      ->capture_default_str()
-      ->group("Data")
-      ->check(CLI::Range(0, 1 << 30));
-  csv.add_input(app);
-
-  auto* g = "Model";
-  app.add_option("--hidden", o.architecture.hidden, "Width H of every hidden layer")->capture_default_str()->group(g)->check(CLI::Range(1, 65536));
-  app.add_option("--x-layers", o.architecture.x_layers, "Layers of the x-branch")->capture_default_str()->group(g)->check(CLI::Range(1, 64));
-  app.add_option("--y-layers", o.architecture.y_layers, "Layers of the y-branch")->capture_default_str()->group(g)->check(CLI::Range(1, 64));
-  app.add_option("--residual-blocks", o.architecture.residual_blocks, "Residual blocks in the joint network")->capture_default_str()->group(g)->check(CLI::Range(0, 64));
-  app.add_option("--components,-K", o.architecture.components, "Gaussian components K of the proposal")->capture_default_str()->group(g)->check(CLI::Range(1, 4096));
-  app.add_option("--activation", activation, "relu, tanh or silu")->capture_default_str()->group(g);
-
-  auto* t = "Training";
-  app.add_option("--method", method, "nce, nce+ or ml-is")->capture_default_str()->group(t);
-  app.add_option("--noise", noise, "Noise/proposal for the EBM: learned (the MDN) or gmm (mixture centred at y)")->capture_default_str()->group(t);
-  app.add_option("--gmm-sigmas", gmm_sigmas, "Standard deviations of the gmm noise, in standardised units of y")->capture_default_str()->group(t);
-  app.add_option("--nce-plus-beta", o.settings.nce_plus_beta, "NCE+ scale of the noise on the true target")->capture_default_str()->group(t);
-  app.add_option("--epochs", epochs, "Passes over the training data, or auto (~6000 steps, 20..500 epochs)")->capture_default_str()->group(t);
-  app.add_option("--batch-size", o.settings.batch_size, "Examples per mini-batch")->capture_default_str()->group(t)->check(CLI::Range(1, 1 << 20));
-  app.add_option("--samples", o.settings.samples, "Noise samples M per example")->capture_default_str()->group(t)->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", o.settings.learning_rate, "Adam learning rate")->capture_default_str()->group(t)->check(ebm::cli::positive_number());
-  app.add_option("--weight-decay", o.settings.weight_decay, "Decoupled weight decay (AdamW)")->capture_default_str()->group(t)->check(ebm::cli::non_negative_number());
-  app.add_option("--schedule", schedule, "Learning-rate schedule: constant or cosine")->capture_default_str()->group(t)->check(CLI::IsMember({"constant", "cosine"}));
-  app.add_option("--early-stopping", o.settings.early_stopping, "Stop after N epochs without validation improvement (0: off)")->capture_default_str()->group(t)->check(ebm::cli::non_negative_number());
-  app.add_option("--valid-samples", o.settings.valid_samples, "Proposal samples per row for the validation NLL")->capture_default_str()->group(t)->check(CLI::Range(2, 1 << 20));
-  bool no_calibrate = false;
-  app.add_flag("--no-calibrate", no_calibrate, "Do not fit a temperature f/T on the validation rows")->group(t);
-  app.add_option("--seed", o.settings.seed, "Random seed (same seed, same result)")->capture_default_str()->group(t);
-
-  auto* r = "Run";
-  app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs (0: only at the end)")->capture_default_str()->group(r)->check(ebm::cli::non_negative_number());
-  app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every or by an interrupted run (same data, options, seed)")->group(r);
-  app.add_option("-j,--threads", o.settings.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
-  app.add_flag("-q,--quiet", quiet, "No progress output")->group(r);
-  app.add_flag("-v,--verbose", verbose, "One line per epoch (loss, proposal and validation NLL, time)")->group(r);
-  app.add_flag("--no-progress", no_progress, "No progress bar, even on a terminal")->group(r);
-  app.add_option("--plot-history", o.plot_history_path, "Draw the training loss and validation NLL per epoch (SVG)")->group(r);
+  TextOptions text;
+  add_data_options(app, o, text);
+  add_model_options(app, o.architecture, text);
+  add_training_options(app, o.settings, text);
+  add_run_options(app, o, text);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
-    // An explicit validation file replaces the default held-out fraction.
-    if (!o.valid_path.empty() && valid_fraction->count() == 0) o.valid_fraction = 0.0;
-    if (epochs != "auto") {
-      double value = 0;
-      if (!ebm::parse_number(epochs, value) || value < 1 || value > 1e6 || value != static_cast<int>(value)) {
-        throw ebm::UsageError("--epochs must be a positive integer or auto, found '" + epochs + "'");
-      }
-      o.settings.epochs = static_cast<int>(value);
-    }
-    if (!features.empty()) o.features = ebm::cli::split_names(features, "--features");
-    o.csv = csv.input();
-    o.settings.objective = ebm::objective_from_name(method);
-    o.settings.noise = ebm::noise_from_name(noise);
-    o.settings.gmm_sigmas = ebm::parse_number_list(gmm_sigmas, "--gmm-sigmas");
-    for (double s : o.settings.gmm_sigmas) {
-      if (!(s > 0)) throw ebm::UsageError("--gmm-sigmas: every sigma must be positive");
-    }
-    if (o.settings.gmm_sigmas.size() > 64) throw ebm::UsageError("--gmm-sigmas: at most 64 components");
-    if (!(o.settings.nce_plus_beta > 0)) throw ebm::UsageError("--nce-plus-beta must be positive");
-    o.settings.cosine_schedule = schedule == "cosine";
-    o.calibrate = !no_calibrate;
-    o.architecture.activation = ebm::activation_from_name(activation);
-    o.verbosity = quiet ? 0 : 1 + verbose;
-    o.progress_bar = !quiet && !no_progress && isatty(STDERR_FILENO);
-    o.log = &std::cerr;
-    o.interrupt = &g_interrupted;
+    finish_options(app, o, text);
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
     // Progress goes to stderr; if whoever reads it goes away (ebm-train ... 2>&1 | head),
     // training carries on and still writes its checkpoint.
     std::signal(SIGPIPE, SIG_IGN);
-    // Recorded without the output path: the same settings give the same checkpoint
-    // wherever it is written, with any thread count (`ebm-train --config FILE -m NEW.json` reproduces it).
-    {
-      std::istringstream lines(ebm::cli::effective_config(app));
-      std::string line;
-      while (std::getline(lines, line)) {
-        // Nor the options that cannot change the checkpoint (threads, output to the terminal).
-        bool recorded = true;
-        for (const char* key : {"model=", "resume=", "threads=", "quiet=", "verbose=", "no-progress=", "plot-history="}) {
-          if (line.rfind(key, 0) == 0) recorded = false;
-        }
-        if (recorded) o.config += line + '\n';
-      }
-    }
     const ebm::TrainSummary summary = ebm::run_train(o);
     if (summary.interrupted) throw ebm::Interrupted("interrupted");
   });

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ebm/csv.h"
+#include "ebm/output_file.h"
 #include "ebm/errors.h"
 #include "ebm/rng.h"
 

@@ -10,7 +10,10 @@
 #include <sstream>
 
 #include "ebm/csv.h"
+#include "ebm/output_file.h"
 #include "ebm/errors.h"
+#include "ebm/json_reader.h"
+#include "ebm/settings.h"
 
 namespace ebm {
 
@@ -44,74 +47,6 @@ nlohmann::ordered_json doubles(const std::vector<double>& values) {
   return array;
 }
 
-class Reader {
- public:
-  Reader(const nlohmann::ordered_json& root, std::string source) : root_(root), source_(std::move(source)) {}
-
-  [[noreturn]] void fail(const std::string& message) const { throw DataError(source_ + ": " + message); }
-
-  const nlohmann::ordered_json& at(const nlohmann::ordered_json& object, const std::string& key, const std::string& path) const {
-    if (!object.is_object()) fail("'" + path + "' is not an object");
-    const auto it = object.find(key);
-    if (it == object.end()) fail("missing key '" + (path.empty() ? key : path + "." + key) + "'");
-    return *it;
-  }
-
-  std::string string(const nlohmann::ordered_json& object, const std::string& key, const std::string& path) const {
-    const auto& v = at(object, key, path);
-    if (!v.is_string()) fail("'" + join(path, key) + "' must be a string");
-    return v.get<std::string>();
-  }
-
-  long integer(const nlohmann::ordered_json& object, const std::string& key, const std::string& path,
-               long min_value, long max_value = 1L << 40) const {
-    const auto& v = at(object, key, path);
-    if (!v.is_number_integer()) fail("'" + join(path, key) + "' must be an integer");
-    const long value = v.get<long>();
-    if (value < min_value) fail("'" + join(path, key) + "' must be at least " + std::to_string(min_value));
-    if (value > max_value) fail("'" + join(path, key) + "' must be at most " + std::to_string(max_value));
-    return value;
-  }
-
-  std::vector<double> numbers(const nlohmann::ordered_json& object, const std::string& key, const std::string& path,
-                              std::size_t expected_size, bool positive = false) const {
-    const auto& v = at(object, key, path);
-    const std::string name = join(path, key);
-    if (!v.is_array()) fail("'" + name + "' must be an array of numbers");
-    if (v.size() != expected_size) {
-      fail("'" + name + "' has " + std::to_string(v.size()) + " values, expected " + std::to_string(expected_size));
-    }
-    std::vector<double> out;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (!v[i].is_number()) fail("'" + name + "[" + std::to_string(i) + "]' is not a finite number");
-      const double d = v[i].get<double>();
-      if (!std::isfinite(d)) fail("'" + name + "[" + std::to_string(i) + "]' is not a finite number");
-      if (positive && !(d > 0)) fail("'" + name + "[" + std::to_string(i) + "]' must be positive");
-      out.push_back(d);
-    }
-    return out;
-  }
-
-  std::vector<std::string> names(const nlohmann::ordered_json& object, const std::string& key) const {
-    const auto& v = at(object, key, "");
-    if (!v.is_array() || v.empty()) fail("'" + key + "' must be a non-empty array of column names");
-    std::vector<std::string> out;
-    for (const auto& item : v) {
-      if (!item.is_string()) fail("'" + key + "' must contain only strings");
-      out.push_back(item.get<std::string>());
-    }
-    return out;
-  }
-
-  static std::string join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : path + "." + key;
-  }
-
- private:
-  const nlohmann::ordered_json& root_;
-  std::string source_;
-};
-
 }  // namespace
 
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
@@ -125,18 +60,10 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
                         {"x_scale", doubles(c.x_scaler.scale)},
                         {"y_mean", doubles(c.y_scaler.mean)},
                         {"y_scale", doubles(c.y_scaler.scale)}};
-  const Architecture& a = c.architecture;
-  j["architecture"] = {{"x_dim", a.x_dim},
-                       {"y_dim", a.y_dim},
-                       {"hidden", a.hidden},
-                       {"x_layers", a.x_layers},
-                       {"y_layers", a.y_layers},
-                       {"residual_blocks", a.residual_blocks},
-                       {"components", a.components},
-                       {"activation", activation_name(a.activation)}};
+  j["architecture"] = to_json(c.architecture);
   j["training"] = c.training;
   j["results"] = c.results;
-  const EnergyModel model(a);
+  const EnergyModel model(c.architecture);
   nlohmann::ordered_json parameters = nlohmann::ordered_json::object();
   for (const ParameterBlock& block : model.layout().blocks()) {
     nlohmann::ordered_json values = nlohmann::ordered_json::array();
@@ -171,8 +98,9 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   return j;
 }
 
-Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::string& source, bool with_resume_state) {
-  Reader r(root, source);
+namespace {
+
+void check_format(const JsonReader& r, const nlohmann::ordered_json& root) {
   if (!root.is_object()) r.fail("not an ebm checkpoint (expected a JSON object)");
   const std::string format = r.string(root, "format", "");
   if (format != kCheckpointFormat) r.fail("format is '" + format + "', expected '" + kCheckpointFormat + "'");
@@ -181,24 +109,15 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
     r.fail("format_version " + std::to_string(version) + " is not supported (this build reads version " +
            std::to_string(kCheckpointVersion) + ")");
   }
-  Checkpoint c;
+}
+
+// Column names and the architecture, which must agree on the numbers of features and targets.
+void read_columns_and_architecture(const JsonReader& r, const nlohmann::ordered_json& root, const std::string& source,
+                                   Checkpoint& c) {
   c.features = r.names(root, "features");
   c.targets = r.names(root, "targets");
-  const auto& arch = r.at(root, "architecture", "");
-  Architecture& a = c.architecture;
-  a.x_dim = static_cast<int>(r.integer(arch, "x_dim", "architecture", 1, 1 << 20));
-  a.y_dim = static_cast<int>(r.integer(arch, "y_dim", "architecture", 1, 1024));
-  a.hidden = static_cast<int>(r.integer(arch, "hidden", "architecture", 1, 1 << 16));
-  a.x_layers = static_cast<int>(r.integer(arch, "x_layers", "architecture", 1, 64));
-  a.y_layers = static_cast<int>(r.integer(arch, "y_layers", "architecture", 1, 64));
-  a.residual_blocks = static_cast<int>(r.integer(arch, "residual_blocks", "architecture", 0, 64));
-  a.components = static_cast<int>(r.integer(arch, "components", "architecture", 1, 4096));
-  const std::string activation = r.string(arch, "activation", "architecture");
-  try {
-    a.activation = activation_from_name(activation);
-  } catch (const Error&) {
-    r.fail("'architecture.activation' is '" + activation + "', expected relu, tanh or silu");
-  }
+  c.architecture = architecture_from_json(r.at(root, "architecture", ""), source);
+  const Architecture& a = c.architecture;
   if (static_cast<int>(c.features.size()) != a.x_dim) {
     r.fail("'features' has " + std::to_string(c.features.size()) + " names but architecture.x_dim is " +
            std::to_string(a.x_dim));
@@ -207,19 +126,20 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
     r.fail("'targets' has " + std::to_string(c.targets.size()) + " names but architecture.y_dim is " +
            std::to_string(a.y_dim));
   }
-  if (a.hidden > 1 << 16 || a.components > 4096 || a.x_layers > 64 || a.y_layers > 64 ||
-      a.residual_blocks > 64 || a.x_dim > 1 << 20 || a.y_dim > 1024) {
-    r.fail("architecture sizes are implausibly large");
-  }
+}
+
+void read_normalization(const JsonReader& r, const nlohmann::ordered_json& root, Checkpoint& c) {
   const auto& norm = r.at(root, "normalization", "");
+  const Architecture& a = c.architecture;
   c.x_scaler.mean = r.numbers(norm, "x_mean", "normalization", a.x_dim);
   c.x_scaler.scale = r.numbers(norm, "x_scale", "normalization", a.x_dim, true);
   c.y_scaler.mean = r.numbers(norm, "y_mean", "normalization", a.y_dim);
   c.y_scaler.scale = r.numbers(norm, "y_scale", "normalization", a.y_dim, true);
-  if (root.contains("training") && root["training"].is_object()) c.training = root["training"];
-  if (root.contains("results") && root["results"].is_object()) c.results = root["results"];
+}
 
-  const EnergyModel model(a);
+// Every block of the model's layout, with its shape; no block the layout does not know.
+void read_parameters(const JsonReader& r, const nlohmann::ordered_json& root, const EnergyModel& model,
+                     Checkpoint& c) {
   const auto& parameters = r.at(root, "parameters", "");
   if (!parameters.is_object()) r.fail("'parameters' must be an object");
   for (const ParameterBlock& block : model.layout().blocks()) {
@@ -242,57 +162,83 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
       c.params[block.offset + i] = v;
     }
   }
-  if (with_resume_state && root.contains("resume")) {
-    const auto& res = root["resume"];
-    const std::size_t count = model.parameter_count();
-    TrainingState state;
-    state.epochs_done = static_cast<int>(r.integer(res, "epochs_done", "resume", 0));
-    state.adam_steps = r.integer(res, "adam_steps", "resume", 0);
-    state.best_epoch = static_cast<int>(r.integer(res, "best_epoch", "resume", 0));
-    state.epochs_since_best = static_cast<int>(r.integer(res, "epochs_since_best", "resume", 0));
-    const auto& best_valid = r.at(res, "best_valid", "resume");
-    state.best_valid = best_valid.is_number() ? best_valid.get<double>() : INFINITY;
-    auto float_vector = [&](const char* key) {
-      const std::vector<double> values = r.numbers(res, key, "resume", count);
-      ParamVector floats(values.begin(), values.end());
-      // As for the weights: a finite double beyond float range (1e39) must not load as inf
-      // (found by fuzz/fuzz_checkpoint.cpp).
-      for (std::size_t i = 0; i < floats.size(); ++i) {
-        if (!std::isfinite(floats[i])) {
-          r.fail("'resume." + std::string(key) + "[" + std::to_string(i) + "]' overflows a float");
-        }
+}
+
+void check_no_unknown_parameters(const JsonReader& r, const nlohmann::ordered_json& root, const EnergyModel& model) {
+  const auto& parameters = root["parameters"];
+  if (parameters.size() == model.layout().blocks().size()) return;
+  for (const auto& item : parameters.items()) {
+    bool known = false;
+    for (const ParameterBlock& block : model.layout().blocks()) known = known || block.name == item.key();
+    if (!known) r.fail("unexpected parameter '" + item.key() + "' for this architecture");
+  }
+}
+
+std::vector<EpochRecord> read_resume_history(const JsonReader& r, const nlohmann::ordered_json& res, int epochs_done) {
+  const auto& history = r.at(res, "history", "resume");
+  if (!history.is_array() || history.size() != static_cast<std::size_t>(epochs_done)) {
+    r.fail("'resume.history' must hold one entry per completed epoch");
+  }
+  std::vector<EpochRecord> records;
+  int epoch = 0;
+  for (const auto& h : history) {
+    if (!h.is_array() || h.size() != 4) r.fail("'resume.history' entries must be arrays of 4 numbers");
+    auto value = [&](int i) { return h[i].is_number() ? h[i].get<double>() : NAN; };
+    EpochRecord e;
+    e.epoch = ++epoch;
+    e.train_loss = value(0);
+    e.train_proposal_nll = value(1);
+    e.valid_nll = value(2);
+    e.valid_proposal_nll = value(3);
+    records.push_back(e);
+  }
+  return records;
+}
+
+TrainingState read_resume_state(const JsonReader& r, const nlohmann::ordered_json& res, std::size_t parameter_count) {
+  TrainingState state;
+  state.epochs_done = static_cast<int>(r.integer(res, "epochs_done", "resume", 0));
+  state.adam_steps = r.integer(res, "adam_steps", "resume", 0);
+  state.best_epoch = static_cast<int>(r.integer(res, "best_epoch", "resume", 0));
+  state.epochs_since_best = static_cast<int>(r.integer(res, "epochs_since_best", "resume", 0));
+  const auto& best_valid = r.at(res, "best_valid", "resume");
+  state.best_valid = best_valid.is_number() ? best_valid.get<double>() : INFINITY;
+  auto float_vector = [&](const char* key) {
+    const std::vector<double> values = r.numbers(res, key, "resume", parameter_count);
+    ParamVector floats(values.begin(), values.end());
+    // As for the weights: a finite double beyond float range (1e39) must not load as inf
+    // (found by fuzz/fuzz_checkpoint.cpp).
+    for (std::size_t i = 0; i < floats.size(); ++i) {
+      if (!std::isfinite(floats[i])) {
+        r.fail("'resume." + std::string(key) + "[" + std::to_string(i) + "]' overflows a float");
       }
-      return floats;
-    };
-    state.params = float_vector("params");
-    state.adam_m = float_vector("adam_m");
-    state.adam_v = float_vector("adam_v");
-    state.best_params = float_vector("best_params");
-    const auto& history = r.at(res, "history", "resume");
-    if (!history.is_array() || history.size() != static_cast<std::size_t>(state.epochs_done)) {
-      r.fail("'resume.history' must hold one entry per completed epoch");
     }
-    int epoch = 0;
-    for (const auto& h : history) {
-      if (!h.is_array() || h.size() != 4) r.fail("'resume.history' entries must be arrays of 4 numbers");
-      auto value = [&](int i) { return h[i].is_number() ? h[i].get<double>() : NAN; };
-      EpochRecord e;
-      e.epoch = ++epoch;
-      e.train_loss = value(0);
-      e.train_proposal_nll = value(1);
-      e.valid_nll = value(2);
-      e.valid_proposal_nll = value(3);
-      state.history.push_back(e);
-    }
-    c.resume = std::move(state);
+    return floats;
+  };
+  state.params = float_vector("params");
+  state.adam_m = float_vector("adam_m");
+  state.adam_v = float_vector("adam_v");
+  state.best_params = float_vector("best_params");
+  state.history = read_resume_history(r, res, state.epochs_done);
+  return state;
+}
+
+}  // namespace
+
+Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::string& source, bool with_resume_state) {
+  const JsonReader r(root, source);
+  check_format(r, root);
+  Checkpoint c;
+  read_columns_and_architecture(r, root, source, c);
+  read_normalization(r, root, c);
+  if (root.contains("training") && root["training"].is_object()) c.training = root["training"];
+  if (root.contains("results") && root["results"].is_object()) c.results = root["results"];
+  const EnergyModel model(c.architecture);
+  read_parameters(r, root, model, c);
+  if (with_resume_state && root.contains("resume")) {
+    c.resume = read_resume_state(r, root["resume"], model.parameter_count());
   }
-  if (parameters.size() != model.layout().blocks().size()) {
-    for (const auto& item : parameters.items()) {
-      bool known = false;
-      for (const ParameterBlock& block : model.layout().blocks()) known = known || block.name == item.key();
-      if (!known) r.fail("unexpected parameter '" + item.key() + "' for this architecture");
-    }
-  }
+  check_no_unknown_parameters(r, root, model);
   return c;
 }
 

@@ -14,6 +14,7 @@
 
 #include "ebm/checkpoint.h"
 #include "ebm/csv.h"
+#include "ebm/metrics.h"
 #include "ebm/model.h"
 #include "ebm/training.h"
 
@@ -83,15 +84,6 @@ struct PredictSummary {
   std::vector<std::vector<long>> pit_counts;  // per target, kPitFineBins counts of PIT values
 };
 
-// Calibration summaries from PIT values u counted in kPitFineBins equal bins of [0, 1]
-// (u = 1 in the last). The central interval of level a contains y iff |u - 1/2| <= a/2,
-// so its coverage is the share of the bins between (1 - a)/2 and (1 + a)/2: exact for
-// levels that are multiples of 2 / kPitFineBins.
-constexpr int kPitFineBins = 200;
-constexpr double kReportedCoverageLevels[] = {0.5, 0.8, 0.9, 0.95, 0.99};
-double pit_coverage(const std::vector<long>& counts, double level);
-std::vector<double> pit_histogram(const std::vector<long>& counts, int bins);  // fractions
-
 PredictSummary run_predict(const PredictOptions& options);
 
 struct SampleOptions {
@@ -113,8 +105,5 @@ struct SampleOptions {
 
 std::size_t run_sample(const SampleOptions& options);
 
-// Reads the model's feature columns of a CSV in chunks; shared by predict and sample.
-// Exposed for tests.
-std::vector<double> parse_number_list(const std::string& text, const std::string& option);
 
 }  // namespace ebm

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 
@@ -22,7 +23,6 @@ namespace ebm {
 namespace {
 
 constexpr const char* kStdinName = "<stdin>";
-constexpr const char* kStdoutName = "<stdout>";
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 // Offending text is echoed in messages; a runaway cell (e.g. a whole line read with the
@@ -66,31 +66,13 @@ std::string shorten_for_message(std::string_view text) {
   return out;
 }
 
-std::string error_text(int error_number) {
-  // errno is not reliably set by every iostream failure; say something true anyway.
-  return std::strerror(error_number != 0 ? error_number : EIO);
-}
-
-std::string join_column_names(const std::vector<std::string>& columns) {
-  // Very wide files would make the message unreadable; the first names identify the file.
-  constexpr std::size_t kMaxListed = 30;
-  std::string joined;
-  for (std::size_t i = 0; i < columns.size() && i < kMaxListed; ++i) {
-    if (i > 0) joined += ", ";
-    joined += columns[i];
-  }
-  if (columns.size() > kMaxListed) {
-    joined += ", ... (" + std::to_string(columns.size() - kMaxListed) + " more)";
-  }
-  return joined;
-}
 
 std::size_t find_column(const std::string& source, const std::vector<std::string>& columns,
                         const std::string& name) {
   for (std::size_t i = 0; i < columns.size(); ++i) {
     if (columns[i] == name) return i;
   }
-  throw DataError(source + ": no column '" + name + "' (columns: " + join_column_names(columns) + ")");
+  throw DataError(source + ": no column '" + name + "' (columns: " + join_names(columns) + ")");
 }
 
 // Decimal exponent of a syntactically valid, unsigned number: that of its leading
@@ -141,6 +123,35 @@ long decimal_exponent(std::string_view number) {
 }  // namespace
 
 // --------------------------------------------------------------------------- numbers
+
+std::string join_names(const std::vector<std::string>& columns) {
+  // Very wide files would make the message unreadable; the first names identify the file.
+  constexpr std::size_t kMaxListed = 30;
+  std::string joined;
+  for (std::size_t i = 0; i < columns.size() && i < kMaxListed; ++i) {
+    if (i > 0) joined += ", ";
+    joined += columns[i];
+  }
+  if (columns.size() > kMaxListed) {
+    joined += ", ... (" + std::to_string(columns.size() - kMaxListed) + " more)";
+  }
+  return joined;
+}
+
+std::vector<double> parse_number_list(const std::string& text, const std::string& option) {
+  std::vector<double> out;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    double v = 0;
+    if (!parse_number(item, v)) {
+      throw UsageError(option + ": expected a comma-separated list of numbers, found '" + item + "'");
+    }
+    out.push_back(v);
+  }
+  if (out.empty()) throw UsageError(option + ": expected at least one number");
+  return out;
+}
 
 bool parse_number(std::string_view text, double& value) {
   std::string_view body = trim_spaces_and_tabs(text);
@@ -432,75 +443,6 @@ Table read_table(const std::string& path, const CsvOptions& options,
   table.values = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
       row_major_values.data(), rows, cols);
   return table;
-}
-
-// --------------------------------------------------------------------------- output file
-
-OutputFile::OutputFile(const std::string& path) : path_(path) {
-  if (path_ == "-") return;
-  namespace fs = std::filesystem;
-  const fs::path target(path_);
-  std::error_code ignored;
-  if (!target.has_filename() || fs::is_directory(target, ignored)) {
-    // Found now rather than at rename time, after all the work is done.
-    throw DataError(path_ + ": cannot create: " + std::strerror(EISDIR));
-  }
-  // A device, FIFO or socket (/dev/null, /dev/full, /dev/stdout, a named pipe) is written
-  // in place: renaming a temporary file over it would replace the device node itself
-  // wherever the directory is writable (e.g. /dev as root) instead of writing to it.
-  const fs::file_status status = fs::status(target, ignored);
-  if (fs::exists(status) && !fs::is_regular_file(status)) {
-    errno = 0;
-    file_.open(path_, std::ios::binary);
-    if (!file_.is_open()) throw DataError(path_ + ": cannot open: " + error_text(errno));
-    return;  // temp_path_ stays empty: nothing to rename or remove
-  }
-  // Same directory as the target, so the final rename stays within one file system and
-  // is atomic; pid and counter keep concurrent writers (processes and objects) apart.
-  static std::atomic<unsigned long> counter{0};
-  const std::string temp_name = "." + target.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-                                std::to_string(counter.fetch_add(1));
-  temp_path_ = (target.parent_path() / temp_name).string();
-  errno = 0;
-  file_.open(temp_path_, std::ios::binary | std::ios::trunc);
-  if (!file_.is_open()) throw DataError(path_ + ": cannot create: " + error_text(errno));
-}
-
-OutputFile::~OutputFile() {
-  if (path_ == "-" || committed_) return;
-  if (file_.is_open()) file_.close();
-  if (!temp_path_.empty()) std::remove(temp_path_.c_str());
-}
-
-std::ostream& OutputFile::stream() {
-  if (path_ == "-") return std::cout;
-  return file_;
-}
-
-void OutputFile::finish() {
-  if (finished_) return;
-  if (path_ == "-") {
-    errno = 0;
-    std::cout.flush();
-    if (!std::cout) throw DataError(std::string(kStdoutName) + ": cannot write: " + error_text(errno));
-    finished_ = true;
-    return;
-  }
-  errno = 0;
-  file_.flush();
-  if (!file_) throw DataError(path_ + ": cannot write: " + error_text(errno));
-  file_.close();
-  if (file_.fail()) throw DataError(path_ + ": cannot write: " + error_text(errno));
-  finished_ = true;
-}
-
-void OutputFile::commit() {
-  if (committed_) return;
-  finish();
-  if (path_ != "-" && !temp_path_.empty() && std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    throw DataError(path_ + ": cannot write: " + error_text(errno));
-  }
-  committed_ = true;
 }
 
 // --------------------------------------------------------------------------- writer

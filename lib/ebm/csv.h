@@ -10,9 +10,9 @@
 // "SOURCE: ..." when no line applies. SOURCE is the path, or "<stdin>" for "-".
 //
 // Writing: numbers in the shortest form that round-trips (std::to_chars), or with a
-// fixed number of significant digits; fields that need it are quoted. Output to a file
-// goes to a temporary name in the same directory and is renamed over the target only
-// by commit(), so an interrupted or failed run never leaves a half-written file.
+// fixed number of significant digits; fields that need it are quoted. The writer takes any
+// stream; the tools give it an OutputFile (output_file.h), so that a failed run never
+// leaves a half-written file.
 #pragma once
 
 #include <cstddef>
@@ -82,6 +82,12 @@ class CsvReader {
 
 // Parses a number the way CsvReader::number does; returns false instead of throwing.
 bool parse_number(std::string_view text, double& value);
+// "a, b, c" for messages; after 30 names "..., (N more)", so that a message about a very
+// wide file stays one readable line.
+std::string join_names(const std::vector<std::string>& names);
+// A comma-separated list of numbers given to `option` (e.g. "--quantiles"); throws
+// UsageError naming the option and the item that is not a number.
+std::vector<double> parse_number_list(const std::string& text, const std::string& option);
 
 // A whole table read into memory, as the trainer needs it. Column kinds are inferred
 // from the first data row: a column whose first cell is a number is numeric, otherwise
@@ -104,33 +110,6 @@ struct Table {
 // a blank or text cell in a column the caller does not use is then no error.
 Table read_table(const std::string& path, const CsvOptions& options,
                  const std::vector<std::string>& required_numeric = {}, bool only_required = false);
-
-// Output file that appears under its final name only when complete.
-// path "-" writes to standard output (commit() then just flushes). An existing device,
-// FIFO or socket (/dev/null, /dev/full, /dev/stdout, a named pipe) is written in place.
-class OutputFile {
- public:
-  explicit OutputFile(const std::string& path);
-  ~OutputFile();  // removes the temporary file if commit() was not called
-  OutputFile(const OutputFile&) = delete;
-  OutputFile& operator=(const OutputFile&) = delete;
-
-  std::ostream& stream();
-  const std::string& path() const { return path_; }
-  // Flushes, checks the stream, renames the temporary file to the final name.
-  // Throws DataError on any I/O failure ("OUT.csv: cannot write: No space left on device").
-  void commit();
-  // The first half of commit(): flushes, closes and checks, without renaming. Lets a
-  // command writing two files find a write error in either before it renames one.
-  void finish();
-
- private:
-  std::string path_;
-  std::string temp_path_;
-  std::ofstream file_;
-  bool finished_ = false;
-  bool committed_ = false;
-};
 
 // Formats a double: precision 0 = shortest round-trip form; otherwise that many
 // significant digits (printf %.Ng style, trailing zeros dropped).

@@ -47,4 +47,8 @@ class Interrupted : public Error {
   explicit Interrupted(const std::string& message) : Error(message, 130) {}
 };
 
+// strerror(error_number), or that of EIO for 0: errno is not reliably set by every
+// iostream failure, and a message should still say something true.
+std::string error_text(int error_number);
+
 }  // namespace ebm

@@ -123,6 +123,19 @@ std::vector<double> log_density(const EnergyModel& model, const ParamVector& par
   return out;
 }
 
+Moments weighted_moments(const ImportanceSample& is, int row, int dim) {
+  // Draw m of row e is column e*M + m of is.y; its weight is is.weights(m, e).
+  const Eigen::Index first = static_cast<Eigen::Index>(row) * is.samples;
+  double mean = 0;
+  for (int m = 0; m < is.samples; ++m) mean += is.weights(m, row) * is.y(dim, first + m);
+  double var = 0;
+  for (int m = 0; m < is.samples; ++m) {
+    const double diff = is.y(dim, first + m) - mean;
+    var += is.weights(m, row) * diff * diff;
+  }
+  return {mean, std::sqrt(var)};
+}
+
 SortedDraws sort_draws(const ImportanceSample& is, int row, int dim) {
   // Least-significant-digit radix sort of the float bits mapped to order-preserving
   // unsigned integers: four 8-bit passes, O(M) (std::sort of (value, weight) pairs was a

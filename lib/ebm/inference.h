@@ -41,6 +41,13 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std);
 
+// Self-normalised estimates of the mean and standard deviation of dimension `dim` for row
+// `row` (standardised units): mean = sum_m w_m y_m, var = sum_m w_m (y_m - mean)^2.
+struct Moments {
+  double mean = 0, std = 0;
+};
+Moments weighted_moments(const ImportanceSample& is, int row, int dim);
+
 // The draws of dimension d of row e in increasing order, with their weights (ties in
 // draw order). Quantiles, CRPS and PIT all read this; sort once per row and dimension and
 // query it many times (sorting was a third of ebm-predict's time when every quantile

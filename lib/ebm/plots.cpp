@@ -4,7 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "ebm/commands.h"
+#include "ebm/csv.h"
+#include "ebm/metrics.h"
 #include "ebm/errors.h"
 #include "ebm/inference.h"
 #include "ebm/svg.h"

@@ -43,6 +43,11 @@ struct TrainSettings {
   int threads = 1;
   int early_stopping = 30;     // stop after this many epochs without validation improvement (0: off)
   int valid_samples = 256;     // proposal samples per row for the validation NLL estimate
+  // Held-out rows (ebm-train; train() itself takes its validation rows as given): this
+  // fraction of the training file, but at least valid_min_rows (at most a quarter of it).
+  double valid_fraction = 0.1;
+  int valid_min_rows = 64;
+  bool calibrate = true;       // fit the proposal width and a temperature f/T on the validation rows
 };
 
 struct EpochRecord {

@@ -1,0 +1,81 @@
+// The input side of ebm-predict and ebm-sample: the model's columns found in a CSV header,
+// rows read in chunks and put into the model's standardised units, and the split of a chunk
+// into tasks for the thread pool.
+//
+// Every value the model sees is standardised here, once (x and, when present, y); the
+// outputs go back to the user's units through the checkpoint's Standardizer where they are
+// written. Each row's random stream comes from its feature values (row_stream), so a row
+// gets the same draws wherever it appears.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ebm/checkpoint.h"
+#include "ebm/csv.h"
+#include "ebm/thread_pool.h"
+
+namespace ebm {
+
+struct InputColumns {
+  std::vector<std::size_t> features, targets, keep;
+  bool has_targets = false;  // every target column is in the input (and is read)
+};
+
+// Finds the checkpoint's features (required), its targets (required only if
+// targets_required; `why` names the option that needs them) and the --keep columns.
+InputColumns resolve_columns(const CsvReader& reader, const Checkpoint& checkpoint, const std::vector<std::string>& keep,
+                             bool targets_required, const std::string& why);
+
+// One chunk of R input rows.
+struct InputChunk {
+  std::size_t first_row = 0;                   // index of the chunk's first row in the input
+  Matrix<float> x_std;                         // x_dim x R, standardised
+  Eigen::MatrixXd y;                           // y_dim x R, user's units (if has_targets)
+  Matrix<float> y_std;                         // y_dim x R, standardised (if has_targets)
+  std::vector<std::vector<std::string>> kept;  // R x keep
+  std::vector<std::uint64_t> streams;          // R: random stream of each row (from its features)
+  int rows() const { return static_cast<int>(x_std.cols()); }
+};
+
+// Reads up to max_rows rows into `chunk`; false when the input had no more rows.
+bool read_chunk(CsvReader& reader, const Checkpoint& checkpoint, const InputColumns& columns, int max_rows,
+                std::size_t first_row, InputChunk& chunk);
+
+// Rows [begin, begin + count) of a chunk, handled by task `index`.
+struct TaskRows {
+  std::size_t index = 0;
+  int begin = 0, count = 0;
+};
+
+// Rows per task when each row carries `columns_per_row` candidate columns (kTaskColumns
+// per task): depends on sizes only, never on the thread count.
+inline int rows_per_task(int columns_per_row) { return std::max(1, kTaskColumns / columns_per_row); }
+int task_count(int rows, int rows_per_task);
+// Runs task(TaskRows) for every task of a chunk of `rows` rows on the pool.
+void run_tasks(ThreadPool& pool, int rows, int rows_per_task, const std::function<void(const TaskRows&)>& task);
+
+// The chunk's standardised features and random streams of a task's rows.
+Matrix<float> task_features(const InputChunk& chunk, const TaskRows& rows);
+std::vector<std::uint64_t> task_streams(const InputChunk& chunk, const TaskRows& rows);
+
+// A CSV header written once: with the first chunk, or at the end for an input without
+// rows, so that an input that fails in its first chunk leaves standard output empty.
+class HeaderOnce {
+ public:
+  HeaderOnce(CsvWriter& writer, std::vector<std::string> header) : writer_(writer), header_(std::move(header)) {}
+  void write() {
+    if (!written_) writer_.write_row(header_);
+    written_ = true;
+  }
+
+ private:
+  CsvWriter& writer_;
+  std::vector<std::string> header_;
+  bool written_ = false;
+};
+
+}  // namespace ebm

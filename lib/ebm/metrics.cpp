@@ -1,0 +1,127 @@
+#include "ebm/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ebm/csv.h"
+
+namespace ebm {
+
+double pit_coverage(const std::vector<long>& counts, double level) {
+  const int bins = static_cast<int>(counts.size());
+  const int first = static_cast<int>(std::lround(0.5 * (1 - level) * bins));
+  const int last = static_cast<int>(std::lround(0.5 * (1 + level) * bins));  // exclusive
+  long inside = 0, total = 0;
+  for (int b = 0; b < bins; ++b) {
+    total += counts[static_cast<std::size_t>(b)];
+    if (b >= first && b < last) inside += counts[static_cast<std::size_t>(b)];
+  }
+  return total > 0 ? static_cast<double>(inside) / static_cast<double>(total) : 0.0;
+}
+
+std::vector<double> pit_histogram(const std::vector<long>& counts, int bins) {
+  const int fine = static_cast<int>(counts.size());
+  std::vector<double> out(static_cast<std::size_t>(bins), 0.0);
+  long total = 0;
+  for (int b = 0; b < fine; ++b) {
+    out[static_cast<std::size_t>(static_cast<long>(b) * bins / fine)] += static_cast<double>(counts[static_cast<std::size_t>(b)]);
+    total += counts[static_cast<std::size_t>(b)];
+  }
+  if (total > 0) {
+    for (double& v : out) v /= static_cast<double>(total);
+  }
+  return out;
+}
+
+MetricSums::MetricSums(int targets)
+    : targets_(targets),
+      squared_(static_cast<std::size_t>(targets)),
+      absolute_(static_cast<std::size_t>(targets)),
+      crps_(static_cast<std::size_t>(targets)),
+      covered_(static_cast<std::size_t>(targets)),
+      pit_(static_cast<std::size_t>(kPitFineBins) * static_cast<std::size_t>(targets)) {}
+
+void MetricSums::add(int d, const TargetScore& s) {
+  const double error = s.mean - s.observed;
+  squared_[d] += error * error;
+  absolute_[d] += std::abs(error);
+  crps_[d] += s.crps * s.scale;
+  covered_[d] += s.covered ? 1.0 : 0.0;
+  const int bin = std::min(kPitFineBins - 1, static_cast<int>(s.pit * kPitFineBins));
+  pit_[static_cast<std::size_t>(d) * kPitFineBins + bin] += 1;
+}
+
+void MetricSums::merge(const MetricSums& other) {
+  nll_ += other.nll_;
+  ess_ += other.ess_;
+  for (int d = 0; d < targets_; ++d) {
+    squared_[d] += other.squared_[d];
+    absolute_[d] += other.absolute_[d];
+    crps_[d] += other.crps_[d];
+    covered_[d] += other.covered_[d];
+  }
+  for (std::size_t b = 0; b < pit_.size(); ++b) pit_[b] += other.pit_[b];
+}
+
+std::vector<std::vector<long>> MetricSums::pit_counts() const {
+  std::vector<std::vector<long>> out;
+  for (int d = 0; d < targets_; ++d) {
+    out.emplace_back(pit_.begin() + static_cast<std::ptrdiff_t>(d) * kPitFineBins,
+                     pit_.begin() + static_cast<std::ptrdiff_t>(d + 1) * kPitFineBins);
+  }
+  return out;
+}
+
+namespace {
+
+nlohmann::ordered_json coverage_levels_json(const std::vector<long>& fine) {
+  nlohmann::ordered_json levels = nlohmann::ordered_json::object();
+  for (double level : kReportedCoverageLevels) levels[format_number(level)] = pit_coverage(fine, level);
+  return levels;
+}
+
+}  // namespace
+
+nlohmann::ordered_json MetricSums::to_json(const std::vector<std::string>& targets, std::size_t rows,
+                                           double interval, int samples, std::uint64_t seed) const {
+  const double n = static_cast<double>(rows);
+  const double dy = targets_;
+  double sq = 0, ab = 0, cr = 0, cov = 0;
+  for (int d = 0; d < targets_; ++d) {
+    sq += squared_[d];
+    ab += absolute_[d];
+    cr += crps_[d];
+    cov += covered_[d];
+  }
+  nlohmann::ordered_json m;
+  m["rows"] = rows;
+  m["nll"] = nll_ / n;
+  m["rmse"] = std::sqrt(sq / (n * dy));
+  m["mae"] = ab / (n * dy);
+  m["crps"] = cr / (n * dy);
+  m["coverage"] = cov / (n * dy);
+  m["interval"] = interval;
+  m["mean_ess"] = ess_ / n;
+  m["samples"] = samples;
+  m["seed"] = seed;
+  const std::vector<std::vector<long>> fine = pit_counts();
+  std::vector<long> pooled(kPitFineBins, 0);
+  for (const auto& counts : fine) {
+    for (int b = 0; b < kPitFineBins; ++b) pooled[b] += counts[b];
+  }
+  m["coverage_levels"] = coverage_levels_json(pooled);
+  m["pit_histogram"] = pit_histogram(pooled, 10);
+  nlohmann::ordered_json per_target = nlohmann::ordered_json::object();
+  for (int d = 0; d < targets_; ++d) {
+    per_target[targets[d]] = {{"rmse", std::sqrt(squared_[d] / n)},
+                              {"mae", absolute_[d] / n},
+                              {"crps", crps_[d] / n},
+                              {"coverage", covered_[d] / n},
+                              {"coverage_levels", coverage_levels_json(fine[d])},
+                              {"pit_histogram", pit_histogram(fine[d], 10)}};
+  }
+  m["targets"] = per_target;
+  return m;
+}
+
+}  // namespace ebm

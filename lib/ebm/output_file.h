@@ -1,0 +1,43 @@
+// Output files that appear under their final name only when complete.
+//
+// Data goes to a temporary name in the target's directory (".NAME.tmp.PID.N") and is
+// renamed over the target by commit(): an interrupted or failed run leaves the previous
+// file (or none) in place, never a half-written one, and a reader never sees a partial
+// file. Used for every output of the tools: predictions, samples, checkpoints, metrics and
+// pictures.
+#pragma once
+
+#include <fstream>
+#include <iosfwd>
+#include <string>
+
+namespace ebm {
+
+// Output file that appears under its final name only when complete.
+// path "-" writes to standard output (commit() then just flushes). An existing device,
+// FIFO or socket (/dev/null, /dev/full, /dev/stdout, a named pipe) is written in place.
+class OutputFile {
+ public:
+  explicit OutputFile(const std::string& path);
+  ~OutputFile();  // removes the temporary file if commit() was not called
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  std::ostream& stream();
+  const std::string& path() const { return path_; }
+  // Flushes, checks the stream, renames the temporary file to the final name.
+  // Throws DataError on any I/O failure ("OUT.csv: cannot write: No space left on device").
+  void commit();
+  // The first half of commit(): flushes, closes and checks, without renaming. Lets a
+  // command writing two files find a write error in either before it renames one.
+  void finish();
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  std::ofstream file_;
+  bool finished_ = false;
+  bool committed_ = false;
+};
+
+}  // namespace ebm

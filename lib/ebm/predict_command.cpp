@@ -1,0 +1,282 @@
+// ebm-predict: read chunk -> importance-sample each task's rows -> estimators -> write rows,
+// with metrics, the density picture and the calibration report gathered on the way.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "ebm/commands.h"
+#include "ebm/errors.h"
+#include "ebm/inference.h"
+#include "ebm/input_chunks.h"
+#include "ebm/metrics.h"
+#include "ebm/output_file.h"
+#include "ebm/plots.h"
+#include "ebm/progress.h"
+#include "ebm/rng.h"
+#include "ebm/streams.h"
+
+namespace ebm {
+
+namespace {
+
+void validate(const PredictOptions& o) {
+  if (o.samples < 2) throw UsageError("--samples must be at least 2");
+  if (o.interval && !(*o.interval > 0 && *o.interval < 1)) throw UsageError("--interval must be in (0, 1)");
+  for (double q : o.quantiles) {
+    if (!(q > 0 && q < 1)) throw UsageError("--quantiles: each level must be in (0, 1), found " + format_number(q));
+  }
+  if (o.mode_steps < 0) throw UsageError("--mode-steps must be >= 0");
+  if (o.threads < 1) throw UsageError("--threads must be at least 1");
+}
+
+// The columns of a prediction row: the kept input columns, then per target mean, std,
+// [lo, hi], [q<level>...], [mode], then [log_density], [ess].
+struct OutputLayout {
+  const PredictOptions& o;
+  int targets;
+
+  int per_target() const {
+    return 2 + (o.interval ? 2 : 0) + static_cast<int>(o.quantiles.size()) + (o.mode ? 1 : 0);
+  }
+  int value_columns() const { return targets * per_target() + (o.logpdf ? 1 : 0) + (o.ess ? 1 : 0); }
+  std::vector<std::string> header(const std::vector<std::string>& target_names) const {
+    std::vector<std::string> header(o.keep.begin(), o.keep.end());
+    for (const auto& t : target_names) {
+      header.push_back(t + "_mean");
+      header.push_back(t + "_std");
+      if (o.interval) {
+        header.push_back(t + "_lo");
+        header.push_back(t + "_hi");
+      }
+      for (double q : o.quantiles) header.push_back(t + "_q" + format_number(q));
+      if (o.mode) header.push_back(t + "_mode");
+    }
+    if (o.logpdf) header.push_back("log_density");
+    if (o.ess) header.push_back("ess");
+    return header;
+  }
+};
+
+// Everything a task needs to predict its rows.
+struct PredictContext {
+  const PredictOptions& o;
+  const Checkpoint& c;
+  const EnergyModel& model;
+  OutputLayout layout;
+  bool has_targets;
+  double coverage_level;  // of the interval written and of the coverage metric
+};
+
+// The estimates of target d of row e, written from column k of `column` on (user's units),
+// and its scores against the observed value when the targets are known.
+template <typename Column>
+void write_target_estimates(const PredictContext& ctx, const ImportanceSample& is, const Matrix<float>& modes,
+                            const InputChunk& chunk, int chunk_row, int e, int d, Column& column, int& k,
+                            MetricSums& sums) {
+  const PredictOptions& o = ctx.o;
+  const Standardizer& ys = ctx.c.y_scaler;
+  const Moments moments = weighted_moments(is, e, d);
+  const double mean = ys.to_original(d, moments.mean);
+  column(k++) = mean;
+  column(k++) = moments.std * ys.scale[d];
+  SortedDraws draws;
+  if (o.interval || ctx.has_targets || !o.quantiles.empty()) draws = sort_draws(is, e, d);
+  double lo = 0, hi = 0;
+  if (o.interval || ctx.has_targets) {
+    lo = ys.to_original(d, weighted_quantile(draws, 0.5 * (1 - ctx.coverage_level)));
+    hi = ys.to_original(d, weighted_quantile(draws, 0.5 * (1 + ctx.coverage_level)));
+  }
+  if (o.interval) {
+    column(k++) = lo;
+    column(k++) = hi;
+  }
+  for (double q : o.quantiles) column(k++) = ys.to_original(d, weighted_quantile(draws, q));
+  if (o.mode) column(k++) = ys.to_original(d, modes(d, e));
+  if (!ctx.has_targets) return;
+  TargetScore score;
+  score.observed = chunk.y(d, chunk_row);
+  score.mean = mean;
+  const double observed_std = ys.to_standard(d, score.observed);
+  score.crps = weighted_crps(draws, observed_std);
+  score.scale = ys.scale[d];
+  score.covered = score.observed >= lo && score.observed <= hi;
+  score.pit = weighted_pit(draws, observed_std);
+  sums.add(d, score);
+}
+
+// Predicts the rows of one task into their columns of `values` (value_columns x R).
+void predict_task(const PredictContext& ctx, const InputChunk& chunk, const TaskRows& rows, Eigen::MatrixXd& values,
+                  MetricSums& sums) {
+  const PredictOptions& o = ctx.o;
+  const std::vector<std::uint64_t> streams = task_streams(chunk, rows);
+  const ImportanceSample is = importance_sample(ctx.model, ctx.c.params, task_features(chunk, rows), o.samples,
+                                                o.seed, chunk.first_row + static_cast<std::size_t>(rows.begin), &streams);
+  Matrix<float> modes;
+  if (o.mode) modes = find_modes(ctx.model, ctx.c.params, is, o.mode_steps, 0.1);
+  std::vector<double> log_densities;  // user's units
+  if (ctx.has_targets) {
+    const double log_jacobian = ctx.c.y_scaler.log_jacobian();
+    log_densities = log_density(ctx.model, ctx.c.params, is, chunk.y_std.middleCols(rows.begin, rows.count));
+    for (double& lp : log_densities) lp -= log_jacobian;
+  }
+  for (int e = 0; e < rows.count; ++e) {
+    auto column = values.col(rows.begin + e);
+    int k = 0;
+    for (int d = 0; d < ctx.c.architecture.y_dim; ++d) {
+      write_target_estimates(ctx, is, modes, chunk, rows.begin + e, e, d, column, k, sums);
+    }
+    if (ctx.has_targets) sums.add_log_density(log_densities[e]);
+    sums.add_ess(is.ess[e]);
+    if (o.logpdf) column(k++) = log_densities[e];
+    if (o.ess) column(k++) = is.ess[e];
+  }
+}
+
+// --plot's inputs: the range of x, and up to kMaxPoints observed points kept by reservoir
+// sampling with a fixed generator (the same input gives the same picture).
+class PlotInputs {
+ public:
+  static constexpr std::size_t kMaxPoints = 2000;
+  explicit PlotInputs(std::uint64_t seed) : rng_(seed, streams::kPlotPointsStream) {}
+
+  void add(const InputChunk& chunk, const Standardizer& x_scaler, bool has_targets, std::size_t rows_before) {
+    for (int r = 0; r < chunk.rows(); ++r) {
+      const double x = x_scaler.to_original(0, chunk.x_std(0, r));
+      x_lo = std::min(x_lo, x);
+      x_hi = std::max(x_hi, x);
+      if (!has_targets) continue;
+      const std::size_t seen = rows_before + static_cast<std::size_t>(r);
+      const std::pair<double, double> point{x, chunk.y(0, r)};
+      if (seen < kMaxPoints) {
+        points.push_back(point);
+      } else {
+        const std::uint64_t slot = rng_.below(seen + 1);
+        if (slot < kMaxPoints) points[slot] = point;
+      }
+    }
+  }
+
+  double x_lo = std::numeric_limits<double>::infinity(), x_hi = -std::numeric_limits<double>::infinity();
+  std::vector<std::pair<double, double>> points;
+
+ private:
+  Rng rng_;
+};
+
+// The files ebm-predict writes besides its output: each opened before any work (an
+// unwritable path fails at once) and renamed only when every file is complete.
+struct SideFiles {
+  std::optional<OutputFile> metrics, plot, report;
+  explicit SideFiles(const PredictOptions& o) {
+    if (!o.metrics_path.empty()) metrics.emplace(o.metrics_path);
+    if (!o.plot_path.empty()) plot.emplace(o.plot_path);
+    if (!o.report_path.empty()) report.emplace(o.report_path);
+  }
+};
+
+void check_plot_model(const PredictOptions& o, const Checkpoint& c) {
+  if (o.plot_path.empty() || (c.architecture.x_dim == 1 && c.architecture.y_dim == 1)) return;
+  throw UsageError("--plot needs a model with one feature and one target; " + o.model_path + " has " +
+                   std::to_string(c.architecture.x_dim) + " feature(s) and " + std::to_string(c.architecture.y_dim) +
+                   " target(s)");
+}
+
+InputColumns predict_columns(const PredictOptions& o, const CsvReader& reader, const Checkpoint& c) {
+  const bool want_metrics = !o.metrics_path.empty(), want_report = !o.report_path.empty();
+  InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.logpdf || want_report,
+                                      want_metrics ? "--metrics" : want_report ? "--report" : "--logpdf");
+  // Target cells are read only when something uses them: a blank target column in a file
+  // to be predicted is normal. (--plot draws the observed points when they are there.)
+  cols.has_targets = cols.has_targets && (want_metrics || o.logpdf || o.evaluate || !o.plot_path.empty() || want_report);
+  return cols;
+}
+
+// Metrics from the summed scores; a file to write them to needs rows and finite values.
+void finish_metrics(const PredictOptions& o, const Checkpoint& c, const CsvReader& reader, bool has_targets,
+                    const MetricSums& total, double coverage_level, SideFiles& files, PredictSummary& summary) {
+  if (!has_targets || summary.rows == 0) {
+    if (files.metrics) throw DataError(reader.source() + ": no data rows to compute metrics on");
+    return;
+  }
+  summary.metrics = total.to_json(c.targets, summary.rows, coverage_level, o.samples, o.seed);
+  summary.pit_counts = total.pit_counts();
+  if (!files.metrics) return;
+  for (const auto& item : summary.metrics.items()) {
+    if (item.value().is_number_float() && !std::isfinite(item.value().get<double>())) {
+      throw NumericalError("metric '" + item.key() + "' is not finite");
+    }
+  }
+}
+
+void write_side_files(const PredictOptions& o, const Checkpoint& c, const CsvReader& reader,
+                      const PlotInputs& plot_inputs, const PredictSummary& summary, SideFiles& files) {
+  if (files.plot) {
+    if (summary.rows == 0) throw DataError(reader.source() + ": no data rows to plot");
+    const DensityPlot plot = compute_density_plot(c, plot_inputs.x_lo, plot_inputs.x_hi, NAN, NAN, 120, 100,
+                                                  o.interval.value_or(0.9), o.samples, o.seed, plot_inputs.points);
+    files.plot->stream() << density_plot_svg(plot);
+  }
+  if (files.report) {
+    if (summary.pit_counts.empty()) throw DataError(reader.source() + ": no data rows for --report");
+    files.report->stream() << calibration_report_svg(c.targets, summary.pit_counts, summary.rows);
+  }
+  if (files.metrics) {
+    files.metrics->stream() << summary.metrics.dump(2) << '\n';
+    files.metrics->finish();
+  }
+  if (files.plot) files.plot->finish();
+  if (files.report) files.report->finish();
+}
+
+}  // namespace
+
+PredictSummary run_predict(const PredictOptions& o) {
+  validate(o);
+  const Checkpoint c = load_checkpoint(o.model_path);
+  const EnergyModel model(c.architecture);
+  check_plot_model(o, c);
+  CsvReader reader(o.data_path, o.csv);
+  const InputColumns cols = predict_columns(o, reader, c);
+  SideFiles files(o);
+  OutputFile out(o.output_path);
+  CsvWriter writer(out.stream(), o.output_csv, o.precision);
+  const PredictContext ctx{o, c, model, OutputLayout{o, c.architecture.y_dim}, cols.has_targets,
+                           o.interval.value_or(o.metrics_interval)};
+  HeaderOnce header(writer, ctx.layout.header(c.targets));
+  PlotInputs plot_inputs(o.seed);
+  MetricSums total(c.architecture.y_dim);
+  ThreadPool pool(o.threads);
+  const int per_task = rows_per_task(o.samples);
+  PredictSummary summary;
+  RowProgress progress(o.progress);
+  InputChunk chunk;
+  while (read_chunk(reader, c, cols, o.chunk_rows, summary.rows, chunk)) {
+    const int n = chunk.rows();
+    Eigen::MatrixXd values(ctx.layout.value_columns(), n);
+    std::vector<MetricSums> task_sums(static_cast<std::size_t>(task_count(n, per_task)), MetricSums(c.architecture.y_dim));
+    run_tasks(pool, n, per_task,
+              [&](const TaskRows& rows) { predict_task(ctx, chunk, rows, values, task_sums[rows.index]); });
+    for (const MetricSums& s : task_sums) total.merge(s);  // in task order: independent of threads
+    if (files.plot) plot_inputs.add(chunk, c.x_scaler, cols.has_targets, summary.rows);
+    header.write();
+    for (int r = 0; r < n; ++r) {
+      for (const auto& kept : chunk.kept[r]) writer.field(kept);
+      for (Eigen::Index k = 0; k < values.rows(); ++k) writer.field(values(k, r));
+      writer.end_row();
+    }
+    summary.rows += static_cast<std::size_t>(n);
+    progress.update(summary.rows);
+  }
+  header.write();
+  finish_metrics(o, c, reader, cols.has_targets, total, ctx.coverage_level, files, summary);
+  write_side_files(o, c, reader, plot_inputs, summary, files);
+  // Renamed only once every file is complete and written: a failed run leaves none.
+  out.commit();
+  if (files.metrics) files.metrics->commit();
+  if (files.plot) files.plot->commit();
+  if (files.report) files.report->commit();
+  return summary;
+}
+
+}  // namespace ebm

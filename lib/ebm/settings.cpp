@@ -1,0 +1,190 @@
+#include "ebm/settings.h"
+
+#include <utility>
+#include <vector>
+
+#include "ebm/csv.h"
+#include "ebm/errors.h"
+#include "ebm/json_reader.h"
+
+namespace ebm {
+
+namespace {
+
+void check_range(const char* option, long value, long low, long high) {
+  if (value < low || value > high) {
+    throw UsageError(std::string(option) + " must be in [" + std::to_string(low) + ", " + std::to_string(high) +
+                     "], found " + std::to_string(value));
+  }
+}
+
+}  // namespace
+
+bool operator==(const Architecture& a, const Architecture& b) {
+  return a.x_dim == b.x_dim && a.y_dim == b.y_dim && a.hidden == b.hidden && a.x_layers == b.x_layers &&
+         a.y_layers == b.y_layers && a.residual_blocks == b.residual_blocks && a.components == b.components &&
+         a.activation == b.activation;
+}
+
+void validate(const Architecture& a) {
+  using B = ArchitectureBounds;
+  check_range("the number of features", a.x_dim, 1, B::kMaxXDim);
+  check_range("the number of targets", a.y_dim, 1, B::kMaxYDim);
+  check_range("--hidden", a.hidden, 1, B::kMaxHidden);
+  check_range("--x-layers", a.x_layers, 1, B::kMaxLayers);
+  check_range("--y-layers", a.y_layers, 1, B::kMaxLayers);
+  check_range("--residual-blocks", a.residual_blocks, 0, B::kMaxResidualBlocks);
+  check_range("--components", a.components, 1, B::kMaxComponents);
+}
+
+nlohmann::ordered_json to_json(const Architecture& a) {
+  return {{"x_dim", a.x_dim},
+          {"y_dim", a.y_dim},
+          {"hidden", a.hidden},
+          {"x_layers", a.x_layers},
+          {"y_layers", a.y_layers},
+          {"residual_blocks", a.residual_blocks},
+          {"components", a.components},
+          {"activation", activation_name(a.activation)}};
+}
+
+Architecture architecture_from_json(const nlohmann::ordered_json& arch, const std::string& source) {
+  using B = ArchitectureBounds;
+  const JsonReader r(arch, source);
+  const char* path = "architecture";
+  Architecture a;
+  a.x_dim = static_cast<int>(r.integer(arch, "x_dim", path, 1, B::kMaxXDim));
+  a.y_dim = static_cast<int>(r.integer(arch, "y_dim", path, 1, B::kMaxYDim));
+  a.hidden = static_cast<int>(r.integer(arch, "hidden", path, 1, B::kMaxHidden));
+  a.x_layers = static_cast<int>(r.integer(arch, "x_layers", path, 1, B::kMaxLayers));
+  a.y_layers = static_cast<int>(r.integer(arch, "y_layers", path, 1, B::kMaxLayers));
+  a.residual_blocks = static_cast<int>(r.integer(arch, "residual_blocks", path, 0, B::kMaxResidualBlocks));
+  a.components = static_cast<int>(r.integer(arch, "components", path, 1, B::kMaxComponents));
+  const std::string activation = r.string(arch, "activation", path);
+  try {
+    a.activation = activation_from_name(activation);
+  } catch (const Error&) {
+    r.fail("'architecture.activation' is '" + activation + "', expected relu, tanh or silu");
+  }
+  return a;
+}
+
+void validate(const TrainSettings& s) {
+  if (s.gmm_sigmas.empty()) throw UsageError("--gmm-sigmas: expected at least one number");
+  for (double sigma : s.gmm_sigmas) {
+    if (!(sigma > 0)) throw UsageError("--gmm-sigmas: every sigma must be positive");
+  }
+  if (s.gmm_sigmas.size() > kMaxGmmComponents) {
+    throw UsageError("--gmm-sigmas: at most " + std::to_string(kMaxGmmComponents) + " components");
+  }
+  if (!(s.nce_plus_beta > 0)) throw UsageError("--nce-plus-beta must be positive");
+  if (s.epochs < 0) throw UsageError("--epochs must be a positive integer or auto");
+  if (s.auto_steps < 1) throw UsageError("the automatic epoch count needs at least one step");
+  if (s.batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  if (s.samples < 1) throw UsageError("--samples must be at least 1");
+  if (!(s.learning_rate > 0)) throw UsageError("--lr must be positive");
+  if (!(s.weight_decay >= 0)) throw UsageError("--weight-decay must be >= 0");
+  if (s.threads < 1) throw UsageError("--threads must be at least 1");
+  if (s.early_stopping < 0) throw UsageError("--early-stopping must be >= 0");
+  if (s.valid_samples < 2) throw UsageError("--valid-samples must be at least 2");
+  if (!(s.valid_fraction >= 0 && s.valid_fraction < 1)) throw UsageError("--valid-fraction must be in [0, 1)");
+  if (s.valid_min_rows < 0) throw UsageError("--valid-min-rows must be >= 0");
+}
+
+std::string first_difference(const TrainSettings& a, const TrainSettings& b) {
+  // In the order of the checkpoint's "training" object.
+  const std::pair<const char*, bool> same[] = {
+      {"method", a.objective == b.objective},
+      {"noise", a.noise == b.noise},
+      {"gmm_sigmas", a.gmm_sigmas == b.gmm_sigmas},
+      {"nce_plus_beta", a.nce_plus_beta == b.nce_plus_beta},
+      {"epochs_option", a.epochs == b.epochs && a.auto_steps == b.auto_steps},
+      {"batch_size", a.batch_size == b.batch_size},
+      {"samples", a.samples == b.samples},
+      {"learning_rate", a.learning_rate == b.learning_rate},
+      {"weight_decay", a.weight_decay == b.weight_decay},
+      {"schedule", a.cosine_schedule == b.cosine_schedule},
+      {"seed", a.seed == b.seed},
+      {"early_stopping", a.early_stopping == b.early_stopping},
+      {"valid_fraction", a.valid_fraction == b.valid_fraction},
+      {"valid_min_rows", a.valid_min_rows == b.valid_min_rows},
+      {"valid_samples", a.valid_samples == b.valid_samples},
+      {"calibrate", a.calibrate == b.calibrate},
+  };
+  for (const auto& [key, equal] : same) {
+    if (!equal) return key;
+  }
+  return "";
+}
+
+nlohmann::ordered_json training_record(const TrainSettings& s, const TrainingFacts& facts) {
+  nlohmann::ordered_json t;
+  t["data"] = facts.data;
+  t["rows"] = facts.rows;
+  t["method"] = objective_name(s.objective);
+  t["noise"] = noise_name(s.noise);
+  t["gmm_sigmas"] = s.gmm_sigmas;
+  t["nce_plus_beta"] = s.nce_plus_beta;
+  t["epochs"] = facts.epochs;
+  t["epochs_option"] = s.epochs == 0 ? nlohmann::ordered_json("auto") : nlohmann::ordered_json(s.epochs);
+  t["batch_size"] = s.batch_size;
+  t["samples"] = s.samples;
+  t["learning_rate"] = s.learning_rate;
+  t["weight_decay"] = s.weight_decay;
+  t["schedule"] = s.cosine_schedule ? "cosine" : "constant";
+  t["seed"] = s.seed;
+  t["early_stopping"] = s.early_stopping;
+  t["valid"] = facts.valid_path;
+  t["valid_fraction"] = s.valid_fraction;
+  t["valid_min_rows"] = s.valid_min_rows;
+  t["valid_rows"] = facts.valid_rows;
+  t["valid_samples"] = s.valid_samples;
+  t["calibrate"] = s.calibrate;
+  if (!facts.config.empty()) t["config"] = facts.config;
+  return t;
+}
+
+TrainSettings train_settings_from_record(const nlohmann::ordered_json& t, const std::string& source) {
+  const JsonReader r(t, source);
+  const char* path = "training";
+  const auto number = [&](const char* key) {
+    const auto& v = r.at(t, key, path);
+    if (!v.is_number()) r.fail("'training." + std::string(key) + "' must be a number");
+    return v.get<double>();
+  };
+  const auto flag = [&](const char* key) {
+    const auto& v = r.at(t, key, path);
+    if (!v.is_boolean()) r.fail("'training." + std::string(key) + "' must be true or false");
+    return v.get<bool>();
+  };
+  TrainSettings s;
+  try {
+    s.objective = objective_from_name(r.string(t, "method", path));
+    s.noise = noise_from_name(r.string(t, "noise", path));
+  } catch (const UsageError& e) {
+    r.fail(std::string("'training': ") + e.what());
+  }
+  const auto& sigmas = r.at(t, "gmm_sigmas", path);
+  s.gmm_sigmas = r.numbers(t, "gmm_sigmas", path, sigmas.is_array() ? sigmas.size() : 0, true);
+  s.nce_plus_beta = number("nce_plus_beta");
+  const auto& epochs = r.at(t, "epochs_option", path);
+  s.epochs = epochs == "auto" ? 0 : static_cast<int>(r.integer(t, "epochs_option", path, 1, 1000000));
+  s.batch_size = static_cast<int>(r.integer(t, "batch_size", path, 1, 1 << 20));
+  s.samples = static_cast<int>(r.integer(t, "samples", path, 1, 1 << 20));
+  s.learning_rate = number("learning_rate");
+  s.weight_decay = number("weight_decay");
+  const std::string schedule = r.string(t, "schedule", path);
+  if (schedule != "cosine" && schedule != "constant") r.fail("'training.schedule' must be cosine or constant");
+  s.cosine_schedule = schedule == "cosine";
+  const auto& seed = r.at(t, "seed", path);
+  if (!seed.is_number_unsigned()) r.fail("'training.seed' must be a non-negative integer");
+  s.seed = seed.get<std::uint64_t>();
+  s.early_stopping = static_cast<int>(r.integer(t, "early_stopping", path, 0, 1 << 30));
+  s.valid_fraction = number("valid_fraction");
+  s.valid_min_rows = static_cast<int>(r.integer(t, "valid_min_rows", path, 0, 1 << 30));
+  s.valid_samples = static_cast<int>(r.integer(t, "valid_samples", path, 2, 1 << 20));
+  s.calibrate = flag("calibrate");
+  return s;
+}
+
+}  // namespace ebm
