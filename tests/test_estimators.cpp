@@ -2,7 +2,9 @@
 // the energy, a wide Gaussian the role of the proposal. Tolerances scale as 1/sqrt(ESS).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "ebm/inference.h"
@@ -61,6 +63,50 @@ ImportanceSample analytic_sample(int samples, std::uint64_t seed) {
   return is;
 }
 
+
+// A model built by hand whose energy is exactly f(x, y) = -|y| + c (one feature, one
+// target, any x), the log-density of a Laplace distribution with scale 1 up to the
+// constant: Z = 2 e^c. Hidden width 2, ReLU, one layer per branch, no residual block:
+//   y-branch   hy = relu((1, -1)^T y) = (y+, y-)
+//   joint      a = relu(Wx hx + I hy + 0) = hy       (Wx = 0; hy is non-negative)
+//   output     f = (-1, -1) a + c = -|y| + c.
+// Every other weight and bias is 0, so the x-branch outputs 0 and each proposal head
+// outputs its last bias: components with means 0, log-variances log(proposal_sd^2) and
+// equal weights, q(y|x) = N(y; 0, proposal_sd^2).
+struct LaplaceModel {
+  EnergyModel model;
+  ParamVector params;
+};
+
+LaplaceModel laplace_model(double c, double proposal_sd) {
+  Architecture arch;
+  arch.x_dim = 1;
+  arch.y_dim = 1;
+  arch.hidden = 2;
+  arch.x_layers = 1;
+  arch.y_layers = 1;
+  arch.residual_blocks = 0;
+  arch.components = 2;
+  arch.activation = Activation::relu;
+  LaplaceModel out{EnergyModel(arch), {}};
+  out.params.assign(out.model.parameter_count(), 0.0f);
+  auto set = [&](const std::string& name, const std::vector<float>& values) {  // column-major
+    for (const auto& block : out.model.layout().blocks()) {
+      if (block.name != name) continue;
+      REQUIRE(block.size() == values.size());
+      std::copy(values.begin(), values.end(), out.params.begin() + static_cast<std::ptrdiff_t>(block.offset));
+      return;
+    }
+    FAIL("no parameter block " << name);
+  };
+  set("y_net.l0.weight", {1, -1});
+  set("joint.wy", {1, 0, 0, 1});
+  set("joint_rest.l0.weight", {-1, -1});
+  set("joint_rest.l0.bias", {static_cast<float>(c)});
+  const float log_variance = static_cast<float>(2 * std::log(proposal_sd));
+  set("mdn_log_variance.l1.bias", {log_variance, log_variance});
+  return out;
+}
 }  // namespace
 
 TEST_CASE("SNIS mean, std, quantiles and log Z match the analytic mixture") {
@@ -86,10 +132,22 @@ TEST_CASE("SNIS mean, std, quantiles and log Z match the analytic mixture") {
 }
 
 TEST_CASE("SNIS log-density estimate: f(y) - log Z equals log p(y)") {
-  const ImportanceSample is = analytic_sample(100000, 7);
-  for (double y : {-2.0, 0.0, 1.5, 3.0}) {
-    const double estimate = target_log_pdf(y) - is.log_z[0];
-    CHECK(std::abs(estimate - target_log_pdf(y)) < 6.0 / std::sqrt(is.ess[0]));
+  // importance_sample and log_density on a model with a known normaliser: f = -|y| + c,
+  // p(y|x) = exp(-|y|) / 2, so log Z = c + log 2 and log p(y) = -|y| - log 2, with the
+  // proposal N(0, 3^2). One row per observed y.
+  const double c = 0.7;
+  const LaplaceModel laplace = laplace_model(c, 3.0);
+  const std::vector<double> observed{-2.0, 0.0, 1.5, 3.0};
+  const int rows = static_cast<int>(observed.size());
+  Matrix<float> x = Matrix<float>::Zero(1, rows), y(1, rows);
+  for (int r = 0; r < rows; ++r) y(0, r) = static_cast<float>(observed[r]);
+  const ImportanceSample is = importance_sample(laplace.model, laplace.params, x, 50000, 7, 0);
+  const std::vector<double> estimate = log_density(laplace.model, laplace.params, is, y);
+  for (int r = 0; r < rows; ++r) {
+    CAPTURE(observed[r]);
+    const double tolerance = 6.0 / std::sqrt(is.ess[r]);
+    CHECK(std::abs(is.log_z[r] - (c + std::log(2.0))) < tolerance);
+    CHECK(std::abs(estimate[r] - (-std::abs(observed[r]) - std::log(2.0))) < tolerance);
   }
 }
 
@@ -216,4 +274,32 @@ TEST_CASE("pit_coverage and pit_histogram from fine PIT bins") {
   CHECK(hist.front() == doctest::Approx(0.5));
   CHECK(hist.back() == doctest::Approx(0.5));
   CHECK(hist[5] == 0.0);
+}
+
+// fit_temperature against a closed form. For f = -|y| (+ c) the tempered density is the
+// Laplace distribution p_T(y) = exp(-|y| / T) / (2T), whose NLL on data y_1..y_n,
+//   NLL(T) = mean_i |y_i| / T + log(2T),
+// is minimised at T* = mean_i |y_i|. The model is built by hand (laplace_model: energy
+// exactly -|y| + c, proposal N(0, 4^2)), which no network with smooth activations could
+// give exactly for -y^2/2. Data with mean |y| = 2 must give T = 2 and the two NLLs of
+// the closed form; data with mean |y| = 0.5 has its optimum below the search range
+// [1, 4] and must give T = 1 (never sharpened).
+TEST_CASE("fit_temperature recovers the closed-form optimum of a Laplace energy") {
+  const LaplaceModel laplace = laplace_model(0.3, 4.0);
+  const int n = 2000;
+  const Matrix<float> x = Matrix<float>::Zero(1, n);
+  for (const double mean_abs : {2.0, 0.5}) {
+    CAPTURE(mean_abs);
+    // |y_i| evenly spread over (0, 2 mean_abs), alternating signs: mean |y_i| = mean_abs.
+    Matrix<float> y(1, n);
+    for (int i = 0; i < n; ++i) y(0, i) = static_cast<float>((i % 2 ? 1 : -1) * 2 * mean_abs * (i + 0.5) / n);
+    const double expected_t = std::max(1.0, mean_abs);
+    auto closed_form_nll = [&](double t) { return mean_abs / t + std::log(2 * t); };
+    double before = 0, after = 0;
+    const double t = fit_temperature(laplace.model, laplace.params, x, y, 512, 5, 2, &before, &after);
+    CAPTURE(t);
+    CHECK(std::abs(t - expected_t) < 0.01 * expected_t);  // seen: 0.3% off for mean |y| = 2
+    CHECK(std::abs(before - closed_form_nll(1.0)) < 0.01);
+    CHECK(std::abs(after - closed_form_nll(expected_t)) < 0.01);
+  }
 }

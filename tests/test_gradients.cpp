@@ -31,6 +31,17 @@ std::vector<double> random_params(const EnergyModel& model, Rng& rng) {
   return p;
 }
 
+// Indices into the parameter vector of the proposal heads (blocks "mdn_*"), or of the
+// energy (every other block: x-branch, y-branch, joint layers).
+std::vector<std::size_t> parameter_indices(const EnergyModel& model, bool proposal_heads) {
+  std::vector<std::size_t> out;
+  for (const auto& block : model.layout().blocks()) {
+    if ((block.name.rfind("mdn_", 0) == 0) != proposal_heads) continue;
+    for (std::size_t i = 0; i < block.size(); ++i) out.push_back(block.offset + i);
+  }
+  return out;
+}
+
 Architecture small_architecture(Activation activation, int dx = 3, int dy = 2) {
   Architecture a;
   a.x_dim = dx;
@@ -111,19 +122,12 @@ TEST_CASE("energy: gradients w.r.t. parameters, x-features and y match finite di
     model.x_features_backward(params.data(), x_cache, d_hx, grads.data());
 
     // Only the energy's parameters (not the proposal heads, which f does not use).
-    std::vector<std::size_t> energy_indices;
-    for (const auto& block : model.layout().blocks()) {
-      if (block.name.rfind("mdn_", 0) == 0) continue;
-      for (std::size_t i = 0; i < block.size(); ++i) energy_indices.push_back(block.offset + i);
-    }
+    const std::vector<std::size_t> energy_indices = parameter_indices(model, false);
     std::string worst;
     CHECK_MESSAGE(max_relative_gradient_error([&](const std::vector<double>& p) { return loss(p, y); }, params, grads,
                                               energy_indices, 1e-6, &worst) < 1e-5,
                   worst);
-    for (const auto& block : model.layout().blocks()) {
-      if (block.name.rfind("mdn_", 0) != 0) continue;
-      for (std::size_t i = 0; i < block.size(); ++i) CHECK(grads[block.offset + i] == 0.0);
-    }
+    for (std::size_t i : parameter_indices(model, true)) CHECK(grads[i] == 0.0);
     std::vector<double> yv(y.data(), y.data() + y.size()), dyv(d_y.data(), d_y.data() + d_y.size());
     auto loss_of_y = [&](const std::vector<double>& v) {
       return loss(params, Eigen::Map<const Matrix<double>>(v.data(), 2, examples * candidates));
@@ -268,11 +272,7 @@ TEST_CASE("proposal: log-density gradient through the three heads matches finite
       mdn_accumulate_log_density_gradient(q, e, ys.col(e * points + m).data(), coef(m, e), dm, dv, dl);
   std::vector<double> grads(params.size(), 0.0);
   model.proposal_backward(params.data(), cache, q, dm, dv, dl, grads.data());
-  std::vector<std::size_t> mdn_indices;
-  for (const auto& block : model.layout().blocks()) {
-    if (block.name.rfind("mdn_", 0) != 0) continue;
-    for (std::size_t i = 0; i < block.size(); ++i) mdn_indices.push_back(block.offset + i);
-  }
+  const std::vector<std::size_t> mdn_indices = parameter_indices(model, true);
   std::string worst;
   CHECK_MESSAGE(max_relative_gradient_error(loss, params, grads, mdn_indices, 1e-6, &worst) < 1e-5, worst);
 }
@@ -303,32 +303,206 @@ TEST_CASE("NCE and ML-IS losses: gradients w.r.t. the candidate energies") {
   CHECK(nce_loss(big.data(), lnb.data(), 3, db.data()) == doctest::Approx(std::log1p(std::exp(-1.0))));
 }
 
+namespace {
+
+// The batch_gradient checks: a small silu network with random parameters, six examples
+// (two features, y_dim targets), nine noise samples per example.
+struct BatchGradientCase {
+  EnergyModel model;
+  std::vector<double> params;
+  Matrix<double> x, y;
+  TrainSettings settings;
+};
+
+BatchGradientCase batch_gradient_case(Objective objective, NoiseKind noise, int y_dim, std::uint64_t seed) {
+  BatchGradientCase c{EnergyModel(small_architecture(Activation::silu, 2, y_dim)), {}, {}, {}, {}};
+  Rng rng(seed, 0);
+  c.params = random_params(c.model, rng);
+  c.x = random_matrix(2, 6, rng);
+  c.y = random_matrix(y_dim, 6, rng);
+  c.settings.objective = objective;
+  c.settings.noise = noise;
+  c.settings.samples = 9;
+  c.settings.seed = 11;
+  return c;
+}
+
+}  // namespace
+
 TEST_CASE("training batch gradient with fixed gmm noise equals the finite difference of the EBM loss") {
   for (Objective objective : {Objective::nce, Objective::nce_plus, Objective::ml_is}) {
     CAPTURE(objective_name(objective));
-    const EnergyModel model(small_architecture(Activation::silu, 2, 1));
-    Rng rng(5, 0);
-    const std::vector<double> params = random_params(model, rng);
-    const Matrix<double> x = random_matrix(2, 6, rng), y = random_matrix(1, 6, rng);
-    TrainSettings settings;
-    settings.objective = objective;
-    settings.noise = NoiseKind::gmm;
-    settings.samples = 9;
-    settings.seed = 11;
+    const BatchGradientCase c = batch_gradient_case(objective, NoiseKind::gmm, 1, 5);
     const std::vector<int> indices{0, 2, 3, 5};
-    std::vector<double> grads(params.size(), 0.0);
-    const double total = batch_gradient(model, params.data(), x, y, indices, settings, 100, 4.0, grads.data());
+    std::vector<double> grads(c.params.size(), 0.0);
+    const double total =
+        batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, 100, 4.0, grads.data());
     CHECK(std::isfinite(total));
     auto loss = [&](const std::vector<double>& p) {
       std::vector<double> scratch(p.size(), 0.0);
-      return batch_gradient(model, p.data(), x, y, indices, settings, 100, 4.0, scratch.data()) / 4.0;
+      return batch_gradient(c.model, p.data(), c.x, c.y, indices, c.settings, 100, 4.0, scratch.data()) / 4.0;
     };
-    std::vector<std::size_t> energy_indices;
-    for (const auto& block : model.layout().blocks()) {
-      if (block.name.rfind("mdn_", 0) == 0) continue;
-      for (std::size_t i = 0; i < block.size(); ++i) energy_indices.push_back(block.offset + i);
-    }
+    const std::vector<std::size_t> energy_indices = parameter_indices(c.model, false);
     std::string worst;
-    CHECK_MESSAGE(max_relative_gradient_error(loss, params, grads, energy_indices, 1e-6, &worst) < 1e-5, worst);
+    CHECK_MESSAGE(max_relative_gradient_error(loss, c.params, grads, energy_indices, 1e-6, &worst) < 1e-5, worst);
+  }
+}
+
+TEST_CASE("proposal: mdn_accumulate_gradient_batch is the gradient of sum_m c_m log q(y_m|x_e) for each head") {
+  // The learned proposal's training path (J_KL in batch_gradient) passes responsibilities
+  // from mdn_log_density_batch to mdn_accumulate_gradient_batch, which claims to add
+  //   d/d(outputs of example e) sum_m c_m log q(y_m|x_e)
+  // into column e of d_means, d_log_variances (K*dy x E) and d_logits (K x E). Checked
+  // against central differences of that sum (scalar mdn_log_density, the plain formula)
+  // for each output group separately, with log_weights = log-softmax(logits) so that
+  // the logits' gradient includes the softmax.
+  const int k_count = 3, dy = 2, examples = 2, points = 7, example = 1;
+  Rng rng(21, 0);
+  const Matrix<double> means = random_matrix(k_count * dy, examples, rng);
+  const Matrix<double> log_variances = random_matrix(k_count * dy, examples, rng, 0.5);
+  const Matrix<double> logits = random_matrix(k_count, examples, rng);
+  const Matrix<double> ys = random_matrix(dy, points, rng, 1.5);
+  const RowVector<double> coefficients = random_matrix(1, points, rng);
+  auto mixture = [&](const Matrix<double>& mu, const Matrix<double>& lv, const Matrix<double>& logit) {
+    MdnOutput<double> q;
+    q.components = k_count;
+    q.y_dim = dy;
+    q.means = mu;
+    q.log_variances = lv;
+    q.log_weights = logit;
+    for (int e = 0; e < examples; ++e) {
+      q.log_weights.col(e).array() -= log_sum_exp(logit.col(e).data(), k_count);
+    }
+    return q;
+  };
+  auto objective = [&](const MdnOutput<double>& q) {
+    double total = 0;
+    for (int m = 0; m < points; ++m) total += coefficients(m) * mdn_log_density(q, example, ys.col(m).data());
+    return total;
+  };
+
+  const MdnOutput<double> q = mixture(means, log_variances, logits);
+  std::vector<double> log_q(points);
+  Matrix<double> responsibilities;
+  mdn_log_density_batch(q, example, ys, log_q.data(), &responsibilities);
+  Matrix<double> d_means = Matrix<double>::Zero(k_count * dy, examples), d_log_variances = d_means,
+                 d_logits = Matrix<double>::Zero(k_count, examples);
+  mdn_accumulate_gradient_batch(q, example, ys, responsibilities, coefficients, d_means, d_log_variances, d_logits);
+  // Only column `example` is written.
+  CHECK(d_means.col(0).isZero(0));
+  CHECK(d_log_variances.col(0).isZero(0));
+  CHECK(d_logits.col(0).isZero(0));
+
+  // group: 0 means, 1 log-variances, 2 logits; the objective as a function of that
+  // group's outputs for the example, the other groups held at their values.
+  const Matrix<double>* values[3] = {&means, &log_variances, &logits};
+  const Matrix<double>* gradients[3] = {&d_means, &d_log_variances, &d_logits};
+  for (int group = 0; group < 3; ++group) {
+    CAPTURE(group);
+    const Eigen::VectorXd column = values[group]->col(example);
+    const Eigen::VectorXd analytic_column = gradients[group]->col(example);
+    REQUIRE(analytic_column.cwiseAbs().maxCoeff() > 0.01);  // the comparison means something
+    auto objective_of_group = [&](const std::vector<double>& v) {
+      Matrix<double> mu = means, lv = log_variances, logit = logits;
+      Matrix<double>* changed[3] = {&mu, &lv, &logit};
+      changed[group]->col(example) = Eigen::Map<const Eigen::VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
+      return objective(mixture(mu, lv, logit));
+    };
+    const std::vector<double> point(column.data(), column.data() + column.size());
+    const std::vector<double> analytic(analytic_column.data(), analytic_column.data() + analytic_column.size());
+    std::string worst;
+    CHECK_MESSAGE(max_relative_gradient_error(objective_of_group, point, analytic, all_indices(point.size()), 1e-6,
+                                              &worst) < 1e-5,
+                  worst);
+  }
+}
+
+TEST_CASE("training batch gradient with learned noise: EBM loss and J_KL with the draws held fixed") {
+  // With learned noise the candidates are drawn from q_phi(.|x_i) and scored by log q_phi,
+  // so the loss batch_gradient returns is not differentiable in phi as a function of the
+  // parameters (the draws move with phi and with the x-branch). What the code computes,
+  // and training.h documents, is the gradient of the surrogate
+  //   F(p) = 1/B sum_i L_i(f_p(x_i, y_ic), log q0(y_ic))  -  1/B sum_i sum_m w0_im log q_p(y_im | hx0_i)
+  // with everything marked 0 taken at the given parameters p0 and held fixed: the
+  // candidates y_ic (the same draw_candidates stage, same random streams), their noise
+  // log-density log q0, the importance weights w0 = softmax_m(f_p0(y_im) - log q0(y_im)),
+  // and the proposal's input hx0 = x-features at p0 (the proposal does not move the
+  // x-branch). F is rebuilt here from the model's forward passes and checked by central
+  // differences over every parameter: energy (x-branch included) and proposal heads.
+  // The same surrogate holds for gmm noise (draws and log q_noise do not depend on the
+  // parameters there), whose J_KL branch computes the draws' responsibilities itself.
+  for (const auto& [objective, noise] : {std::pair{Objective::nce, NoiseKind::learned},
+                                         std::pair{Objective::nce_plus, NoiseKind::learned},
+                                         std::pair{Objective::ml_is, NoiseKind::learned},
+                                         std::pair{Objective::nce, NoiseKind::gmm}}) {
+    CAPTURE(objective_name(objective));
+    CAPTURE(noise_name(noise));
+    const BatchGradientCase c = batch_gradient_case(objective, noise, 2, 6);
+    const std::vector<int> indices{0, 2, 3, 5};
+    const int examples = 4, candidates = c.settings.samples + 1;
+    const double batch = 4.0;
+    const std::uint64_t stream_base = 100;
+    std::vector<double> grads(c.params.size(), 0.0);
+    double proposal_nll = 0;
+    const double loss_sum = batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, stream_base, batch,
+                                           grads.data(), &proposal_nll);
+
+    Matrix<double> xb(2, examples), yb(2, examples);
+    for (int e = 0; e < examples; ++e) {
+      xb.col(e) = c.x.col(indices[e]);
+      yb.col(e) = c.y.col(indices[e]);
+    }
+    const Matrix<double> hx0 = c.model.x_features(c.params.data(), xb);
+    MdnOutput<double> q0;
+    c.model.proposal(c.params.data(), hx0, q0, nullptr);
+    const BatchCandidates<double> cand = draw_candidates(q0, yb, indices, c.settings, stream_base);
+    const RowVector<double> f0 = c.model.energy(c.params.data(), hx0, cand.y, candidates);
+    Matrix<double> w0(c.settings.samples, examples);
+    for (int e = 0; e < examples; ++e) {
+      importance_weights(f0.data() + e * candidates + 1, cand.log_noise.col(e).data() + 1, c.settings.samples,
+                         w0.col(e).data());
+    }
+    auto ebm_loss = [&](const std::vector<double>& p) {
+      const RowVector<double> f = c.model.energy(p.data(), c.model.x_features(p.data(), xb), cand.y, candidates);
+      std::vector<double> scratch(candidates);
+      double total = 0;
+      for (int e = 0; e < examples; ++e) {
+        const double* fe = f.data() + e * candidates;
+        const double* ln = cand.log_noise.col(e).data();
+        total += objective == Objective::ml_is ? ml_is_loss(fe, ln, candidates, scratch.data())
+                                               : nce_loss(fe, ln, candidates, scratch.data());
+      }
+      return total / batch;
+    };
+    auto kl_surrogate = [&](const std::vector<double>& p) {
+      MdnOutput<double> q;
+      c.model.proposal(p.data(), hx0, q, nullptr);
+      double total = 0;
+      for (int e = 0; e < examples; ++e) {
+        for (int m = 0; m < c.settings.samples; ++m) {
+          total -= w0(m, e) * mdn_log_density(q, e, cand.y.col(e * candidates + 1 + m).data());
+        }
+      }
+      return total / batch;
+    };
+    // The rebuilt candidates are batch_gradient's: same loss and proposal NLL.
+    CHECK(ebm_loss(c.params) == doctest::Approx(loss_sum / batch).epsilon(1e-12));
+    double q_nll = 0;
+    for (int e = 0; e < examples; ++e) q_nll -= mdn_log_density(q0, e, yb.col(e).data());
+    CHECK(proposal_nll == doctest::Approx(q_nll).epsilon(1e-12));
+
+    auto surrogate = [&](const std::vector<double>& p) { return ebm_loss(p) + kl_surrogate(p); };
+    for (bool proposal_heads : {false, true}) {
+      CAPTURE(proposal_heads);
+      const std::vector<std::size_t> checked = parameter_indices(c.model, proposal_heads);
+      double largest = 0;
+      for (std::size_t i : checked) largest = std::max(largest, std::abs(grads[i]));
+      REQUIRE(largest > 1e-3);  // the comparison means something
+      // h = 1e-5, not 1e-6: the rounding of a surrogate of a few units (~1e-15), divided by
+      // 2h = 2e-6, left ~2e-9 on a zero gradient, over the 1e-5 relative error at the
+      // helper's 1e-4 floor; the truncation error at 1e-5 is ~1e-10.
+      std::string worst;
+      CHECK_MESSAGE(max_relative_gradient_error(surrogate, c.params, grads, checked, 1e-5, &worst) < 1e-5, worst);
+    }
   }
 }

@@ -6,30 +6,22 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "ebm/checkpoint.h"
 #include "ebm/commands.h"
 #include "ebm/csv.h"
 #include "ebm/inference.h"
+#include "bimodal_model.h"
 
 using namespace ebm;
 namespace fs = std::filesystem;
 
-namespace {
+using ebm::testing::bimodal_model;
+using ebm::testing::kData;
+using ebm::testing::kSanitized;
+using ebm::testing::TrainedModel;
 
-const std::string kData = std::string(EBM_SOURCE_DIR) + "/data/";
-
-// Under AddressSanitizer + UndefinedBehaviorSanitizer the training step runs 20-40x
-// slower (Eigen's inlined kernels are instrumented access by access), which would put
-// this file alone at five minutes. The sanitized build (EBM_SANITIZED, set by CMake for
-// `make test-sanitize`) therefore trains briefly and runs every code path below without
-// the accuracy assertions, which need a well-trained model; the normal build asserts them.
-#ifdef EBM_SANITIZED
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
+// Accuracy assertions, skipped in the sanitized build (see kSanitized).
 #define QUALITY_CHECK(...)                 \
   do {                                     \
     if (kSanitized) {                      \
@@ -38,40 +30,6 @@ constexpr bool kSanitized = false;
       CHECK(__VA_ARGS__);                  \
     }                                      \
   } while (0)
-
-struct TrainedModel {
-  fs::path dir;
-  std::string model_path;
-  TrainSummary summary;
-};
-
-// Trained once and shared by the test cases below (a few seconds).
-const TrainedModel& bimodal_model() {
-  static const TrainedModel trained = [] {
-    TrainedModel t;
-    t.dir = fs::temp_directory_path() / ("ebm-test-training-" + std::to_string(::getpid()));
-    fs::create_directories(t.dir);
-    t.model_path = (t.dir / "model.json").string();
-    TrainOptions o;
-    o.data_path = kData + "bimodal_train.csv";
-    o.model_path = t.model_path;
-    o.targets = {"y"};
-    o.architecture.hidden = 32;
-    o.architecture.activation = Activation::silu;
-    o.settings.epochs = kSanitized ? 3 : 30;
-    o.settings.samples = kSanitized ? 32 : 128;
-    o.settings.batch_size = 32;
-    o.settings.learning_rate = 3e-3;
-    o.settings.threads = 2;
-    o.settings.seed = 1;
-    o.verbosity = 0;
-    t.summary = run_train(o);
-    return t;
-  }();
-  return trained;
-}
-
-}  // namespace
 
 TEST_CASE("trained model beats Gaussian baselines on held-out data") {
   const TrainedModel& t = bimodal_model();
