@@ -51,19 +51,6 @@ bool parse(int argc, char** argv, Arguments& a) {
   return true;
 }
 
-// Grid mass of row e's reported density: trapezoid rule over the grid (standardised units).
-double reported_mass(const ebm::EnergyModel& model, const ebm::Checkpoint& c, const ebm::ImportanceSample& is, int e,
-                     const ebm::Matrix<float>& grid) {
-  const ebm::RowVector<float> f = model.energy(c.params.data(), ebm::Matrix<float>(is.hx.col(e)), grid, grid.cols());
-  const double step = (grid(0, grid.cols() - 1) - grid(0, 0)) / static_cast<double>(grid.cols() - 1);
-  double mass = 0;
-  for (Eigen::Index j = 0; j < grid.cols(); ++j) {
-    const double end_weight = (j == 0 || j + 1 == grid.cols()) ? 0.5 : 1.0;
-    mass += end_weight * step * std::exp(ebm::reported_log_density(is, e, f(j), grid.col(j).data()));
-  }
-  return mass;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,8 +80,6 @@ int main(int argc, char** argv) {
     // Grid in original units -> standardised units; densities per original unit subtract
     // log scale.
     const double slo = c.y_scaler.to_standard(0, a.lo), shi = c.y_scaler.to_standard(0, a.hi);
-    ebm::Matrix<float> grid(1, a.points);
-    for (int j = 0; j < a.points; ++j) grid(0, j) = static_cast<float>(slo + (shi - slo) * j / (a.points - 1));
     const std::vector<double> ebm_grid = ebm::grid_log_density(model, c.params, x, y, slo, shi, a.points);
     const ebm::TargetSupport support = ebm::standardised_support(c);
     const double log_scale = std::log(c.y_scaler.scale[0]);
@@ -107,7 +92,7 @@ int main(int argc, char** argv) {
       const ebm::ImportanceSample is =
           ebm::importance_sample(model, c.params, x.middleCols(r, 1), a.samples, a.seed, r, &stream, support);
       const double lp = ebm::log_density(model, c.params, is, y.middleCols(r, 1))[0];
-      const double mass = reported_mass(model, c, is, 0, grid);
+      const double mass = ebm::reported_mass(model, c.params, is, 0, slo, shi, a.points);
       mass_min = std::min(mass_min, mass);
       mass_max = std::max(mass_max, mass);
       off += std::abs(mass - 1) > 0.1 ? 1 : 0;

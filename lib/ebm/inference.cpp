@@ -219,6 +219,20 @@ double reported_log_density(const ImportanceSample& is, int row, double energy, 
   return top + std::log(std::exp(a - top) + std::exp(b - top));
 }
 
+double reported_mass(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is, int row,
+                     double lo, double hi, int points) {
+  Matrix<float> grid(1, points);
+  for (int j = 0; j < points; ++j) grid(0, j) = static_cast<float>(lo + (hi - lo) * j / (points - 1));
+  const RowVector<float> f = model.energy(params.data(), Matrix<float>(is.hx.col(row)), grid, points);
+  const double step = (hi - lo) / (points - 1);
+  double mass = 0;
+  for (int j = 0; j < points; ++j) {
+    const double end_weight = (j == 0 || j + 1 == points) ? 0.5 : 1.0;
+    mass += end_weight * step * std::exp(reported_log_density(is, row, f(j), grid.col(j).data()));
+  }
+  return mass;
+}
+
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std) {
   const RowVector<float> f = energies_by_row(model, params.data(), is.hx, y_std, 1);

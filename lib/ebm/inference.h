@@ -78,6 +78,11 @@ std::vector<double> log_density(const EnergyModel& model, const ParamVector& par
                                 const ImportanceSample& is, const Matrix<float>& y_std);
 // The same for one point: row `row`, energy f(x, y) at y_std (y_dim values).
 double reported_log_density(const ImportanceSample& is, int row, double energy, const float* y_std);
+// The honesty check of the reported density of row `row` (one-dimensional y): its integral
+// over [lo, hi] (standardised units) by the trapezoid rule on `points` equally spaced points.
+// 1 for an honestly normalised density whose mass lies inside [lo, hi].
+double reported_mass(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is, int row,
+                     double lo, double hi, int points);
 
 // Self-normalised estimates of the mean and standard deviation of dimension `dim` for row
 // `row` (standardised units): mean = sum_m w_m y_m, var = sum_m w_m (y_m - mean)^2.
