@@ -272,7 +272,9 @@ void set_support_from_range(Checkpoint& c, const std::vector<double>& y_min, con
   c.y_support_lo.clear();
   c.y_support_hi.clear();
   for (std::size_t d = 0; d < y_min.size(); ++d) {
-    const double pad = 0.5 * (y_max[d] - y_min[d]);
+    // Half the range on each side; at least one standard deviation (a single training row
+    // has no range).
+    const double pad = std::max(0.5 * (y_max[d] - y_min[d]), c.y_scaler.scale[d]);
     c.y_support_lo.push_back(y_min[d] - pad);
     c.y_support_hi.push_back(y_max[d] + pad);
   }

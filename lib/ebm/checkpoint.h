@@ -34,7 +34,8 @@ struct Checkpoint {
 
 // The support in standardised units of y (empty for a version 1 checkpoint).
 TargetSupport standardised_support(const Checkpoint& checkpoint);
-// The support for targets whose training values span [y_min, y_max] per dimension.
+// The support for targets whose training values span [y_min, y_max] per dimension: half
+// the range on each side, at least one standard deviation (needs y_scaler).
 void set_support_from_range(Checkpoint& checkpoint, const std::vector<double>& y_min, const std::vector<double>& y_max);
 
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& checkpoint);

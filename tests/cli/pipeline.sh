@@ -117,7 +117,7 @@ run train_pipe "$train" - --target y -m m_pipe.json "${tiny[@]}" --seed 5 -q < <
 check "checkpoint trained from a pipe differs from the file-trained one" python3 - m.json m_pipe.json <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
-assert a["format"] == "ebm-checkpoint" and a["format_version"] == 1, a["format"]
+assert a["format"] == "ebm-checkpoint" and a["format_version"] == 2, a["format"]
 assert a["features"] == ["x"] and a["targets"] == ["y"], (a["features"], a["targets"])
 assert b["training"]["data"] == "<stdin>", b["training"]["data"]
 a["training"].pop("data"); b["training"].pop("data")
