@@ -68,7 +68,7 @@ def run_split(args, name, header, data, split, rows):
         # Honesty check of the reported NLL (an importance-sampling estimate): the same
         # model normalised on a fine grid over the dataset's y range, padded by half of it
         # on each side (not timed; bench/grid_nll.cpp).
-        nll_grid = None
+        nll_grid = grid = None
         grid_nll = os.path.join(args.build, "grid-nll")
         if not os.path.exists(grid_nll):
             grid_nll = os.path.join(ROOT, "build", "grid-nll")
@@ -78,9 +78,12 @@ def run_split(args, name, header, data, split, rows):
             pad = 0.5 * (hi - lo)
             out = subprocess.run([grid_nll, model, paths["test"], "--grid", str(lo - pad), str(hi + pad), "65536",
                                   "--seed", str(split)], check=True, capture_output=True, text=True).stdout
-            nll_grid = json.loads(out)["test_nll_ebm_grid"]
+            grid = json.loads(out)
+            nll_grid = grid["test_nll_grid"]
+    extra = {} if grid is None else dict(mass_min=grid["mass_min"], mass_max=grid["mass_max"],
+                                         rows_off_10pct=grid["rows_off_10pct"], nll_ebm_grid=grid["test_nll_ebm_grid"])
     return dict(dataset=name, split=split, nll=m["nll"], rmse=m["rmse"], crps=m["crps"], coverage=m["coverage"],
-                nll_grid=nll_grid, train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
+                nll_grid=nll_grid, **extra, train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
                 best_epoch=results.get("best_epoch"), epochs_run=results.get("epochs_run"),
                 temperature=results.get("temperature"), proposal_scale=results.get("proposal_scale"), tag=args.tag)
 
@@ -96,8 +99,8 @@ def mean_se(values):
 
 def summarize(records):
     out = []
-    out.append("| dataset | splits | NLL (ours) | DE NLL | best NLL | RMSE (ours) | DE RMSE | CRPS | 90% coverage | NLL on a grid | train s/split |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    out.append("| dataset | splits | NLL (ours) | DE NLL | best NLL | RMSE (ours) | DE RMSE | CRPS | 90% coverage | NLL on a grid | row mass min-max (rows off >10%) | train s/split |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     coverages = []
     for name in DATASETS:
         rs = [r for r in records if r["dataset"] == name]
@@ -112,12 +115,15 @@ def summarize(records):
         secs = sum(r["train_seconds"] + r["predict_seconds"] for r in rs) / len(rs)
         grid_values = [r["nll_grid"] for r in rs if r.get("nll_grid") is not None]
         grid = f"{mean_se(grid_values)[0]:.3f}" if len(grid_values) == len(rs) else "–"
+        masses = [r for r in rs if r.get("mass_min") is not None]
+        mass = (f"{min(r['mass_min'] for r in masses):.3f}-{max(r['mass_max'] for r in masses):.3f} "
+                f"({sum(r['rows_off_10pct'] for r in masses)})") if len(masses) == len(rs) else "–"
         flag_nll = " ✓" if nll <= p["de_nll"] else ""
         flag_best = " ★" if nll <= p["best_nll"] else ""
         flag_rmse = " ✓" if rmse <= p["de_rmse"] else ""
         out.append(f"| {name} | {len(rs)} | {nll:.3f} ± {nll_se:.3f}{flag_nll}{flag_best} | {p['de_nll']:.2f} | {p['best_nll']:.2f} | "
                    f"{rmse:.3f} ± {rmse_se:.3f}{flag_rmse} | {p['de_rmse']:.2f} | {crps:.3f} ± {crps_se:.3f} | "
-                   f"{cov:.3f} ± {cov_se:.3f} | {grid} | {secs:.1f} |")
+                   f"{cov:.3f} ± {cov_se:.3f} | {grid} | {mass} | {secs:.1f} |")
     if coverages:
         out.append("")
         out.append(f"Mean 90%-interval coverage over datasets: {sum(coverages) / len(coverages):.3f}. "

@@ -7,6 +7,7 @@
 // match. Values are written with 6 significant digits, and the inputs are rounded to
 // what is written *before* the targets are computed from them, so the formulas in the
 // README hold for the numbers in the files (up to the rounding of the targets).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -105,6 +106,17 @@ Row draw_twotarget(ebm::Rng& rng) {
   return {x, y1, y2};
 }
 
+// A quality score in 3..9 (integers only), like a wine rating: a latent quality
+// 5 + 1.5 x1 - x2 + sin(3 x3) + 0.7 N(0, 1), rounded and clipped. The target lives on a
+// lattice of step 1, so a continuous density fitted to it without care grows spikes.
+Row draw_quality(ebm::Rng& rng) {
+  Row x(3);
+  for (double& value : x) value = as_written(uniform_between(rng, 0.0, 1.0));
+  const double latent = 5.0 + 1.5 * x[0] - x[1] + std::sin(3.0 * x[2]) + 0.7 * rng.normal();
+  const double quality = std::min(9.0, std::max(3.0, std::round(latent)));
+  return {x[0], x[1], x[2], quality};
+}
+
 std::string row_id(int index) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "r%04d", index);
@@ -142,6 +154,7 @@ int main(int argc, char** argv) {
       {"bimodal", 20240101, {"x", "y"}, false, draw_bimodal},
       {"multi", 20240102, {"x1", "x2", "x3", "x4", "x5", "y"}, true, draw_multi},
       {"twotarget", 20240103, {"x", "y1", "y2"}, false, draw_twotarget},
+      {"quality", 20240104, {"x1", "x2", "x3", "quality"}, false, draw_quality},
   };
   try {
     std::error_code error;

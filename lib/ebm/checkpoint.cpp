@@ -61,6 +61,12 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
                         {"y_mean", doubles(c.y_scaler.mean)},
                         {"y_scale", doubles(c.y_scaler.scale)}};
   j["support"] = {{"y_lo", doubles(c.y_support_lo)}, {"y_hi", doubles(c.y_support_hi)}};
+  nlohmann::ordered_json steps = nlohmann::ordered_json::array(), origins = nlohmann::ordered_json::array();
+  for (const Lattice& l : c.y_lattice) {
+    steps.push_back(l.step);
+    origins.push_back(l.origin);
+  }
+  j["lattice"] = {{"step", steps}, {"origin", origins}};
   j["architecture"] = to_json(c.architecture);
   j["training"] = c.training;
   j["results"] = c.results;
@@ -115,6 +121,19 @@ int check_format(const JsonReader& r, const nlohmann::ordered_json& root) {
 }
 
 // Version 2: the support of each target, finite and with lo < hi.
+void read_lattice(const JsonReader& r, const nlohmann::ordered_json& root, Checkpoint& c) {
+  const auto& lattice = r.at(root, "lattice", "");
+  const auto dy = static_cast<std::size_t>(c.architecture.y_dim);
+  const std::vector<double> steps = r.numbers(lattice, "step", "lattice", dy);
+  const std::vector<double> origins = r.numbers(lattice, "origin", "lattice", dy);
+  c.y_lattice.assign(dy, Lattice{});
+  for (std::size_t d = 0; d < dy; ++d) {
+    if (steps[d] < 0) r.fail("'lattice.step[" + std::to_string(d) + "]' must be >= 0");
+    c.y_lattice[d].step = steps[d];
+    c.y_lattice[d].origin = origins[d];
+  }
+}
+
 void read_support(const JsonReader& r, const nlohmann::ordered_json& root, Checkpoint& c) {
   const auto& support = r.at(root, "support", "");
   const auto dy = static_cast<std::size_t>(c.architecture.y_dim);
@@ -247,7 +266,12 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
   Checkpoint c;
   read_columns_and_architecture(r, root, source, c);
   read_normalization(r, root, c);
-  if (version >= 2) read_support(r, root, c);
+  if (version >= 2) {
+    read_support(r, root, c);
+    read_lattice(r, root, c);
+  } else {
+    c.y_lattice.assign(static_cast<std::size_t>(c.architecture.y_dim), Lattice{});
+  }
   if (root.contains("training") && root["training"].is_object()) c.training = root["training"];
   if (root.contains("results") && root["results"].is_object()) c.results = root["results"];
   const EnergyModel model(c.architecture);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ebm/inference.h"
+#include "ebm/lattice.h"
 #include "ebm/model.h"
 #include "ebm/standardizer.h"
 #include "ebm/training.h"
@@ -25,6 +26,8 @@ struct Checkpoint {
   // Support of p(y|x) per target in the user's units (version 2): the training range of y
   // widened by half of it on each side. Empty for a version 1 checkpoint.
   std::vector<double> y_support_lo, y_support_hi;
+  // Lattice of each target (version 2; lattice.h): step 0 = continuous. User's units.
+  std::vector<Lattice> y_lattice;
   Architecture architecture;
   ParamVector params;
   nlohmann::ordered_json training = nlohmann::ordered_json::object();  // options used

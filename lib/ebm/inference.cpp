@@ -219,6 +219,17 @@ double reported_log_density(const ImportanceSample& is, int row, double energy, 
   return top + std::log(std::exp(a - top) + std::exp(b - top));
 }
 
+double cell_log_probability(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is, int row,
+                            double y, double half_width) {
+  Matrix<float> points(1, kCellPoints);
+  const double width = 2 * half_width / kCellPoints;
+  for (int j = 0; j < kCellPoints; ++j) points(0, j) = static_cast<float>(y - half_width + (j + 0.5) * width);
+  const RowVector<float> f = model.energy(params.data(), Matrix<float>(is.hx.col(row)), points, kCellPoints);
+  std::vector<double> terms(kCellPoints);
+  for (int j = 0; j < kCellPoints; ++j) terms[j] = reported_log_density(is, row, f(j), points.col(j).data());
+  return log_sum_exp(terms.data(), kCellPoints) + std::log(width);
+}
+
 double reported_mass(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is, int row,
                      double lo, double hi, int points) {
   Matrix<float> grid(1, points);

@@ -78,6 +78,13 @@ std::vector<double> log_density(const EnergyModel& model, const ParamVector& par
                                 const ImportanceSample& is, const Matrix<float>& y_std);
 // The same for one point: row `row`, energy f(x, y) at y_std (y_dim values).
 double reported_log_density(const ImportanceSample& is, int row, double energy, const float* y_std);
+// log P(y - half_width <= Y <= y + half_width) for row `row` (one-dimensional y,
+// standardised units): the reported density integrated over the cell by the midpoint rule
+// on kCellPoints points. The probability of an observed value on a lattice (lattice.h).
+constexpr int kCellPoints = 16;
+double cell_log_probability(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is, int row,
+                            double y, double half_width);
+
 // The honesty check of the reported density of row `row` (one-dimensional y): its integral
 // over [lo, hi] (standardised units) by the trapezoid rule on `points` equally spaced points.
 // 1 for an honestly normalised density whose mass lies inside [lo, hi].

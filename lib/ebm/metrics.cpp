@@ -54,6 +54,8 @@ void MetricSums::add(int d, const TargetScore& s) {
 void MetricSums::merge(const MetricSums& other) {
   nll_ += other.nll_;
   ess_ += other.ess_;
+  cell_nll_ += other.cell_nll_;
+  cells_ += other.cells_;
   for (int d = 0; d < targets_; ++d) {
     squared_[d] += other.squared_[d];
     absolute_[d] += other.absolute_[d];
@@ -96,6 +98,7 @@ nlohmann::ordered_json MetricSums::to_json(const std::vector<std::string>& targe
   nlohmann::ordered_json m;
   m["rows"] = rows;
   m["nll"] = nll_ / n;
+  if (cells_ > 0) m["nll_cell"] = cell_nll_ / static_cast<double>(cells_);
   m["rmse"] = std::sqrt(sq / (n * dy));
   m["mae"] = ab / (n * dy);
   m["crps"] = cr / (n * dy);

@@ -36,12 +36,17 @@ class MetricSums {
   void add(int target, const TargetScore& score);
   // One row: its log-density (user's units) when the targets are known, and the ESS.
   void add_log_density(double log_density) { nll_ -= log_density; }
+  // A lattice target's log-probability of the observed cell (lattice.h).
+  void add_cell_log_probability(double log_probability) {
+    cell_nll_ -= log_probability;
+    ++cells_;
+  }
   void add_ess(double ess) { ess_ += ess; }
   void merge(const MetricSums& other);
 
   // Fine PIT counts of each target (kPitFineBins each).
   std::vector<std::vector<long>> pit_counts() const;
-  // Means over `rows` rows: nll, rmse, mae, crps, coverage (of the level `interval`),
+  // Means over `rows` rows: nll, [nll_cell: -log P(observed lattice cell), lattice targets], rmse, mae, crps, coverage (of the level `interval`),
   // mean_ess, coverage at kReportedCoverageLevels and a 10-bin PIT histogram, pooled and
   // per target; `samples` and `seed` are recorded as given.
   nlohmann::ordered_json to_json(const std::vector<std::string>& targets, std::size_t rows, double interval,
@@ -49,7 +54,8 @@ class MetricSums {
 
  private:
   int targets_ = 0;
-  double nll_ = 0, ess_ = 0;
+  double nll_ = 0, ess_ = 0, cell_nll_ = 0;
+  long cells_ = 0;
   std::vector<double> squared_, absolute_, crps_, covered_;
   std::vector<long> pit_;  // targets x kPitFineBins
 };

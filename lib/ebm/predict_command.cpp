@@ -106,6 +106,17 @@ void write_target_estimates(const PredictContext& ctx, const ImportanceSample& i
   sums.add(d, score);
 }
 
+// For a one-dimensional lattice target: the probability of the observed value's cell.
+void add_cell_probabilities(const PredictContext& ctx, const ImportanceSample& is, const InputChunk& chunk,
+                            int chunk_row, int e, MetricSums& sums) {
+  if (ctx.c.architecture.y_dim != 1 || ctx.c.y_lattice.empty() || !ctx.c.y_lattice[0].discrete()) return;
+  const Standardizer& ys = ctx.c.y_scaler;
+  const Lattice& lattice = ctx.c.y_lattice[0];
+  const double observed = ys.to_standard(0, lattice.snap(chunk.y(0, chunk_row)));
+  sums.add_cell_log_probability(
+      cell_log_probability(ctx.model, ctx.c.params, is, e, observed, 0.5 * lattice.step / ys.scale[0]));
+}
+
 // Predicts the rows of one task into their columns of `values` (value_columns x R).
 void predict_task(const PredictContext& ctx, const InputChunk& chunk, const TaskRows& rows, Eigen::MatrixXd& values,
                   MetricSums& sums) {
@@ -127,7 +138,10 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
     for (int d = 0; d < ctx.c.architecture.y_dim; ++d) {
       write_target_estimates(ctx, is, modes, chunk, rows.begin + e, e, d, column, k, sums);
     }
-    if (ctx.has_targets) sums.add_log_density(log_densities[e]);
+    if (ctx.has_targets) {
+      sums.add_log_density(log_densities[e]);
+      add_cell_probabilities(ctx, is, chunk, rows.begin + e, e, sums);
+    }
     sums.add_ess(is.ess[e]);
     if (o.logpdf) column(k++) = log_densities[e];
     if (o.ess) column(k++) = is.ess[e];

@@ -50,6 +50,7 @@ struct TrainingData {
   std::vector<std::string> features, ignored_text_columns;
   Standardizer x_scaler, y_scaler;
   std::vector<double> y_min, y_max;  // range of each target over the training rows (user's units)
+  std::vector<Lattice> y_lattice;    // per target (lattice.h)
   Matrix<float> x, y;              // x_dim x N, y_dim x N
   Matrix<float> x_valid, y_valid;  // 0 columns without validation rows
 };
@@ -181,6 +182,7 @@ TrainingData prepare_training_data(const TrainOptions& options) {
   for (Eigen::Index d = 0; d < targets_raw.cols(); ++d) {
     data.y_min.push_back(targets_raw.col(d).minCoeff());
     data.y_max.push_back(targets_raw.col(d).maxCoeff());
+    data.y_lattice.push_back(detect_lattice(targets_raw.col(d)));
   }
   check_constant_columns(targets_raw, features_raw, options, data, table.source);
   data.x = standardised_block(table, feature_columns, train_rows, data.x_scaler);
@@ -198,6 +200,7 @@ Checkpoint new_checkpoint(const TrainOptions& options, const TrainingData& data,
   c.x_scaler = data.x_scaler;
   c.y_scaler = data.y_scaler;
   set_support_from_range(c, data.y_min, data.y_max);
+  c.y_lattice = data.y_lattice;
   c.architecture = options.architecture;
   c.architecture.x_dim = static_cast<int>(data.features.size());
   c.architecture.y_dim = static_cast<int>(options.targets.size());
@@ -219,6 +222,12 @@ void log_plan(const TrainOptions& options, const TrainingData& data, const Energ
   if (data.x_valid.cols() > 0) log << ", validating on " << data.x_valid.cols();
   log << "; features: " << join_names(data.features) << "; targets: " << join_names(options.targets) << "\n";
   if (!data.ignored_text_columns.empty()) log << "ignoring text columns: " << join_names(data.ignored_text_columns) << "\n";
+  for (std::size_t d = 0; d < data.y_lattice.size(); ++d) {
+    if (!data.y_lattice[d].discrete()) continue;
+    log << "ebm-train: target '" << options.targets[d] << "' takes values on "
+        << describe(data.y_lattice[d], data.y_max[d])
+        << ": trained on dequantised values; ebm-predict --metrics reports the probability of the observed value\n";
+  }
   log << "model: " << model.parameter_count() << " parameters, method " << objective_name(options.settings.objective)
       << ", noise " << noise_name(options.settings.noise) << ", " << options.settings.samples << " samples per example\n";
 }
@@ -369,6 +378,9 @@ TrainSummary run_train(const TrainOptions& options) {
   Checkpoint& checkpoint = summary.checkpoint;
   TrainSettings s = options.settings;
   s.support = standardised_support(checkpoint);
+  for (std::size_t d = 0; d < data.y_lattice.size(); ++d) {
+    s.lattice_step.push_back(data.y_lattice[d].step / data.y_scaler.scale[d]);
+  }
   const EnergyModel model(checkpoint.architecture);
   log_plan(options, data, model);
 

@@ -53,6 +53,9 @@ struct TrainSettings {
   // the training rows; the validation NLL and the temperature use the estimator that
   // predictions use (quadrature over it for one target; empty: SNIS).
   TargetSupport support;
+  // Not an option: per target, the lattice step in standardised units (0: continuous), set
+  // by ebm-train; lattice targets are dequantised in training (lattice.h).
+  std::vector<double> lattice_step;
 };
 
 struct EpochRecord {
