@@ -76,12 +76,12 @@ def run_split(args, name, header, data, split, rows):
             ys = [float(r[-1]) for r in data]
             lo, hi = min(ys), max(ys)
             pad = 0.5 * (hi - lo)
-            out = subprocess.run([grid_nll, model, paths["test"], "--grid", str(lo - pad), str(hi + pad), "65536",
+            out = subprocess.run([grid_nll, model, paths["test"], "--grid", str(lo - pad), str(hi + pad), "16384",
                                   "--seed", str(split)], check=True, capture_output=True, text=True).stdout
             grid = json.loads(out)
             nll_grid = grid["test_nll_grid"]
     extra = {} if grid is None else dict(mass_min=grid["mass_min"], mass_max=grid["mass_max"],
-                                         rows_off_10pct=grid["rows_off_10pct"], nll_ebm_grid=grid["test_nll_ebm_grid"])
+                                         rows_off_10pct=grid["rows_off_10pct"])
     return dict(dataset=name, split=split, nll=m["nll"], rmse=m["rmse"], crps=m["crps"], coverage=m["coverage"],
                 nll_grid=nll_grid, **extra, train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
                 best_epoch=results.get("best_epoch"), epochs_run=results.get("epochs_run"),
