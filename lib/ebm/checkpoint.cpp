@@ -41,9 +41,14 @@ nlohmann::ordered_json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
 }
 
-nlohmann::ordered_json doubles(const std::vector<double>& values) {
+// A checkpoint that could not be read back is never written: JSON has no inf or NaN (they
+// would be written as null).
+nlohmann::ordered_json doubles(const std::vector<double>& values, const std::string& what) {
   nlohmann::ordered_json array = nlohmann::ordered_json::array();
-  for (double v : values) array.push_back(v);
+  for (double v : values) {
+    if (!std::isfinite(v)) throw NumericalError(what + " is not finite; refusing to write the checkpoint");
+    array.push_back(v);
+  }
   return array;
 }
 
@@ -56,11 +61,11 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   j["created_by"] = std::string("ebm ") + EBM_VERSION;
   j["features"] = c.features;
   j["targets"] = c.targets;
-  j["normalization"] = {{"x_mean", doubles(c.x_scaler.mean)},
-                        {"x_scale", doubles(c.x_scaler.scale)},
-                        {"y_mean", doubles(c.y_scaler.mean)},
-                        {"y_scale", doubles(c.y_scaler.scale)}};
-  j["support"] = {{"y_lo", doubles(c.y_support_lo)}, {"y_hi", doubles(c.y_support_hi)}};
+  j["normalization"] = {{"x_mean", doubles(c.x_scaler.mean, "normalization.x_mean")},
+                        {"x_scale", doubles(c.x_scaler.scale, "normalization.x_scale")},
+                        {"y_mean", doubles(c.y_scaler.mean, "normalization.y_mean")},
+                        {"y_scale", doubles(c.y_scaler.scale, "normalization.y_scale")}};
+  j["support"] = {{"y_lo", doubles(c.y_support_lo, "support.y_lo")}, {"y_hi", doubles(c.y_support_hi, "support.y_hi")}};
   nlohmann::ordered_json steps = nlohmann::ordered_json::array(), origins = nlohmann::ordered_json::array();
   for (const Lattice& l : c.y_lattice) {
     steps.push_back(l.step);

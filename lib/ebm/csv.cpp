@@ -67,11 +67,20 @@ std::string shorten_for_message(std::string_view text) {
 }
 
 
-std::size_t find_column(const std::string& source, const std::vector<std::string>& columns,
+// Index of every column name (names are unique: the reader refuses duplicates), so that
+// finding F features among C columns costs O(F + C), not O(F C): a header of 100,000
+// columns is read in a fraction of a second.
+ColumnIndex index_columns(const std::vector<std::string>& columns) {
+  ColumnIndex index;
+  index.reserve(columns.size());
+  for (std::size_t i = 0; i < columns.size(); ++i) index.emplace(columns[i], i);
+  return index;
+}
+
+std::size_t find_column(const std::string& source, const std::vector<std::string>& columns, const ColumnIndex& index,
                         const std::string& name) {
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    if (columns[i] == name) return i;
-  }
+  const auto it = index.find(name);
+  if (it != index.end()) return it->second;
   throw DataError(source + ": no column '" + name + "' (columns: " + join_names(columns) + ")");
 }
 
@@ -230,21 +239,22 @@ CsvReader::CsvReader(const std::string& path, const CsvOptions& options)
 
   if (options_.header) {
     columns_ = cells_;
+    index_.reserve(columns_.size());
     for (std::size_t i = 0; i < columns_.size(); ++i) {
       if (columns_[i].empty()) {
         throw DataError(location(i) + ": empty column name in the header");
       }
-      for (std::size_t j = 0; j < i; ++j) {
-        if (columns_[j] == columns_[i]) {
-          throw DataError(source_ + ":" + std::to_string(line_number_) + ": duplicate column name '" +
-                          columns_[i] + "' (columns " + std::to_string(j + 1) + " and " +
-                          std::to_string(i + 1) + ")");
-        }
+      const auto [first, inserted] = index_.emplace(columns_[i], i);
+      if (!inserted) {
+        throw DataError(source_ + ":" + std::to_string(line_number_) + ": duplicate column name '" +
+                        columns_[i] + "' (columns " + std::to_string(first->second + 1) + " and " +
+                        std::to_string(i + 1) + ")");
       }
     }
   } else {
     // Without a header the first record is data: keep it for the first next().
     for (std::size_t i = 0; i < cells_.size(); ++i) columns_.push_back(std::to_string(i + 1));
+    index_ = index_columns(columns_);
     pending_first_record_ = line_;
     has_pending_ = true;
   }
@@ -253,7 +263,7 @@ CsvReader::CsvReader(const std::string& path, const CsvOptions& options)
 CsvReader::~CsvReader() = default;
 
 std::size_t CsvReader::column_index(const std::string& name) const {
-  return find_column(source_, columns_, name);
+  return find_column(source_, columns_, index_, name);
 }
 
 std::string CsvReader::location(std::size_t column) const {
@@ -402,7 +412,9 @@ void CsvReader::split_current_line() {
 
 // --------------------------------------------------------------------------- table
 
-std::size_t Table::column_index(const std::string& name) const { return find_column(source, columns, name); }
+std::size_t Table::column_index(const std::string& name) const {
+  return find_column(source, columns, column_lookup, name);
+}
 
 Table read_table(const std::string& path, const CsvOptions& options,
                  const std::vector<std::string>& required_numeric, bool only_required) {
@@ -410,6 +422,7 @@ Table read_table(const std::string& path, const CsvOptions& options,
   Table table;
   table.source = reader.source();
   table.columns = reader.columns();
+  table.column_lookup = index_columns(table.columns);
   const std::size_t width = table.columns.size();
   std::vector<std::size_t> required_columns;
   for (const auto& name : required_numeric) required_columns.push_back(reader.column_index(name));

@@ -21,11 +21,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <Eigen/Core>
 
 namespace ebm {
+
+// Column name -> position.
+using ColumnIndex = std::unordered_map<std::string, std::size_t>;
 
 struct CsvOptions {
   char delimiter = ',';
@@ -75,6 +79,7 @@ class CsvReader {
   std::vector<std::string> columns_;
   std::string line_;
   std::vector<std::string> cells_;
+  ColumnIndex index_;
   std::size_t line_number_ = 0;
   std::string pending_first_record_;  // with header=false the first line is data
   bool has_pending_ = false;
@@ -98,6 +103,7 @@ struct Table {
   std::vector<bool> numeric;  // per column
   Eigen::MatrixXd values;     // rows x columns; text columns hold NaN
   std::vector<std::size_t> line_numbers;  // physical line of each row, for messages
+  ColumnIndex column_lookup;              // name -> position (filled by read_table)
 
   std::size_t rows() const { return static_cast<std::size_t>(values.rows()); }
   std::size_t column_index(const std::string& name) const;  // throws like CsvReader

@@ -1,5 +1,6 @@
 #include "ebm/output_file.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -83,6 +84,41 @@ void OutputFile::commit() {
     throw DataError(path_ + ": cannot write: " + error_text(errno));
   }
   committed_ = true;
+}
+
+namespace {
+
+// What identifies a file: device and inode if it exists (following links), else the
+// absolute normalised path it would be created at. Empty for "-" and non-regular files.
+std::string file_identity(const std::string& path) {
+  if (path.empty() || path == "-") return "";
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0) {
+    if (!S_ISREG(info.st_mode)) return "";
+    return "inode:" + std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino);
+  }
+  std::error_code ignored;
+  return "path:" + std::filesystem::weakly_canonical(std::filesystem::absolute(path, ignored), ignored).string();
+}
+
+}  // namespace
+
+void check_distinct_files(const std::vector<NamedPath>& inputs, const std::vector<NamedPath>& outputs) {
+  std::vector<std::pair<std::string, const NamedPath*>> seen;
+  for (const NamedPath& in : inputs) seen.emplace_back(file_identity(in.path), &in);
+  const std::size_t input_count = seen.size();
+  for (const NamedPath& out : outputs) {
+    const std::string id = file_identity(out.path);
+    if (id.empty()) continue;
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      if (seen[i].first != id) continue;
+      const NamedPath& other = *seen[i].second;
+      throw UsageError(out.option + " " + out.path + " is the same file as " + other.option + " " + other.path +
+                       (i < input_count ? ", an input: an output never replaces an input"
+                                        : ": two outputs of one run cannot share a file"));
+    }
+    seen.emplace_back(id, &out);
+  }
 }
 
 }  // namespace ebm

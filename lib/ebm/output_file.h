@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 namespace ebm {
 
@@ -39,5 +40,18 @@ class OutputFile {
   bool finished_ = false;
   bool committed_ = false;
 };
+
+// A file a command reads or writes, with the option that names it ("-m", "-o", "DATA").
+struct NamedPath {
+  std::string option;
+  std::string path;
+};
+
+// Refuses (UsageError) an output that is the same file as an input or as another output,
+// so that no output replaces an input or another output of the same run. Files are
+// compared by identity (device and inode, links resolved) where they exist and by their
+// absolute, normalised path where they do not; "-" and existing non-regular files
+// (/dev/null, pipes) may repeat.
+void check_distinct_files(const std::vector<NamedPath>& inputs, const std::vector<NamedPath>& outputs);
 
 }  // namespace ebm

@@ -248,6 +248,9 @@ void write_side_files(const PredictOptions& o, const Checkpoint& c, const CsvRea
 
 PredictSummary run_predict(const PredictOptions& o) {
   validate(o);
+  check_distinct_files({{"-m", o.model_path}, {"DATA", o.data_path}},
+                       {{"-o", o.output_path}, {"--metrics", o.metrics_path}, {"--plot", o.plot_path},
+                        {"--report", o.report_path}});
   const Checkpoint c = load_checkpoint(o.model_path);
   const EnergyModel model(c.architecture);
   check_plot_model(o, c);

@@ -51,6 +51,7 @@ void write_draws(const SampleOptions& o, const Checkpoint& c, const InputChunk& 
 
 std::size_t run_sample(const SampleOptions& o) {
   validate(o);
+  check_distinct_files({{"-m", o.model_path}, {"DATA", o.data_path}}, {{"-o", o.output_path}});
   const int proposal_samples = o.proposal_samples > 0 ? o.proposal_samples : std::max(1024, 4 * o.draws);
   const Checkpoint c = load_checkpoint(o.model_path);
   const EnergyModel model(c.architecture);

@@ -2,6 +2,9 @@
 
 #include <malloc.h>
 
+#include <new>
+#include <system_error>
+
 namespace ebm {
 
 int hardware_threads() {
@@ -19,7 +22,19 @@ void configure_allocator() {
 }
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  // A thread that cannot be created (a memory or process limit: ulimit -v, a batch
+  // system's cgroup) means fewer workers, not a failure: results do not depend on the
+  // thread count. Letting the exception escape would destroy joinable threads parked on
+  // wake_ (std::terminate, or a hang in pthread_cond_destroy).
+  for (int i = 1; i < threads; ++i) {
+    try {
+      workers_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error&) {
+      break;
+    } catch (const std::bad_alloc&) {
+      break;
+    }
+  }
 }
 
 ThreadPool::~ThreadPool() {

@@ -18,7 +18,9 @@ namespace ebm {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);  // threads <= 1: everything runs on the caller
+  // threads <= 1: everything runs on the caller. Workers that cannot be created (memory or
+  // process limits) are left out: the pool runs with fewer threads, same results.
+  explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

@@ -125,6 +125,23 @@ void split_rows(const TrainSettings& s, const Table& table, std::vector<std::siz
   std::sort(valid_rows.begin(), valid_rows.end());
 }
 
+// What is computed from the data must be finite, or the checkpoint could not be read back
+// (a column whose values span more than a double can hold).
+void check_finite_statistics(const TrainOptions& options, const TrainingData& data, const std::string& source) {
+  const auto refuse = [&](const std::string& kind, const std::string& name) {
+    throw DataError(source + ": " + kind + " column '" + name +
+                    "': its values span more than a double can hold (mean, spread or range overflow)");
+  };
+  if (const int j = data.x_scaler.first_non_finite(); j >= 0) refuse("feature", data.features[j]);
+  if (const int d = data.y_scaler.first_non_finite(); d >= 0) refuse("target", options.targets[d]);
+  for (std::size_t d = 0; d < data.y_min.size(); ++d) {
+    const double span = data.y_max[d] - data.y_min[d];
+    if (!std::isfinite(data.y_min[d] - span) || !std::isfinite(data.y_max[d] + span)) {
+      refuse("target", options.targets[d]);
+    }
+  }
+}
+
 // A constant target has no distribution to learn (its density is a spike): a clear error
 // rather than a model of noise. A constant feature is merely useless: a warning.
 void check_constant_columns(const Eigen::MatrixXd& targets_raw, const Eigen::MatrixXd& features_raw,
@@ -184,6 +201,7 @@ TrainingData prepare_training_data(const TrainOptions& options) {
     data.y_max.push_back(targets_raw.col(d).maxCoeff());
     data.y_lattice.push_back(detect_lattice(targets_raw.col(d)));
   }
+  check_finite_statistics(options, data, table.source);
   check_constant_columns(targets_raw, features_raw, options, data, table.source);
   data.x = standardised_block(table, feature_columns, train_rows, data.x_scaler);
   data.y = standardised_block(table, target_columns, train_rows, data.y_scaler);
@@ -363,6 +381,9 @@ void save_interrupted(const TrainOptions& options, Checkpoint& checkpoint, const
 
 TrainSummary run_train(const TrainOptions& options) {
   validate(options);
+  // --resume may name -m: continuing a run replaces its checkpoint with a later one.
+  check_distinct_files({{"DATA", options.data_path}, {"--valid", options.valid_path}},
+                       {{"-m", options.model_path}, {"--plot-history", options.plot_history_path}});
   // Open the outputs first: an unwritable path fails now, not after an hour of training.
   OutputFile model_file(options.model_path);
   std::optional<OutputFile> history_file;

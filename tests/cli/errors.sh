@@ -242,6 +242,21 @@ t 1 "nosuch\.json: cannot open: No such file or directory$"            train "$t
 t 1 "model\.json: has no training state to resume from"                train "$train_data" --target y -m $M --resume model.json "${q[@]}"
 t 1 "ck_version\.json: format_version 3 is not supported"              train "$train_data" --target y -m $M --resume ck_version.json "${q[@]}"
 
+# ----------------------------------------------- outputs that name an input or each other
+# Compared by identity (device and inode, links resolved), not by spelling; nothing is
+# replaced, every file keeps its bytes.
+cp "$train_data" same.csv && cp model.json same_model.json && ln -sf same_model.json model_link.json
+t 2 "-m same\.csv is the same file as DATA same\.csv, an input"          train same.csv --target y -m same.csv "${q[@]}"
+t 2 "-m \./same\.csv is the same file as DATA same\.csv, an input"      train same.csv --target y -m ./same.csv "${q[@]}"
+t 2 "--plot-history out/h\.svg is the same file as -m out/h\.svg: two outputs" \
+                                                                       train "$train_data" --target y -m out/h.svg --plot-history out/h.svg "${q[@]}"
+t 2 "-o same_model\.json is the same file as -m same_model\.json, an input" predict "$test_data" -m same_model.json -o same_model.json
+t 2 "-o model_link\.json is the same file as -m same_model\.json, an input" predict "$test_data" -m same_model.json -o model_link.json
+t 2 "--metrics \./out/p\.csv is the same file as -o out/p\.csv: two outputs" predict "$test_data" -m model.json -o out/p.csv --metrics ./out/p.csv
+t 2 "-o same\.csv is the same file as DATA same\.csv, an input"          sample same.csv -m model.json -n 2 -o same.csv
+cmp -s same.csv "$train_data" && cmp -s same_model.json model.json ||
+  { echo "FAIL: an output that names an input changed the input" >&2; failures=$((failures + 1)); }
+
 # ------------------------------------------------------------- ebm-predict: checkpoints
 t 2 "--model is required"                                              predict "$test_data" -o out/p.csv
 t 1 "nosuch\.json: cannot open: No such file or directory$"            predict "$test_data" -m nosuch.json -o out/p.csv
