@@ -8,8 +8,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "bimodal_model.h"
 #include "ebm/checkpoint.h"
@@ -35,30 +33,6 @@ Checkpoint two_member_checkpoint() {
   return c;
 }
 
-struct Rows {
-  Matrix<float> x;
-  std::vector<std::uint64_t> streams;
-};
-
-Rows test_rows(const Checkpoint& c, int count) {
-  const Table t = read_table(kData + "bimodal_test.csv", {}, {"x", "y"});
-  Rows rows;
-  rows.x.resize(1, count);
-  for (int r = 0; r < count; ++r) {
-    const double x = t.values(r, t.column_index("x"));
-    rows.x(0, r) = static_cast<float>(c.x_scaler.to_standard(0, x));
-    rows.streams.push_back(row_stream(&x, 1));
-  }
-  return rows;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 TEST_CASE("ensemble: the mixture's reported density integrates to 1 on every row") {
@@ -68,7 +42,7 @@ TEST_CASE("ensemble: the mixture's reported density integrates to 1 on every row
   const std::vector<ParamVector> members = member_parameters(c);
   REQUIRE(members.size() == 2);
   const int count = 12;
-  const Rows rows = test_rows(c, count);
+  const HeldOut rows = held_out_rows(c, count);
   const EnsembleSample es =
       ensemble_importance_sample(model, members, rows.x, 1024, 7, 0, &rows.streams, standardised_support(c));
   // Integrated here by the trapezoid rule on exp(ensemble_log_density), independently of
@@ -95,7 +69,7 @@ TEST_CASE("ensemble: log-density is the log of the average of the members' densi
   const Checkpoint c = two_member_checkpoint();
   const EnergyModel model(c.architecture);
   const std::vector<ParamVector> members = member_parameters(c);
-  const Rows rows = test_rows(c, 6);
+  const HeldOut rows = held_out_rows(c, 6);
   const TargetSupport support = standardised_support(c);
   const EnsembleSample es = ensemble_importance_sample(model, members, rows.x, 256, 11, 0, &rows.streams, support);
   const Matrix<float> y = Matrix<float>::Constant(1, 6, 0.3f);
@@ -132,7 +106,7 @@ TEST_CASE("ensemble: resampling and modes come from the mixture") {
   const Checkpoint c = two_member_checkpoint();
   const EnergyModel model(c.architecture);
   const std::vector<ParamVector> members = member_parameters(c);
-  const Rows rows = test_rows(c, 2);
+  const HeldOut rows = held_out_rows(c, 2);
   const EnsembleSample es =
       ensemble_importance_sample(model, members, rows.x, 512, 3, 0, &rows.streams, standardised_support(c));
   const Matrix<float> draws = ensemble_resample(model, members, es, 400, 3, 0.05, 3, 0, &rows.streams);
