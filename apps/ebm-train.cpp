@@ -26,14 +26,16 @@ struct TextOptions {
   std::string schedule = "constant", epochs = "auto";
   bool quiet = false, no_progress = false, no_calibrate = false;
   int verbose = 0;
+  std::vector<std::string> merge;
   CLI::Option* valid_fraction = nullptr;
   ebm::cli::CsvFlags csv;
 };
 
 void add_data_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   const char* g = "Data";
-  app.add_option("DATA", o.data_path, "Training CSV file, or - for standard input")->required()->group(g);
-  app.add_option("--target,-t", o.targets, "Target column (repeat for several targets)")->required()->group(g);
+  // DATA and --target are required unless --merge is given (checked in finish_options).
+  app.add_option("DATA", o.data_path, "Training CSV file, or - for standard input")->group(g);
+  app.add_option("--target,-t", o.targets, "Target column (repeat for several targets)")->group(g);
   app.add_option("-m,--model", o.model_path, "Where to write the checkpoint (JSON)")->required()->group(g);
   app.add_option("--features,-f", text.features, "Comma-separated feature columns (default: every other numeric column)")
       ->group(g);
@@ -79,6 +81,13 @@ void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& tex
   app.add_option("--seed", s.seed, "Random seed (same seed, same result)")->capture_default_str()->group(g);
 }
 
+void add_ensemble_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
+  const char* g = "Ensemble";
+  app.add_option("--ensemble", o.ensemble, "Train N members (seeds seed, seed+1, ...; one validation split, that of --seed) into one checkpoint; p(y|x) is their average")->capture_default_str()->group(g)->check(CLI::Range(1, 1000));
+  app.add_option("--first-member", o.first_member, "Number of the first member trained (seed + K): train members apart and --merge them")->capture_default_str()->group(g)->check(CLI::Range(0, 1 << 30));
+  app.add_option("--merge", text.merge, "Merge these checkpoints (same data, columns, --seed and architecture) into one ensemble written to -m; trains nothing")->group(g)->expected(2, 1 << 20);
+}
+
 void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   const char* g = "Run";
   app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs (0: only at the end)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
@@ -99,9 +108,12 @@ std::string recorded_config(const CLI::App& app) {
   std::string line, out;
   while (std::getline(lines, line)) {
     bool recorded = true;
-    for (const char* key : {"model=", "resume=", "threads=", "quiet=", "verbose=", "no-progress=", "plot-history="}) {
+    for (const char* key : {"model=", "resume=", "threads=", "quiet=", "verbose=", "no-progress=", "plot-history=",
+                            "merge="}) {
       if (line.rfind(key, 0) == 0) recorded = false;
     }
+    // A single model's record stays as it was before ensembles existed.
+    if (line == "ensemble=1" || line == "first-member=0") recorded = false;
     if (recorded) out += line + '\n';
   }
   return out;
@@ -109,6 +121,12 @@ std::string recorded_config(const CLI::App& app) {
 
 // Typed settings from the text options; the library validates the values (settings.h).
 void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions& text) {
+  if (text.merge.empty()) {
+    if (o.data_path.empty()) throw ebm::UsageError("DATA is required (the training CSV file, or - for standard input)");
+    if (o.targets.empty()) throw ebm::UsageError("--target is required");
+  } else if (!o.data_path.empty() || !o.targets.empty()) {
+    throw ebm::UsageError("--merge combines trained checkpoints: it takes no DATA or --target");
+  }
   // An explicit validation file replaces the default held-out fraction.
   if (!o.valid_path.empty() && text.valid_fraction->count() == 0) o.settings.valid_fraction = 0.0;
   if (text.epochs != "auto") {
@@ -146,6 +164,8 @@ int main(int argc, char** argv) {
       "  ebm-train data/bimodal_train.csv --target y -m model.json\n"
       "  ebm-train train.csv --target price --features area,rooms -m m.json --valid-fraction 0.1 --early-stopping 10\n"
       "  cat train.csv | ebm-train - --target y1 --target y2 -m m.json --method ml-is\n"
+      "  ebm-train train.csv --target y -m ensemble.json --ensemble 5\n"
+      "  ebm-train --merge member0.json member1.json -m ensemble.json\n"
       "Output: the JSON checkpoint (-m); progress on stderr.\n"
       "Exit: 0 ok, 1 data/model error, 2 usage error, 130 interrupted (checkpoint of the last epoch written).");
   app.set_version_flag("--version", ebm::cli::version_string(program));
@@ -157,10 +177,16 @@ int main(int argc, char** argv) {
   add_data_options(app, o, text);
   add_model_options(app, o.architecture, text);
   add_training_options(app, o.settings, text);
+  add_ensemble_options(app, o, text);
   add_run_options(app, o, text);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     finish_options(app, o, text);
+    if (!text.merge.empty()) {
+      ebm::run_merge(text.merge, o.model_path);
+      if (o.verbosity >= 1) std::cerr << "wrote " << o.model_path << " (" << text.merge.size() << " checkpoints merged)\n";
+      return;
+    }
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
     // Progress goes to stderr; if whoever reads it goes away (ebm-train ... 2>&1 | head),

@@ -8,8 +8,9 @@
 //   test_nll_reported     mean -log p(y|x) as reported
 //   test_nll_grid         the same density renormalised by each row's grid mass
 //   mass_min, mass_max    extreme row masses; rows_off_10pct: rows with |mass - 1| > 0.1
-//   test_nll_ebm_grid     with --ebm-grid: exp f(x,y) normalised on the grid alone (no support, no proposal)
-//   test_nll_proposal     the proposal's NLL
+//   test_nll_ebm_grid     with --ebm-grid: exp f(x,y) normalised on the grid alone (no support, no proposal); first member
+//   test_nll_proposal     the proposal's NLL (of the first member of an ensemble)
+// An ensemble's density is the mixture of its members' (ensemble.h), as ebm-predict reports it.
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -20,6 +21,7 @@
 
 #include "ebm/checkpoint.h"
 #include "ebm/csv.h"
+#include "ebm/ensemble.h"
 #include "ebm/errors.h"
 #include "ebm/inference.h"
 #include "ebm/proposal.h"
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
     }
     const ebm::Checkpoint c = ebm::load_checkpoint(argv[1]);
     const ebm::EnergyModel model(c.architecture);
+    const std::vector<ebm::ParamVector> members = ebm::member_parameters(c);
     std::vector<std::string> needed = c.features;
     needed.push_back(c.targets.at(0));
     const ebm::Table t = ebm::read_table(argv[2], {}, needed);
@@ -93,17 +96,17 @@ int main(int argc, char** argv) {
     for (Eigen::Index r = 0; r < n; ++r) {
       // One row at a time with its own stream: exactly what ebm-predict computes for it.
       const std::vector<std::uint64_t> stream{streams[r]};
-      const ebm::ImportanceSample is =
-          ebm::importance_sample(model, c.params, x.middleCols(r, 1), a.samples, a.seed, r, &stream, support);
-      const double lp = ebm::log_density(model, c.params, is, y.middleCols(r, 1))[0];
-      const double mass = ebm::reported_mass(model, c.params, is, 0, slo, shi, a.points);
+      const ebm::EnsembleSample es =
+          ebm::ensemble_importance_sample(model, members, x.middleCols(r, 1), a.samples, a.seed, r, &stream, support);
+      const double lp = ebm::ensemble_log_density(model, members, es, y.middleCols(r, 1))[0];
+      const double mass = ebm::ensemble_reported_mass(model, members, es, 0, slo, shi, a.points);
       mass_min = std::min(mass_min, mass);
       mass_max = std::max(mass_max, mass);
       off += std::abs(mass - 1) > 0.1 ? 1 : 0;
       nll_reported -= lp - log_scale;
       nll_grid -= lp - std::log(mass) - log_scale;
       nll_ebm_grid -= ebm_grid[r] - log_scale;
-      nll_q -= ebm::mdn_log_density(is.proposal, 0, y.col(r).data()) - log_scale;
+      nll_q -= ebm::mdn_log_density(es.members[0].proposal, 0, y.col(r).data()) - log_scale;  // member 1's
     }
     nlohmann::ordered_json out;
     out["rows"] = n;

@@ -4,10 +4,14 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <unistd.h>
 
 #include "ebm/commands.h"
+#include "ebm/csv.h"
+#include "ebm/inference.h"
 
 namespace ebm::testing {
 
@@ -55,6 +59,33 @@ inline const TrainedModel& bimodal_model() {
     return t;
   }();
   return trained;
+}
+
+// The whole content of a file ("" if it cannot be read).
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// The first `rows` rows of data/bimodal_test.csv standardised with c's scaler, with the
+// random stream ebm-predict gives each.
+struct HeldOut {
+  Matrix<float> x;
+  std::vector<std::uint64_t> streams;
+};
+
+inline HeldOut held_out_rows(const Checkpoint& c, int rows) {
+  const Table t = read_table(kData + "bimodal_test.csv", {}, {"x", "y"});
+  HeldOut h;
+  h.x.resize(1, rows);
+  for (int r = 0; r < rows; ++r) {
+    const double x = t.values(r, t.column_index("x"));
+    h.x(0, r) = static_cast<float>(c.x_scaler.to_standard(0, x));
+    h.streams.push_back(row_stream(&x, 1));
+  }
+  return h;
 }
 
 }  // namespace ebm::testing

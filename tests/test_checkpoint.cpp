@@ -11,21 +11,16 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "bimodal_model.h"
 #include "ebm/checkpoint.h"
 #include "ebm/commands.h"
 #include "ebm/errors.h"
 
 using namespace ebm;
+using ebm::testing::read_file;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 struct Fixture {
   fs::path dir;

@@ -14,12 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "bimodal_model.h"
 #include "ebm/csv.h"
 #include "ebm/output_file.h"
 #include "ebm/errors.h"
 #include "ebm/rng.h"
 
 namespace fs = std::filesystem;
+using ebm::testing::read_file;
 
 namespace {
 
@@ -60,13 +62,6 @@ class ScratchDirectory {
  private:
   fs::path path_;
 };
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 // The message of the DataError thrown by `action` ("" if none was thrown).
 template <typename Action>

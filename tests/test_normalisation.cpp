@@ -16,23 +16,6 @@ using namespace ebm::testing;
 
 namespace {
 
-struct HeldOut {
-  Matrix<float> x;
-  std::vector<std::uint64_t> streams;
-};
-
-HeldOut held_out_rows(const Checkpoint& c, int rows) {
-  const Table t = read_table(kData + "bimodal_test.csv", {}, {"x", "y"});
-  HeldOut h;
-  h.x.resize(1, rows);
-  for (int r = 0; r < rows; ++r) {
-    const double x = t.values(r, t.column_index("x"));
-    h.x(0, r) = static_cast<float>(c.x_scaler.to_standard(0, x));
-    h.streams.push_back(row_stream(&x, 1));
-  }
-  return h;
-}
-
 // Grid masses of the reported densities of `rows` held-out rows over the support widened
 // by half of its width on each side (standardised units).
 std::vector<double> masses(const Checkpoint& c, const TargetSupport& support, int rows) {

@@ -52,6 +52,22 @@ nlohmann::ordered_json doubles(const std::vector<double>& values, const std::str
   return array;
 }
 
+// The "parameters" object: one entry per block of the layout, with its shape and values.
+// `what` starts the message naming a non-finite block.
+nlohmann::ordered_json parameters_json(const EnergyModel& model, const ParamVector& params, const std::string& what) {
+  nlohmann::ordered_json parameters = nlohmann::ordered_json::object();
+  for (const ParameterBlock& block : model.layout().blocks()) {
+    nlohmann::ordered_json values = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < block.size(); ++i) {
+      const float v = params.at(block.offset + i);
+      if (!std::isfinite(v)) throw NumericalError(what + block.name + "' is not finite; refusing to write the checkpoint");
+      values.push_back(float_for_json(v));
+    }
+    parameters[block.name] = {{"shape", {block.rows, block.cols}}, {"values", std::move(values)}};
+  }
+  return parameters;
+}
+
 }  // namespace
 
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
@@ -76,19 +92,16 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   j["training"] = c.training;
   j["results"] = c.results;
   const EnergyModel model(c.architecture);
-  nlohmann::ordered_json parameters = nlohmann::ordered_json::object();
-  for (const ParameterBlock& block : model.layout().blocks()) {
-    nlohmann::ordered_json values = nlohmann::ordered_json::array();
-    for (std::size_t i = 0; i < block.size(); ++i) {
-      const float v = c.params.at(block.offset + i);
-      if (!std::isfinite(v)) {
-        throw NumericalError("parameter '" + block.name + "' is not finite; refusing to write the checkpoint");
-      }
-      values.push_back(float_for_json(v));
+  j["parameters"] = parameters_json(model, c.params, "parameter '");
+  if (!c.more_members.empty()) {
+    nlohmann::ordered_json members = nlohmann::ordered_json::array();
+    for (std::size_t n = 0; n < c.more_members.size(); ++n) {
+      members.push_back({{"parameters", parameters_json(model, c.more_members[n].params,
+                                                        "ensemble[" + std::to_string(n) + "] parameter '")},
+                         {"results", c.more_members[n].results}});
     }
-    parameters[block.name] = {{"shape", {block.rows, block.cols}}, {"values", std::move(values)}};
+    j["ensemble"] = std::move(members);
   }
-  j["parameters"] = std::move(parameters);
   if (c.resume) {
     const TrainingState& r = *c.resume;
     nlohmann::ordered_json history = nlohmann::ordered_json::array();
@@ -178,40 +191,59 @@ void read_normalization(const JsonReader& r, const nlohmann::ordered_json& root,
 }
 
 // Every block of the model's layout, with its shape; no block the layout does not know.
-void read_parameters(const JsonReader& r, const nlohmann::ordered_json& root, const EnergyModel& model,
-                     Checkpoint& c) {
-  const auto& parameters = r.at(root, "parameters", "");
-  if (!parameters.is_object()) r.fail("'parameters' must be an object");
+// `path` names the object in messages ("parameters", "ensemble[0].parameters").
+ParamVector read_parameters(const JsonReader& r, const nlohmann::ordered_json& parameters, const std::string& path,
+                            const EnergyModel& model) {
+  if (!parameters.is_object()) r.fail("'" + path + "' must be an object");
+  ParamVector params;
   for (const ParameterBlock& block : model.layout().blocks()) {
-    const std::string path = "parameters." + block.name;
-    const auto& entry = r.at(parameters, block.name, "parameters");
-    const auto& shape = r.at(entry, "shape", path);
+    const std::string block_path = path + "." + block.name;
+    const auto& entry = r.at(parameters, block.name, path);
+    const auto& shape = r.at(entry, "shape", block_path);
     if (!shape.is_array() || shape.size() != 2 || !shape[0].is_number_integer() || !shape[1].is_number_integer() ||
         shape[0].get<long>() != block.rows || shape[1].get<long>() != block.cols) {
-      r.fail("'" + path + ".shape' is " + shape.dump() + ", expected [" + std::to_string(block.rows) + "," +
+      r.fail("'" + block_path + ".shape' is " + shape.dump() + ", expected [" + std::to_string(block.rows) + "," +
              std::to_string(block.cols) + "]");
     }
-    const std::vector<double> values = r.numbers(entry, "values", path, block.size());
+    const std::vector<double> values = r.numbers(entry, "values", block_path, block.size());
     // Grown block by block once each block's size is checked: allocating parameter_count()
     // up front let a few hundred bytes declaring e.g. hidden = 40000 demand gigabytes
     // before any check (found by fuzz/fuzz_checkpoint.cpp).
-    if (c.params.size() < block.offset + block.size()) c.params.resize(block.offset + block.size(), 0.0f);
+    if (params.size() < block.offset + block.size()) params.resize(block.offset + block.size(), 0.0f);
     for (std::size_t i = 0; i < values.size(); ++i) {
       const float v = static_cast<float>(values[i]);
-      if (!std::isfinite(v)) r.fail("'" + path + ".values[" + std::to_string(i) + "]' overflows a float");
-      c.params[block.offset + i] = v;
+      if (!std::isfinite(v)) r.fail("'" + block_path + ".values[" + std::to_string(i) + "]' overflows a float");
+      params[block.offset + i] = v;
     }
   }
+  if (parameters.size() != model.layout().blocks().size()) {
+    for (const auto& item : parameters.items()) {
+      bool known = false;
+      for (const ParameterBlock& block : model.layout().blocks()) known = known || block.name == item.key();
+      const std::string name = path == "parameters" ? item.key() : path + "." + item.key();
+      if (!known) r.fail("unexpected parameter '" + name + "' for this architecture");
+    }
+  }
+  return params;
 }
 
-void check_no_unknown_parameters(const JsonReader& r, const nlohmann::ordered_json& root, const EnergyModel& model) {
-  const auto& parameters = root["parameters"];
-  if (parameters.size() == model.layout().blocks().size()) return;
-  for (const auto& item : parameters.items()) {
-    bool known = false;
-    for (const ParameterBlock& block : model.layout().blocks()) known = known || block.name == item.key();
-    if (!known) r.fail("unexpected parameter '" + item.key() + "' for this architecture");
+// Members 2..N: "ensemble" is an array of objects, each with "parameters" (checked as the
+// top-level ones) and optionally "results".
+std::vector<EnsembleMember> read_more_members(const JsonReader& r, const nlohmann::ordered_json& root,
+                                              const EnergyModel& model) {
+  std::vector<EnsembleMember> members;
+  if (!root.contains("ensemble")) return members;
+  const auto& ensemble = root["ensemble"];
+  if (!ensemble.is_array()) r.fail("'ensemble' must be an array of members");
+  for (std::size_t n = 0; n < ensemble.size(); ++n) {
+    const std::string path = "ensemble[" + std::to_string(n) + "]";
+    if (!ensemble[n].is_object()) r.fail("'" + path + "' must be an object");
+    EnsembleMember member;
+    member.params = read_parameters(r, r.at(ensemble[n], "parameters", path), path + ".parameters", model);
+    if (ensemble[n].contains("results") && ensemble[n]["results"].is_object()) member.results = ensemble[n]["results"];
+    members.push_back(std::move(member));
   }
+  return members;
 }
 
 std::vector<EpochRecord> read_resume_history(const JsonReader& r, const nlohmann::ordered_json& res, int epochs_done) {
@@ -280,11 +312,11 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
   if (root.contains("training") && root["training"].is_object()) c.training = root["training"];
   if (root.contains("results") && root["results"].is_object()) c.results = root["results"];
   const EnergyModel model(c.architecture);
-  read_parameters(r, root, model, c);
+  c.params = read_parameters(r, r.at(root, "parameters", ""), "parameters", model);
+  c.more_members = read_more_members(r, root, model);
   if (with_resume_state && root.contains("resume")) {
     c.resume = read_resume_state(r, root["resume"], model.parameter_count());
   }
-  check_no_unknown_parameters(r, root, model);
   return c;
 }
 
@@ -307,6 +339,51 @@ void set_support_from_range(Checkpoint& c, const std::vector<double>& y_min, con
     c.y_support_lo.push_back(y_min[d] - pad);
     c.y_support_hi.push_back(y_max[d] + pad);
   }
+}
+
+std::vector<ParamVector> member_parameters(const Checkpoint& c) {
+  std::vector<ParamVector> members{c.params};
+  for (const EnsembleMember& m : c.more_members) members.push_back(m.params);
+  return members;
+}
+
+std::string ensemble_incompatibility(const Checkpoint& a, const Checkpoint& b) {
+  if (a.features != b.features) return "features (" + join_names(a.features) + " vs " + join_names(b.features) + ")";
+  if (a.targets != b.targets) return "targets (" + join_names(a.targets) + " vs " + join_names(b.targets) + ")";
+  if (!(a.architecture == b.architecture)) {
+    return "architecture (" + to_json(a.architecture).dump() + " vs " + to_json(b.architecture).dump() + ")";
+  }
+  // Exact equality: members trained on the same rows (same data and --seed) have the same
+  // statistics to the last bit; anything else means other training rows.
+  if (a.x_scaler.mean != b.x_scaler.mean) return "normalization (x_mean)";
+  if (a.x_scaler.scale != b.x_scaler.scale) return "normalization (x_scale)";
+  if (a.y_scaler.mean != b.y_scaler.mean) return "normalization (y_mean)";
+  if (a.y_scaler.scale != b.y_scaler.scale) return "normalization (y_scale)";
+  if (a.y_support_lo != b.y_support_lo || a.y_support_hi != b.y_support_hi) return "support";
+  for (std::size_t d = 0; d < a.y_lattice.size(); ++d) {
+    if (a.y_lattice[d].step != b.y_lattice[d].step || a.y_lattice[d].origin != b.y_lattice[d].origin) return "lattice";
+  }
+  return "";
+}
+
+Checkpoint merge_checkpoints(const std::vector<Checkpoint>& parts, const std::vector<std::string>& sources) {
+  if (parts.size() < 2) throw UsageError("--merge needs at least two checkpoints");
+  Checkpoint merged = parts[0];
+  if (merged.y_support_lo.empty()) {
+    throw DataError(sources[0] + ": a version 1 checkpoint (no support) cannot be an ensemble member; retrain it");
+  }
+  merged.resume.reset();  // the state to resume one member's training means nothing for the ensemble
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const std::string difference = ensemble_incompatibility(parts[0], parts[i]);
+    if (!difference.empty()) {
+      throw DataError(sources[i] + ": cannot be merged with " + sources[0] + ": " + difference +
+                      " differs (members need the same columns, architecture and training rows: the same data "
+                      "and --seed, with --first-member to vary the members)");
+    }
+    merged.more_members.push_back({parts[i].params, parts[i].results});
+    merged.more_members.insert(merged.more_members.end(), parts[i].more_members.begin(), parts[i].more_members.end());
+  }
+  return merged;
 }
 
 void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {

@@ -20,6 +20,13 @@ constexpr const char* kCheckpointFormat = "ebm-checkpoint";
 constexpr int kCheckpointVersion = 2;     // written
 constexpr int kOldestCheckpointVersion = 1;  // still read: no "support", densities normalised by SNIS
 
+// Members 2..N of an ensemble (docs/maths.md §8c): their own parameters (each member's
+// calibrated temperature and proposal width are baked into them) and training results.
+struct EnsembleMember {
+  ParamVector params;
+  nlohmann::ordered_json results = nlohmann::ordered_json::object();
+};
+
 struct Checkpoint {
   std::vector<std::string> features, targets;
   Standardizer x_scaler, y_scaler;
@@ -29,7 +36,8 @@ struct Checkpoint {
   // Lattice of each target (version 2; lattice.h): step 0 = continuous. User's units.
   std::vector<Lattice> y_lattice;
   Architecture architecture;
-  ParamVector params;
+  ParamVector params;                  // member 1 (the only one of a single model)
+  std::vector<EnsembleMember> more_members;  // members 2..N of an ensemble ("ensemble" in the JSON)
   nlohmann::ordered_json training = nlohmann::ordered_json::object();  // options used
   nlohmann::ordered_json results = nlohmann::ordered_json::object();   // final figures, history
   std::optional<TrainingState> resume;  // present in --checkpoint-every / interrupted checkpoints
@@ -40,6 +48,18 @@ TargetSupport standardised_support(const Checkpoint& checkpoint);
 // The support for targets whose training values span [y_min, y_max] per dimension: half
 // the range on each side, at least one standard deviation (needs y_scaler).
 void set_support_from_range(Checkpoint& checkpoint, const std::vector<double>& y_min, const std::vector<double>& y_max);
+
+// The parameters of every member, member 1 first: p(y|x) = (1/N) sum_n p_n(y|x).
+std::vector<ParamVector> member_parameters(const Checkpoint& checkpoint);
+
+// What keeps two checkpoints from being members of one ensemble ("" if nothing): they must
+// share columns, normalisation, support, lattice and architecture (training options may
+// differ). Names the first difference, e.g. "normalization (y_mean)".
+std::string ensemble_incompatibility(const Checkpoint& a, const Checkpoint& b);
+// One ensemble holding every member of `parts` in order (the first part's training record
+// and results stay at the top; training state for --resume is dropped). Throws DataError
+// naming the source and what differs when a part is incompatible with the first.
+Checkpoint merge_checkpoints(const std::vector<Checkpoint>& parts, const std::vector<std::string>& sources);
 
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& checkpoint);
 // `source` names the file in error messages. Validates format, version, required keys,

@@ -40,6 +40,12 @@ struct TrainOptions {
   const std::atomic<bool>* interrupt = nullptr;  // set (e.g. by SIGINT) to stop after the current step
   int checkpoint_every = 0;              // write a resumable checkpoint every N epochs (0: never)
   std::string resume_path;               // continue from this checkpoint's training state
+  // An ensemble (ensemble.h): members first_member .. first_member + ensemble - 1, member k
+  // trained and calibrated with seed + k (initialisation, noise, validation estimates) on
+  // the rows and validation split of `settings.seed`, so members trained apart (by
+  // first_member) merge into exactly the ensemble trained at once.
+  int ensemble = 1;
+  int first_member = 0;
 };
 
 struct TrainSummary {
@@ -51,6 +57,10 @@ struct TrainSummary {
 };
 
 TrainSummary run_train(const TrainOptions& options);
+
+// ebm-train --merge: loads the checkpoints, merges their members (merge_checkpoints: they
+// must be compatible) and writes the ensemble to output_path atomically.
+Checkpoint run_merge(const std::vector<std::string>& input_paths, const std::string& output_path);
 
 struct PredictOptions {
   std::string model_path;

@@ -414,73 +414,87 @@ Matrix<float> find_modes(const EnergyModel& model, const ParamVector& params,
   return y;
 }
 
-Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
-                       const ImportanceSample& is, int draws, int langevin_steps, double step,
-                       std::uint64_t seed, std::uint64_t first_row,
-                       const std::vector<std::uint64_t>* row_streams) {
-  const float* p = params.data();
-  const int rows = is.rows, dy = is.y_dim;
-  Matrix<float> y(dy, static_cast<Eigen::Index>(rows) * draws);
-  std::vector<Rng> rngs;
-  rngs.reserve(rows);
-  for (int e = 0; e < rows; ++e) {
-    rngs.emplace_back(seed ^ streams::kResample, row_streams != nullptr ? (*row_streams)[e] : first_row + e);
-    Rng& rng = rngs.back();
-    // Systematic resampling: one uniform offset, N evenly spaced positions on the CDF of
-    // the weights; lower variance than N independent categorical draws.
-    const double offset = rng.uniform();
-    double cumulative = is.weights(0, e);
-    int m = 0;
-    for (int i = 0; i < draws; ++i) {
-      const double position = (offset + i) / draws;
-      while (position > cumulative && m + 1 < is.samples) cumulative += is.weights(++m, e);
-      const Eigen::Index chosen = static_cast<Eigen::Index>(e) * is.samples + m;
-      y.col(static_cast<Eigen::Index>(e) * draws + i) = is.y.col(chosen);
-      if (is.quadrature()) {
-        // Uniform within the chosen point's quadrature cell: a draw from the piecewise-constant
-        // density whose cell masses are the weights, continuous rather than on the grid.
-        y(0, static_cast<Eigen::Index>(e) * draws + i) =
-            is.cell_lo(0, chosen) + static_cast<float>(rng.uniform()) * (is.cell_hi(0, chosen) - is.cell_lo(0, chosen));
-      }
-    }
-    // Shuffle so that the order of draws carries no information (systematic resampling
-    // returns them sorted by sample index).
-    for (int i = draws - 1; i > 0; --i) {
-      const int j = static_cast<int>(rng.below(static_cast<std::uint64_t>(i) + 1));
-      y.col(static_cast<Eigen::Index>(e) * draws + i).swap(y.col(static_cast<Eigen::Index>(e) * draws + j));
+void resample_row(const ImportanceSample& is, int row, int draws, Rng& rng, Matrix<float>& y, Eigen::Index first_column,
+                  std::vector<int>* chosen_candidates) {
+  // Systematic resampling: one uniform offset, N evenly spaced positions on the CDF of
+  // the weights; lower variance than N independent categorical draws.
+  const double offset = rng.uniform();
+  double cumulative = is.weights(0, row);
+  int m = 0;
+  if (chosen_candidates != nullptr) chosen_candidates->assign(static_cast<std::size_t>(draws), 0);
+  for (int i = 0; i < draws; ++i) {
+    const double position = (offset + i) / draws;
+    while (position > cumulative && m + 1 < is.samples) cumulative += is.weights(++m, row);
+    const Eigen::Index chosen = static_cast<Eigen::Index>(row) * is.samples + m;
+    y.col(first_column + i) = is.y.col(chosen);
+    if (chosen_candidates != nullptr) (*chosen_candidates)[static_cast<std::size_t>(i)] = m;
+    if (is.quadrature()) {
+      // Uniform within the chosen point's quadrature cell: a draw from the piecewise-constant
+      // density whose cell masses are the weights, continuous rather than on the grid.
+      y(0, first_column + i) =
+          is.cell_lo(0, chosen) + static_cast<float>(rng.uniform()) * (is.cell_hi(0, chosen) - is.cell_lo(0, chosen));
     }
   }
-  if (langevin_steps <= 0) return y;
+  // Shuffle so that the order of draws carries no information (systematic resampling
+  // returns them sorted by sample index).
+  for (int i = draws - 1; i > 0; --i) {
+    const int j = static_cast<int>(rng.below(static_cast<std::uint64_t>(i) + 1));
+    y.col(first_column + i).swap(y.col(first_column + j));
+    if (chosen_candidates != nullptr) std::swap((*chosen_candidates)[i], (*chosen_candidates)[j]);
+  }
+}
+
+void langevin_refine(const EnergyModel& model, const ParamVector& params, const Matrix<float>& hx, Matrix<float>& y,
+                     int draws, int steps, double step, const std::vector<Rng*>& rngs, const TargetSupport& support) {
   // MALA: y' = y + (s^2/2) grad f(y) + s z; accept with probability
   // min(1, exp(f(y') - f(y) + log N(y; y' + (s^2/2) grad f(y'), s^2) - log N(y'; y + ..., s^2))).
+  const float* p = params.data();
+  const int rows = static_cast<int>(hx.cols()), dy = static_cast<int>(y.rows());
   const float half_s2 = static_cast<float>(0.5 * step * step);
   const Eigen::Index n = y.cols();
   Matrix<float> grad;
-  RowVector<float> f = energies_and_gradients_by_row(model, p, is.hx, y, draws, grad);
-  for (int t = 0; t < langevin_steps; ++t) {
+  RowVector<float> f = energies_and_gradients_by_row(model, p, hx, y, draws, grad);
+  for (int t = 0; t < steps; ++t) {
     Matrix<float> noise(dy, n);
     for (int e = 0; e < rows; ++e) {
       for (int i = 0; i < draws; ++i) {
-        for (int d = 0; d < dy; ++d) noise(d, static_cast<Eigen::Index>(e) * draws + i) = static_cast<float>(rngs[e].normal());
+        for (int d = 0; d < dy; ++d) noise(d, static_cast<Eigen::Index>(e) * draws + i) = static_cast<float>(rngs[e]->normal());
       }
     }
     Matrix<float> proposal = y + half_s2 * grad + static_cast<float>(step) * noise;
     Matrix<float> grad_new;
-    const RowVector<float> f_new = energies_and_gradients_by_row(model, p, is.hx, proposal, draws, grad_new);
+    const RowVector<float> f_new = energies_and_gradients_by_row(model, p, hx, proposal, draws, grad_new);
     const double inv_2s2 = 1.0 / (2.0 * step * step);
     for (Eigen::Index c = 0; c < n; ++c) {
       const double forward = (proposal.col(c) - y.col(c) - half_s2 * grad.col(c)).squaredNorm();
       const double backward = (y.col(c) - proposal.col(c) - half_s2 * grad_new.col(c)).squaredNorm();
       const double log_accept = (f_new(c) - f(c)) - backward * inv_2s2 + forward * inv_2s2;
       const int e = static_cast<int>(c / draws);
-      if (std::isfinite(log_accept) && std::log(rngs[e].uniform_positive()) < log_accept &&
-          inside_support(is.support, proposal.col(c))) {
+      if (std::isfinite(log_accept) && std::log(rngs[e]->uniform_positive()) < log_accept &&
+          inside_support(support, proposal.col(c))) {
         y.col(c) = proposal.col(c);
         grad.col(c) = grad_new.col(c);
         f(c) = f_new(c);
       }
     }
   }
+}
+
+Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
+                       const ImportanceSample& is, int draws, int langevin_steps, double step,
+                       std::uint64_t seed, std::uint64_t first_row,
+                       const std::vector<std::uint64_t>* row_streams) {
+  const int rows = is.rows;
+  Matrix<float> y(is.y_dim, static_cast<Eigen::Index>(rows) * draws);
+  std::vector<Rng> rngs;
+  rngs.reserve(rows);
+  std::vector<Rng*> row_rngs;
+  for (int e = 0; e < rows; ++e) {
+    rngs.emplace_back(seed ^ streams::kResample, row_streams != nullptr ? (*row_streams)[e] : first_row + e);
+    row_rngs.push_back(&rngs.back());
+    resample_row(is, e, draws, rngs.back(), y, static_cast<Eigen::Index>(e) * draws, nullptr);
+  }
+  if (langevin_steps > 0) langevin_refine(model, params, is.hx, y, draws, langevin_steps, step, row_rngs, is.support);
   return y;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ebm/model.h"
+#include "ebm/rng.h"
 
 namespace ebm {
 
@@ -135,6 +136,17 @@ Matrix<float> resample(const EnergyModel& model, const ParamVector& params,
                        const ImportanceSample& is, int draws, int langevin_steps, double step,
                        std::uint64_t seed, std::uint64_t first_row,
                        const std::vector<std::uint64_t>* row_streams = nullptr);
+
+// The steps of resample, for callers that combine them otherwise (ensemble.h):
+// systematic resampling of row `row`'s weighted candidates into columns first_column ..
+// first_column + draws - 1 of y (uniform within the quadrature cell, then shuffled), the
+// candidate index of each draw into chosen_candidates if given;
+void resample_row(const ImportanceSample& is, int row, int draws, Rng& rng, Matrix<float>& y, Eigen::Index first_column,
+                  std::vector<int>* chosen_candidates);
+// and `steps` MALA steps on f (p(y|x)-invariant) for y (y_dim x rows*draws), the draws of
+// row e under hx.col(e) with random numbers from rngs[e]; moves leaving the support are rejected.
+void langevin_refine(const EnergyModel& model, const ParamVector& params, const Matrix<float>& hx, Matrix<float>& y,
+                     int draws, int steps, double step, const std::vector<Rng*>& rngs, const TargetSupport& support);
 
 // Random-stream id of an input row derived from its feature values: a row gets the same
 // random numbers wherever it appears (whole file, a shard of it, another order), so

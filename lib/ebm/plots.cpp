@@ -8,6 +8,7 @@
 #include "ebm/metrics.h"
 #include "ebm/errors.h"
 #include "ebm/inference.h"
+#include "ebm/ensemble.h"
 #include "ebm/svg.h"
 
 namespace ebm {
@@ -67,7 +68,9 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
     xs(0, i) = static_cast<float>(c.x_scaler.to_standard(0, x));
   }
   // One importance sample per grid column gives the mean, the interval and log Z(x).
-  const ImportanceSample is = importance_sample(model, c.params, xs, samples, seed, 0, nullptr, standardised_support(c));
+  const std::vector<ParamVector> members = member_parameters(c);
+  const EnsembleSample es = ensemble_importance_sample(model, members, xs, samples, seed, 0, nullptr, standardised_support(c));
+  const ImportanceSample& is = es.combined();
   std::vector<double> q_low(nx), q_high(nx);
   for (int i = 0; i < nx; ++i) {
     plot.mean.push_back(c.y_scaler.to_original(0, weighted_moments(is, i, 0).mean));
@@ -98,12 +101,9 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
   plot.density.resize(ny, nx);
   const double log_scale = std::log(c.y_scaler.scale[0]);
   for (int i = 0; i < nx; ++i) {
-    const RowVector<float> f = model.energy(c.params.data(), Matrix<float>(is.hx.col(i)), ys, ny);
-    for (int j = 0; j < ny; ++j) {
-      // p(y|x) = 0 outside the support (a version 2 checkpoint's), per original unit of y.
-      const bool inside = is.support.empty() || is.support.contains(0, ys(0, j));
-      plot.density(j, i) = inside ? std::exp(static_cast<double>(f(j)) - is.log_z[i] - log_scale) : 0.0;
-    }
+    // p(y|x) = 0 outside the support (a version 2 checkpoint's), per original unit of y.
+    const std::vector<double> log_densities = ensemble_ebm_density(model, members, es, i, ys);
+    for (int j = 0; j < ny; ++j) plot.density(j, i) = std::exp(log_densities[j] - log_scale);
   }
   if (!plot.density.allFinite()) {
     throw NumericalError("--plot: the density on the grid is not finite (x in [" + format_number(x_lo) + ", " +

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "ebm/commands.h"
+#include "ebm/ensemble.h"
 #include "ebm/errors.h"
 #include "ebm/inference.h"
 #include "ebm/input_chunks.h"
@@ -63,6 +64,7 @@ struct PredictContext {
   const PredictOptions& o;
   const Checkpoint& c;
   const EnergyModel& model;
+  const std::vector<ParamVector>& members;  // the ensemble's parameters (one for a single model)
   OutputLayout layout;
   bool has_targets;
   double coverage_level;  // of the interval written and of the coverage metric
@@ -107,14 +109,14 @@ void write_target_estimates(const PredictContext& ctx, const ImportanceSample& i
 }
 
 // For a one-dimensional lattice target: the probability of the observed value's cell.
-void add_cell_probabilities(const PredictContext& ctx, const ImportanceSample& is, const InputChunk& chunk,
+void add_cell_probabilities(const PredictContext& ctx, const EnsembleSample& es, const InputChunk& chunk,
                             int chunk_row, int e, MetricSums& sums) {
   if (ctx.c.architecture.y_dim != 1 || ctx.c.y_lattice.empty() || !ctx.c.y_lattice[0].discrete()) return;
   const Standardizer& ys = ctx.c.y_scaler;
   const Lattice& lattice = ctx.c.y_lattice[0];
   const double observed = ys.to_standard(0, lattice.snap(chunk.y(0, chunk_row)));
   sums.add_cell_log_probability(
-      cell_log_probability(ctx.model, ctx.c.params, is, e, observed, 0.5 * lattice.step / ys.scale[0]));
+      ensemble_cell_log_probability(ctx.model, ctx.members, es, e, observed, 0.5 * lattice.step / ys.scale[0]));
 }
 
 // Predicts the rows of one task into their columns of `values` (value_columns x R).
@@ -122,14 +124,17 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
                   MetricSums& sums) {
   const PredictOptions& o = ctx.o;
   const std::vector<std::uint64_t> streams = task_streams(chunk, rows);
-  const ImportanceSample is = importance_sample(ctx.model, ctx.c.params, task_features(chunk, rows), o.samples,
-                                                o.seed, chunk.first_row + static_cast<std::size_t>(rows.begin), &streams, ctx.support);
+  // Estimators read the mixture's weighted candidates; densities and modes need the members.
+  const EnsembleSample es =
+      ensemble_importance_sample(ctx.model, ctx.members, task_features(chunk, rows), o.samples, o.seed,
+                                 chunk.first_row + static_cast<std::size_t>(rows.begin), &streams, ctx.support);
+  const ImportanceSample& is = es.combined();
   Matrix<float> modes;
-  if (o.mode) modes = find_modes(ctx.model, ctx.c.params, is, o.mode_steps, 0.1);
+  if (o.mode) modes = ensemble_modes(ctx.model, ctx.members, es, o.mode_steps, 0.1);
   std::vector<double> log_densities;  // user's units
   if (ctx.has_targets) {
     const double log_jacobian = ctx.c.y_scaler.log_jacobian();
-    log_densities = log_density(ctx.model, ctx.c.params, is, chunk.y_std.middleCols(rows.begin, rows.count));
+    log_densities = ensemble_log_density(ctx.model, ctx.members, es, chunk.y_std.middleCols(rows.begin, rows.count));
     for (double& lp : log_densities) lp -= log_jacobian;
   }
   for (int e = 0; e < rows.count; ++e) {
@@ -140,7 +145,7 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
     }
     if (ctx.has_targets) {
       sums.add_log_density(log_densities[e]);
-      add_cell_probabilities(ctx, is, chunk, rows.begin + e, e, sums);
+      add_cell_probabilities(ctx, es, chunk, rows.begin + e, e, sums);
     }
     sums.add_ess(is.ess[e]);
     if (o.logpdf) column(k++) = log_densities[e];
@@ -259,7 +264,8 @@ PredictSummary run_predict(const PredictOptions& o) {
   SideFiles files(o);
   OutputFile out(o.output_path);
   CsvWriter writer(out.stream(), o.output_csv, o.precision);
-  const PredictContext ctx{o, c, model, OutputLayout{o, c.architecture.y_dim}, cols.has_targets,
+  const std::vector<ParamVector> members = member_parameters(c);
+  const PredictContext ctx{o, c, model, members, OutputLayout{o, c.architecture.y_dim}, cols.has_targets,
                            o.interval.value_or(o.metrics_interval), standardised_support(c)};
   HeaderOnce header(writer, ctx.layout.header(c.targets));
   PlotInputs plot_inputs(o.seed);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ebm/commands.h"
+#include "ebm/ensemble.h"
 #include "ebm/errors.h"
 #include "ebm/inference.h"
 #include "ebm/input_chunks.h"
@@ -21,15 +22,15 @@ void validate(const SampleOptions& o) {
 }
 
 // Draws for the rows of one task into their columns of `draws` (y_dim x R*N, standardised).
-void sample_task(const SampleOptions& o, const Checkpoint& c, const EnergyModel& model, int proposal_samples,
-                 const InputChunk& chunk, const TaskRows& rows, Matrix<float>& draws) {
+void sample_task(const SampleOptions& o, const Checkpoint& c, const EnergyModel& model,
+                 const std::vector<ParamVector>& members, int proposal_samples, const InputChunk& chunk,
+                 const TaskRows& rows, Matrix<float>& draws) {
   const std::uint64_t first = chunk.first_row + static_cast<std::uint64_t>(rows.begin);
   const std::vector<std::uint64_t> streams = task_streams(chunk, rows);
-  const ImportanceSample is =
-      importance_sample(model, c.params, task_features(chunk, rows), proposal_samples, o.seed, first, &streams,
-                        standardised_support(c));
+  const EnsembleSample es = ensemble_importance_sample(model, members, task_features(chunk, rows), proposal_samples,
+                                                       o.seed, first, &streams, standardised_support(c));
   draws.middleCols(static_cast<Eigen::Index>(rows.begin) * o.draws, static_cast<Eigen::Index>(rows.count) * o.draws) =
-      resample(model, c.params, is, o.draws, o.langevin_steps, o.langevin_step, o.seed, first, &streams);
+      ensemble_resample(model, members, es, o.draws, o.langevin_steps, o.langevin_step, o.seed, first, &streams);
 }
 
 void write_draws(const SampleOptions& o, const Checkpoint& c, const InputChunk& chunk, const Matrix<float>& draws,
@@ -55,6 +56,7 @@ std::size_t run_sample(const SampleOptions& o) {
   const int proposal_samples = o.proposal_samples > 0 ? o.proposal_samples : std::max(1024, 4 * o.draws);
   const Checkpoint c = load_checkpoint(o.model_path);
   const EnergyModel model(c.architecture);
+  const std::vector<ParamVector> members = member_parameters(c);
   CsvReader reader(o.data_path, o.csv);
   const InputColumns cols = resolve_columns(reader, c, o.keep, false, "");
   OutputFile out(o.output_path);
@@ -72,7 +74,7 @@ std::size_t run_sample(const SampleOptions& o) {
   while (read_chunk(reader, c, cols, chunk_rows, rows_done, chunk)) {
     Matrix<float> draws(c.architecture.y_dim, static_cast<Eigen::Index>(chunk.rows()) * o.draws);
     run_tasks(pool, chunk.rows(), per_task,
-              [&](const TaskRows& rows) { sample_task(o, c, model, proposal_samples, chunk, rows, draws); });
+              [&](const TaskRows& rows) { sample_task(o, c, model, members, proposal_samples, chunk, rows, draws); });
     header_once.write();
     write_draws(o, c, chunk, draws, writer);
     rows_done += static_cast<std::size_t>(chunk.rows());

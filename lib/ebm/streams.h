@@ -28,6 +28,9 @@ constexpr std::uint64_t kTemperature = 0x9e3779b97f4a7c15ULL;
 constexpr std::uint64_t kProposal = 0x243f6a8885a308d3ULL;
 constexpr std::uint64_t kResample = 0x13198a2e03707344ULL;
 constexpr std::uint64_t kRowHash = 0x8a5cd789635d2dffULL;
+// Ensemble member n > 0 draws its proposal samples with seed ^ splitmix64(kEnsembleMember + n)
+// (member 0 with the seed itself; ensemble.h).
+constexpr std::uint64_t kEnsembleMember = 0x299f31d0082efa98ULL;
 
 // --plot: reservoir sampling of the observed points drawn (stream number, seed = --seed).
 constexpr std::uint64_t kPlotPointsStream = 0x706c6f74;

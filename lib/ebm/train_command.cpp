@@ -41,6 +41,12 @@ void validate(const TrainOptions& options) {
     }
     if (!seen.insert(f).second) throw UsageError("feature '" + f + "' is given twice");
   }
+  if (options.ensemble < 1) throw UsageError("--ensemble must be at least 1");
+  if (options.first_member < 0) throw UsageError("--first-member must be >= 0");
+  if (options.ensemble > 1 && (options.checkpoint_every > 0 || !options.resume_path.empty())) {
+    throw UsageError("--checkpoint-every and --resume train one model: with --ensemble, train the members one at a "
+                     "time (--first-member K) and combine them with --merge");
+  }
 }
 
 // ----------------------------------------------------------------------- prepare data
@@ -379,6 +385,65 @@ void save_interrupted(const TrainOptions& options, Checkpoint& checkpoint, const
 
 }  // namespace
 
+namespace {
+
+// One member's training and calibration: its parameters (calibration baked in) and results.
+struct MemberOutcome {
+  TrainResult result;
+  ParamVector params;
+  Calibration calibration;
+  nlohmann::ordered_json results;
+};
+
+// Trains member `member` (0-based among those of this run) with settings `s` (its seed),
+// calibrates it, and records its results. With a single member this is exactly the run of
+// a single model, snapshots (--checkpoint-every) and --resume included.
+MemberOutcome train_member(const TrainOptions& options, const TrainingData& data, const TrainSettings& s,
+                           const EnergyModel& model, int total_epochs, int member, Checkpoint& checkpoint) {
+  const bool single = options.ensemble == 1;
+  std::optional<TrainingState> resume;
+  if (!options.resume_path.empty()) {
+    resume = resume_state(options, checkpoint);
+    if (options.log != nullptr && options.verbosity >= 1) {
+      *options.log << "resuming after epoch " << resume->epochs_done << " of " << total_epochs << "\n";
+    }
+  }
+  if (!single && options.log != nullptr && options.verbosity >= 1) {
+    *options.log << "ensemble member " << options.first_member + member + 1 << " (" << member + 1 << " of "
+                 << options.ensemble << "), seed " << s.seed << "\n";
+  }
+  const double log_jacobian = data.y_scaler.log_jacobian();
+  TrainProgress progress(options.log, options.verbosity, options.progress_bar, resume ? resume->epochs_done + 1 : 1,
+                         total_epochs, log_jacobian);
+  const auto on_epoch = [&](const EpochRecord& r, const TrainingState& state) {
+    progress.epoch_done(r, state.best_epoch);
+    if (single && options.checkpoint_every > 0 && r.epoch % options.checkpoint_every == 0) {
+      write_snapshot(options, checkpoint, state, false);
+    }
+    return true;
+  };
+  const auto on_batch = [&](int batch, int batches) { progress.batch_done(batch, batches); };
+  MemberOutcome outcome;
+  outcome.result = train(model, data.x, data.y, data.x_valid, data.y_valid, s, on_epoch, on_batch,
+                         resume ? &*resume : nullptr, options.interrupt);
+  if (outcome.result.interrupted) return outcome;
+  outcome.params = outcome.result.params;
+  if (s.calibrate && data.x_valid.cols() > 0 && !outcome.result.history.empty()) {
+    outcome.calibration = calibrate(options, s, model, data, outcome.params);
+  }
+  outcome.results = results_record(outcome.result.state, outcome.result.stopped_early, false, outcome.calibration,
+                                   log_jacobian);
+  if (s.seed != options.settings.seed) outcome.results["member_seed"] = s.seed;
+  if (options.log != nullptr && options.verbosity >= 1) {
+    progress.clear_bar();
+    progress.summary(outcome.result.state, outcome.result.stopped_early, outcome.calibration.nll_after,
+                     outcome.calibration.temperature);
+  }
+  return outcome;
+}
+
+}  // namespace
+
 TrainSummary run_train(const TrainOptions& options) {
   validate(options);
   // --resume may name -m: continuing a run replaces its checkpoint with a later one.
@@ -405,57 +470,53 @@ TrainSummary run_train(const TrainOptions& options) {
   const EnergyModel model(checkpoint.architecture);
   log_plan(options, data, model);
 
-  std::optional<TrainingState> resume;
-  if (!options.resume_path.empty()) {
-    resume = resume_state(options, checkpoint);
-    if (options.log != nullptr && options.verbosity >= 1) {
-      *options.log << "resuming after epoch " << resume->epochs_done << " of " << total_epochs << "\n";
+  for (int member = 0; member < options.ensemble; ++member) {
+    TrainSettings member_settings = s;
+    member_settings.seed = s.seed + static_cast<std::uint64_t>(options.first_member + member);
+    MemberOutcome outcome = train_member(options, data, member_settings, model, total_epochs, member, checkpoint);
+    if (outcome.result.interrupted) {
+      summary.interrupted = true;
+      // The first member keeps a single model's behaviour (a resumable snapshot); later
+      // ones leave the members already complete.
+      if (member == 0) {
+        summary.result = std::move(outcome.result);
+        save_interrupted(options, checkpoint, summary.result);
+        return summary;
+      }
+      if (options.log != nullptr) *options.log << "\ninterrupted: keeping the " << member << " complete member(s)\n";
+      break;
     }
-  }
-  const double log_jacobian = data.y_scaler.log_jacobian();
-  TrainProgress progress(options.log, options.verbosity, options.progress_bar, resume ? resume->epochs_done + 1 : 1,
-                         total_epochs, log_jacobian);
-  const auto on_epoch = [&](const EpochRecord& r, const TrainingState& state) {
-    progress.epoch_done(r, state.best_epoch);
-    if (options.checkpoint_every > 0 && r.epoch % options.checkpoint_every == 0) {
-      write_snapshot(options, checkpoint, state, false);
+    if (member == 0) {
+      checkpoint.params = outcome.params;
+      checkpoint.results = outcome.results;
+      summary.result = std::move(outcome.result);
+    } else {
+      checkpoint.more_members.push_back({outcome.params, outcome.results});
     }
-    return true;
-  };
-  const auto on_batch = [&](int batch, int batches) { progress.batch_done(batch, batches); };
-  summary.result = train(model, data.x, data.y, data.x_valid, data.y_valid, s, on_epoch, on_batch,
-                         resume ? &*resume : nullptr, options.interrupt);
-  summary.interrupted = summary.result.interrupted;
-  if (summary.interrupted) {
-    save_interrupted(options, checkpoint, summary.result);
-    return summary;
-  }
-
-  checkpoint.params = summary.result.params;
-  Calibration calibration;
-  if (s.calibrate && data.x_valid.cols() > 0 && !summary.result.history.empty()) {
-    calibration = calibrate(options, s, model, data, checkpoint.params);
   }
   // With --checkpoint-every the final file keeps the training state, so training can be
   // extended later with --resume and a larger --epochs.
   if (options.checkpoint_every > 0) checkpoint.resume = summary.result.state;
-  checkpoint.results =
-      results_record(summary.result.state, summary.result.stopped_early, false, calibration, log_jacobian);
   write_checkpoint(model_file, checkpoint);
-  if (history_file) {
+  if (history_file) {  // of the first member
     history_file->stream() << history_plot_svg(summary.result.state.history, summary.result.state.best_epoch,
-                                               log_jacobian, objective_name(s.objective));
+                                               data.y_scaler.log_jacobian(), objective_name(s.objective));
     history_file->finish();
   }
   model_file.commit();
   if (history_file) history_file->commit();
-  if (options.log != nullptr && options.verbosity >= 1) {
-    progress.clear_bar();
-    progress.summary(summary.result.state, summary.result.stopped_early, calibration.nll_after,
-                     calibration.temperature);
-    *options.log << "wrote " << options.model_path << "\n";
-  }
+  if (options.log != nullptr && options.verbosity >= 1) *options.log << "wrote " << options.model_path << "\n";
   return summary;
+}
+
+Checkpoint run_merge(const std::vector<std::string>& input_paths, const std::string& output_path) {
+  OutputFile out(output_path);  // an unwritable path fails before anything is read
+  std::vector<Checkpoint> parts;
+  for (const std::string& path : input_paths) parts.push_back(load_checkpoint(path));
+  Checkpoint merged = merge_checkpoints(parts, input_paths);
+  write_checkpoint(out, merged);
+  out.commit();
+  return merged;
 }
 
 }  // namespace ebm

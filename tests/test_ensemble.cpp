@@ -1,0 +1,236 @@
+// Ensembles (ensemble.h, docs/maths.md §8c): p(y|x) = (1/N) sum_n p_n(y|x), each member
+// normalised on its own. The mixture's reported density integrates to 1, equals the
+// average of the members' densities computed separately, its estimators read the union of
+// the members' weighted candidates; checkpoints keep members 2..N under "ensemble"; members
+// trained apart and merged predict exactly what an ensemble trained at once predicts;
+// incompatible members are refused.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "bimodal_model.h"
+#include "ebm/checkpoint.h"
+#include "ebm/csv.h"
+#include "ebm/ensemble.h"
+#include "ebm/errors.h"
+
+using namespace ebm;
+using namespace ebm::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The trained bimodal model plus a second, different normalised member: the same network
+// at temperature 1.6 with a proposal twice as wide (a flatter density).
+Checkpoint two_member_checkpoint() {
+  Checkpoint c = load_checkpoint(bimodal_model().model_path);
+  const EnergyModel model(c.architecture);
+  ParamVector flatter = c.params;
+  model.scale_energy(flatter.data(), static_cast<float>(1.0 / 1.6));
+  model.shift_proposal_log_variances(flatter.data(), static_cast<float>(2.0 * std::log(2.0)));
+  c.more_members.push_back({flatter, nlohmann::ordered_json::object()});
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("ensemble: the mixture's reported density integrates to 1 on every row") {
+  if (kSanitized) return;  // needs the fully trained model
+  const Checkpoint c = two_member_checkpoint();
+  const EnergyModel model(c.architecture);
+  const std::vector<ParamVector> members = member_parameters(c);
+  REQUIRE(members.size() == 2);
+  const int count = 12;
+  const HeldOut rows = held_out_rows(c, count);
+  const EnsembleSample es =
+      ensemble_importance_sample(model, members, rows.x, 1024, 7, 0, &rows.streams, standardised_support(c));
+  // Integrated here by the trapezoid rule on exp(ensemble_log_density), independently of
+  // ensemble_reported_mass, over the support widened by half its width on each side.
+  const TargetSupport support = standardised_support(c);
+  const double pad = 0.5 * (support.hi[0] - support.lo[0]);
+  const double lo = support.lo[0] - pad, hi = support.hi[0] + pad;
+  const int points = 8001;
+  std::vector<double> mass(count, 0.0);
+  for (int j = 0; j < points; ++j) {
+    const double y = lo + (hi - lo) * j / (points - 1);
+    const Matrix<float> at = Matrix<float>::Constant(1, count, static_cast<float>(y));
+    const std::vector<double> lp = ensemble_log_density(model, members, es, at);
+    const double weight = (j == 0 || j + 1 == points ? 0.5 : 1.0) * (hi - lo) / (points - 1);
+    for (int e = 0; e < count; ++e) mass[e] += weight * std::exp(lp[e]);
+  }
+  for (int e = 0; e < count; ++e) {
+    CHECK(mass[e] == doctest::Approx(1.0).epsilon(0.005));
+    CHECK(ensemble_reported_mass(model, members, es, e, lo, hi, 20001) == doctest::Approx(1.0).epsilon(0.005));
+  }
+}
+
+TEST_CASE("ensemble: log-density is the log of the average of the members' densities computed separately") {
+  const Checkpoint c = two_member_checkpoint();
+  const EnergyModel model(c.architecture);
+  const std::vector<ParamVector> members = member_parameters(c);
+  const HeldOut rows = held_out_rows(c, 6);
+  const TargetSupport support = standardised_support(c);
+  const EnsembleSample es = ensemble_importance_sample(model, members, rows.x, 256, 11, 0, &rows.streams, support);
+  const Matrix<float> y = Matrix<float>::Constant(1, 6, 0.3f);
+  const std::vector<double> mixture = ensemble_log_density(model, members, es, y);
+  std::vector<std::vector<double>> separate;
+  std::vector<ImportanceSample> alone;
+  for (int n = 0; n < 2; ++n) {
+    alone.push_back(importance_sample(model, members[n], rows.x, 256, member_seed(11, n), 0, &rows.streams, support));
+    separate.push_back(log_density(model, members[n], alone.back(), y));
+  }
+  CHECK(member_seed(11, 0) == 11);
+  CHECK(member_seed(11, 1) != 11);
+  for (int e = 0; e < 6; ++e) {
+    const double average = 0.5 * (std::exp(separate[0][e]) + std::exp(separate[1][e]));
+    CHECK(mixture[e] == doctest::Approx(std::log(average)).epsilon(1e-12));
+    // The two members really differ (the test could not pass by one member alone).
+    CHECK(std::abs(separate[0][e] - separate[1][e]) > 1e-3);
+    // Estimators on the mixture's candidates: the mean is the members' average mean, the
+    // weights sum to 1.
+    const double mean = 0.5 * (weighted_moments(alone[0], e, 0).mean + weighted_moments(alone[1], e, 0).mean);
+    CHECK(weighted_moments(es.combined(), e, 0).mean == doctest::Approx(mean).epsilon(1e-9));
+    CHECK(es.combined().weights.col(e).sum() == doctest::Approx(1.0).epsilon(1e-12));
+    CHECK(es.combined().ess[e] > alone[0].ess[e]);
+  }
+  // A single member gives exactly the single-model figures.
+  const std::vector<ParamVector> one{members[0]};
+  const EnsembleSample single = ensemble_importance_sample(model, one, rows.x, 256, 11, 0, &rows.streams, support);
+  const std::vector<double> lp = ensemble_log_density(model, one, single, y);
+  const ImportanceSample is = importance_sample(model, members[0], rows.x, 256, 11, 0, &rows.streams, support);
+  CHECK(lp == log_density(model, members[0], is, y));
+}
+
+TEST_CASE("ensemble: resampling and modes come from the mixture") {
+  const Checkpoint c = two_member_checkpoint();
+  const EnergyModel model(c.architecture);
+  const std::vector<ParamVector> members = member_parameters(c);
+  const HeldOut rows = held_out_rows(c, 2);
+  const EnsembleSample es =
+      ensemble_importance_sample(model, members, rows.x, 512, 3, 0, &rows.streams, standardised_support(c));
+  const Matrix<float> draws = ensemble_resample(model, members, es, 400, 3, 0.05, 3, 0, &rows.streams);
+  REQUIRE(draws.cols() == 800);
+  CHECK(draws.allFinite());
+  CHECK(draws == ensemble_resample(model, members, es, 400, 3, 0.05, 3, 0, &rows.streams));  // deterministic
+  for (int e = 0; e < 2; ++e) {
+    const Moments m = weighted_moments(es.combined(), e, 0);
+    const double mean = draws.middleCols(e * 400, 400).mean();
+    CHECK(std::abs(mean - m.mean) < 0.25 * m.std);
+  }
+  const Matrix<float> modes = ensemble_modes(model, members, es, 20, 0.1);
+  const std::vector<double> at_mode = ensemble_log_density(model, members, es, modes);
+  const std::vector<double> at_member_1 =
+      ensemble_log_density(model, members, es, find_modes(model, members[0], es.members[0], 20, 0.1));
+  for (int e = 0; e < 2; ++e) CHECK(at_mode[e] >= at_member_1[e]);
+}
+
+TEST_CASE("ensemble checkpoint: round trip, single-member layout unchanged, malformed members named") {
+  const Checkpoint c = two_member_checkpoint();
+  const auto json = checkpoint_to_json(c);
+  REQUIRE(json.contains("ensemble"));
+  const Checkpoint back = checkpoint_from_json(nlohmann::ordered_json::parse(json.dump()), "text");
+  REQUIRE(back.more_members.size() == 1);
+  CHECK(back.more_members[0].params == c.more_members[0].params);
+  CHECK(back.params == c.params);
+  CHECK(checkpoint_to_json(back).dump(1) == json.dump(1));
+  Checkpoint single = c;
+  single.more_members.clear();
+  CHECK_FALSE(checkpoint_to_json(single).contains("ensemble"));
+
+  auto expect_error = [&](nlohmann::ordered_json broken, const std::string& message) {
+    CAPTURE(message);
+    try {
+      checkpoint_from_json(broken, "e.json");
+      FAIL("accepted");
+    } catch (const DataError& e) {
+      CHECK(std::string(e.what()).find("e.json: " + message) != std::string::npos);
+    }
+  };
+  auto broken = json;
+  broken["ensemble"] = 3;
+  expect_error(broken, "'ensemble' must be an array of members");
+  broken = json;
+  broken["ensemble"][0].erase("parameters");
+  expect_error(broken, "missing key 'ensemble[0].parameters'");
+  broken = json;
+  const std::string block = json["parameters"].begin().key();
+  broken["ensemble"][0]["parameters"][block]["shape"] = {1, 1};
+  expect_error(broken, "'ensemble[0].parameters." + block + ".shape' is [1,1]");
+  broken = json;
+  broken["ensemble"][0]["parameters"]["extra"] = json["parameters"][block];
+  expect_error(broken, "unexpected parameter 'ensemble[0].parameters.extra'");
+}
+
+TEST_CASE("merge: refuses incompatible members, naming what differs") {
+  const Checkpoint a = load_checkpoint(bimodal_model().model_path);
+  auto refused = [&](const Checkpoint& b, const std::string& what) {
+    CAPTURE(what);
+    try {
+      merge_checkpoints({a, b}, {"a.json", "b.json"});
+      FAIL("merged");
+    } catch (const DataError& e) {
+      CHECK(std::string(e.what()).find("b.json: cannot be merged with a.json: " + what) != std::string::npos);
+    }
+  };
+  Checkpoint b = a;
+  b.y_scaler.mean[0] += 1e-9;
+  refused(b, "normalization (y_mean) differs");
+  b = a;
+  b.architecture.hidden += 1;
+  refused(b, "architecture ({");
+  b = a;
+  b.targets = {"z"};
+  refused(b, "targets (y vs z) differs");
+  b = a;
+  b.y_support_hi[0] += 1;
+  refused(b, "support differs");
+  b = a;
+  b.y_lattice[0].step = 0.5;
+  refused(b, "lattice differs");
+  const Checkpoint merged = merge_checkpoints({a, a, two_member_checkpoint()}, {"a", "b", "c"});
+  CHECK(member_parameters(merged).size() == 4);
+}
+
+TEST_CASE("members trained apart and merged predict exactly what --ensemble 2 predicts") {
+  const fs::path dir = fs::temp_directory_path() / ("ebm-test-ensemble-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  TrainOptions o;
+  o.data_path = kData + "bimodal_train.csv";
+  o.targets = {"y"};
+  o.architecture.hidden = 16;
+  o.settings.epochs = 2;
+  o.settings.samples = 16;
+  o.settings.seed = 5;
+  o.settings.threads = 2;
+  o.verbosity = 0;
+  o.ensemble = 2;
+  o.model_path = (dir / "both.json").string();
+  const TrainSummary both = run_train(o);
+  REQUIRE(both.checkpoint.more_members.size() == 1);
+  CHECK(both.checkpoint.more_members[0].results["member_seed"] == 6);
+  o.ensemble = 1;
+  o.model_path = (dir / "first.json").string();
+  run_train(o);
+  o.first_member = 1;
+  o.model_path = (dir / "second.json").string();
+  run_train(o);
+  const Checkpoint merged =
+      run_merge({(dir / "first.json").string(), (dir / "second.json").string()}, (dir / "merged.json").string());
+  CHECK(member_parameters(merged) == member_parameters(both.checkpoint));
+  for (const char* model : {"both", "merged"}) {
+    PredictOptions p;
+    p.model_path = (dir / (std::string(model) + ".json")).string();
+    p.data_path = kData + "bimodal_test.csv";
+    p.output_path = (dir / (std::string(model) + ".csv")).string();
+    p.samples = 64;
+    p.interval = 0.9;
+    p.mode = true;
+    p.logpdf = true;
+    run_predict(p);
+  }
+  const std::string predicted = read_file(dir / "both.csv");
+  CHECK(predicted.size() > 1000);
+  CHECK(predicted == read_file(dir / "merged.csv"));
+  fs::remove_all(dir);
+}
