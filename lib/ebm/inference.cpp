@@ -94,6 +94,8 @@ void draw_candidates(int samples, std::uint64_t seed, std::uint64_t first_row,
       for (int g = 0; g <= grid_points; ++g) {
         row(0, samples + g) = static_cast<float>(lo + (hi - lo) * g / grid_points);
       }
+      // Refinement slots start as copies of the grid's first point (zero-width cells).
+      for (int r = samples + grid_points + 1; r < candidates; ++r) row(0, r) = row(0, samples);
     }
     // An Eigen vector, not a std::vector: Eigen's vectorised log/exp give bit-different
     // results on the unaligned head of a buffer, so a buffer whose alignment varies from
@@ -102,6 +104,51 @@ void draw_candidates(int samples, std::uint64_t seed, std::uint64_t first_row,
     mdn_log_density_batch(is.proposal, e, row, log_q.data());
     for (int m = 0; m < candidates; ++m) is.log_q(m, e) = log_q(m);
   }
+}
+
+// Adds points to row e's quadrature where its energy changes sharply between neighbours
+// (see kRefinementPoints). Slots [first_slot, C) are the refinement slots: used ones get a
+// midpoint and its energy, unused ones stay copies of the grid's first point.
+void refine_quadrature(const EnergyModel& model, const float* p, int first_slot, int e, ImportanceSample& is) {
+  const int candidates = is.samples;
+  const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
+  const double lo = is.support.lo[0], hi = is.support.hi[0];
+  const Matrix<float> hx = is.hx.col(e);
+  for (int r = first_slot; r < candidates; ++r) is.energy(r, e) = is.energy(first_slot - kQuadratureGridPoints - 1, e);
+  int used = first_slot;
+  for (int round = 0; round < kRefinementRounds && used < candidates; ++round) {
+    std::vector<int> order;
+    for (int i = 0; i < used; ++i) {
+      const double y = is.y(0, base + i);
+      if (y >= lo && y <= hi) order.push_back(i);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return is.y(0, base + a) < is.y(0, base + b); });
+    const double top = is.energy.col(e).head(used).maxCoeff();
+    std::vector<std::pair<double, float>> wanted;  // (larger energy of the interval, midpoint)
+    for (std::size_t j = 0; j + 1 < order.size(); ++j) {
+      const double f0 = is.energy(order[j], e), f1 = is.energy(order[j + 1], e);
+      const float a = is.y(0, base + order[j]), b = is.y(0, base + order[j + 1]);
+      const float mid = 0.5f * (a + b);
+      if (std::abs(f0 - f1) > kRefinementEnergyStep && std::max(f0, f1) > top - 30 && mid > a && mid < b) {
+        wanted.emplace_back(std::max(f0, f1), mid);
+      }
+    }
+    if (wanted.empty()) break;
+    // The intervals nearest the top of the energy first; ties in position order.
+    std::stable_sort(wanted.begin(), wanted.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+    const int n = std::min(static_cast<int>(wanted.size()), candidates - used);
+    Matrix<float> points(1, n);
+    for (int i = 0; i < n; ++i) points(0, i) = wanted[static_cast<std::size_t>(i)].second;
+    const RowVector<float> f = model.energy(p, hx, points, n);
+    for (int i = 0; i < n; ++i) {
+      is.y(0, base + used + i) = points(0, i);
+      is.energy(used + i, e) = f(i);
+    }
+    used += n;
+  }
+  RowVector<float> log_q(candidates);
+  mdn_log_density_batch(is.proposal, e, is.y.middleCols(base, candidates), log_q.data());
+  for (int m = first_slot; m < candidates; ++m) is.log_q(m, e) = log_q(m);
 }
 
 // Trapezoid-rule weights of row e's candidates inside the support (one-dimensional y):
@@ -170,14 +217,21 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
   const bool quadrature = !support.empty() && dy == 1;
   const int grid_points = quadrature ? kQuadratureGridPoints : 0;
   is.rows = rows;
-  is.samples = samples + (quadrature ? grid_points + 1 : 0);
+  is.samples = candidate_count(samples, support, dy);
   is.y_dim = dy;
   if (quadrature) is.support = support;  // y_dim > 1: self-normalised importance sampling, no support
   const float* p = params.data();
   evaluate_proposals(model, p, x_std, is);
   draw_candidates(samples, seed, first_row, row_streams, grid_points, is);
   const int candidates = is.samples;
-  const RowVector<float> f = energies_by_row(model, p, is.hx, is.y, candidates);
+  // Energies of the draws and the grid; the refinement slots get theirs in refine_quadrature.
+  const int evaluated = quadrature ? samples + grid_points + 1 : candidates;
+  Matrix<float> evaluated_y(dy, static_cast<Eigen::Index>(rows) * evaluated);
+  for (int e = 0; e < rows; ++e) {
+    evaluated_y.middleCols(static_cast<Eigen::Index>(e) * evaluated, evaluated) =
+        is.y.middleCols(static_cast<Eigen::Index>(e) * candidates, evaluated);
+  }
+  const RowVector<float> f = energies_by_row(model, p, is.hx, evaluated_y, evaluated);
   is.energy.resize(candidates, rows);
   is.weights.resize(candidates, rows);
   is.log_base.resize(candidates, rows);
@@ -188,7 +242,8 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
     is.cell_hi.resize(1, static_cast<Eigen::Index>(rows) * candidates);
   }
   for (int e = 0; e < rows; ++e) {
-    for (int m = 0; m < candidates; ++m) is.energy(m, e) = f(static_cast<Eigen::Index>(e) * candidates + m);
+    for (int m = 0; m < evaluated; ++m) is.energy(m, e) = f(static_cast<Eigen::Index>(e) * evaluated + m);
+    if (quadrature) refine_quadrature(model, p, evaluated, e, is);
     is.log_z[e] = quadrature ? quadrature_weights(is, e)
                              : importance_weights(is.energy.col(e).data(), is.log_q.col(e).data(), candidates,
                                                   is.weights.col(e).data());
@@ -205,6 +260,11 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
     }
   }
   return is;
+}
+
+int candidate_count(int samples, const TargetSupport& support, int y_dim) {
+  const bool quadrature = !support.empty() && y_dim == 1;
+  return samples + (quadrature ? kQuadratureGridPoints + 1 + kRefinementPoints : 0);
 }
 
 double reported_log_density(const ImportanceSample& is, int row, double energy, const float* y_std) {

@@ -33,6 +33,16 @@ struct TargetSupport {
 // targets with a support): the grid covers the whole support, the draws refine it where
 // the proposal puts its mass.
 constexpr int kQuadratureGridPoints = 512;
+// Adaptive refinement of the quadrature: up to kRefinementPoints more points per row, added
+// in up to kRefinementRounds rounds at the midpoints of the intervals where the energy
+// changes by more than kRefinementEnergyStep nats between neighbours (a peak narrower than
+// the grid, found by the draws); only intervals within 30 nats of the row's highest energy
+// carry enough mass to matter.
+constexpr int kRefinementPoints = 512;
+constexpr int kRefinementRounds = 8;
+constexpr double kRefinementEnergyStep = 1.0;
+// Candidates per row: the M draws, plus for quadrature the grid and the refinement slots.
+int candidate_count(int samples, const TargetSupport& support, int y_dim);
 
 // The share of the proposal mixed into the reported density, p = (1 - eps) p_EBM + eps q:
 // log p(y|x) stays finite wherever the EBM's support or its quadrature misses y, and the

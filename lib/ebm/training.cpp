@@ -318,7 +318,7 @@ double fit_temperature(const EnergyModel& model, const ParamVector& params, cons
   const Eigen::Index n = x.cols();
   // Energies of the candidates, their log base measure, and the energy of the observed y,
   // per row; candidates outside the support have log_base = -inf.
-  const int candidates = samples + (!support.empty() && model.architecture().y_dim == 1 ? kQuadratureGridPoints + 1 : 0);
+  const int candidates = candidate_count(samples, support, model.architecture().y_dim);
   Eigen::MatrixXd draw_energy(candidates, n), draw_log_base(candidates, n);
   Eigen::VectorXd observed_energy(n);
   const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / candidates);
