@@ -63,7 +63,7 @@ void add_model_options(CLI::App& app, ebm::Architecture& a, TextOptions& text) {
   app.add_option("--x-embedding", text.x_embedding, "Numerical feature embedding before the x-branch: none or periodic (PLR: sin/cos of learned frequencies, linear, ReLU; per feature)")->capture_default_str()->group(g)->check(CLI::IsMember({"none", "periodic"}));
   app.add_option("--embedding-frequencies", a.embedding_frequencies, "Frequencies K per feature of the periodic embedding")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxEmbeddingFrequencies));
   app.add_option("--embedding-dim", a.embedding_dim, "Values d per feature after the periodic embedding's linear map")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxEmbeddingDim));
-  app.add_option("--embedding-sigma", a.embedding_sigma, "Standard deviation of the initial frequencies (standardised units)")->capture_default_str()->group(g)->check(CLI::Range(1e-300, B::kMaxEmbeddingSigma));
+  app.add_option("--embedding-sigma", a.embedding_sigma, "Standard deviation of the initial frequencies (standardised units)")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
 }
 
 void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& text) {
