@@ -28,6 +28,20 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
+// A short training run on DIR/train.csv (features a, b; target y) writing DIR/MODEL_NAME.
+TrainOptions short_training(const fs::path& dir, const std::string& model_name) {
+  TrainOptions o;
+  o.data_path = (dir / "train.csv").string();
+  o.model_path = (dir / model_name).string();
+  o.targets = {"y"};
+  o.architecture.hidden = 6;
+  o.architecture.components = 2;
+  o.settings.epochs = 2;
+  o.settings.samples = 8;
+  o.verbosity = 0;
+  return o;
+}
+
 struct Fixture {
   fs::path dir;
   std::string model;
@@ -38,15 +52,8 @@ struct Fixture {
     data << "a,b,y\n";
     for (int i = 0; i < 200; ++i) data << i * 0.01 << "," << (i % 7) * 0.3 << "," << (i % 5) - 0.02 * i << "\n";
     data.close();
-    TrainOptions o;
-    o.data_path = (dir / "train.csv").string();
-    o.model_path = model = (dir / "model.json").string();
-    o.targets = {"y"};
-    o.architecture.hidden = 6;
-    o.architecture.components = 2;
-    o.settings.epochs = 2;
-    o.settings.samples = 8;
-    o.verbosity = 0;
+    const TrainOptions o = short_training(dir, "model.json");
+    model = o.model_path;
     run_train(o);
   }
   ~Fixture() {
@@ -326,16 +333,10 @@ TEST_CASE("more malformed checkpoint fields: each rejected by a DataError naming
 
 TEST_CASE("resume block: round trip, checked only with with_resume_state") {
   const Fixture& f = fixture();
-  TrainOptions o;
-  o.data_path = (f.dir / "train.csv").string();
-  o.model_path = (f.dir / "resumable.json").string();
-  o.targets = {"y"};
+  TrainOptions o = short_training(f.dir, "resumable.json");
   o.architecture.hidden = 4;
-  o.architecture.components = 2;
-  o.settings.epochs = 2;
   o.settings.samples = 4;
   o.checkpoint_every = 1;
-  o.verbosity = 0;
   run_train(o);
   const Json good = Json::parse(read_file(o.model_path));
   REQUIRE(good.contains("resume"));
@@ -411,19 +412,11 @@ TEST_CASE("load_checkpoint: a directory is a DataError naming it") {
 TEST_CASE("periodic x-embedding in a checkpoint: round trip, older form reads as none, bad keys rejected") {
   const Fixture& f = fixture();
   // A model with the embedding, trained on the fixture's data.
-  TrainOptions o;
-  o.data_path = (f.dir / "train.csv").string();
-  o.model_path = (f.dir / "embedded.json").string();
-  o.targets = {"y"};
-  o.architecture.hidden = 6;
-  o.architecture.components = 2;
+  TrainOptions o = short_training(f.dir, "embedded.json");
   o.architecture.x_embedding = XEmbedding::periodic;
   o.architecture.embedding_frequencies = 3;
   o.architecture.embedding_dim = 2;
   o.architecture.embedding_sigma = 0.25;
-  o.settings.epochs = 2;
-  o.settings.samples = 8;
-  o.verbosity = 0;
   run_train(o);
   const Checkpoint c = load_checkpoint(o.model_path);
   CHECK(c.architecture.x_embedding == XEmbedding::periodic);
