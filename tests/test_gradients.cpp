@@ -377,6 +377,21 @@ BatchGradientCase batch_gradient_case(Objective objective, NoiseKind noise, int 
   return c;
 }
 
+// The runs of the surrogate check below. With the periodic x-embedding too: the proposal
+// heads read hx = x_net(PLR(x)), and the embedding's parameters get the EBM loss's
+// gradient only (hx0 is held fixed in J_KL).
+struct SurrogateRun {
+  Objective objective;
+  NoiseKind noise;
+  XEmbedding embedding;
+};
+const SurrogateRun kSurrogateRuns[] = {{Objective::nce, NoiseKind::learned, XEmbedding::none},
+                                       {Objective::nce_plus, NoiseKind::learned, XEmbedding::none},
+                                       {Objective::ml_is, NoiseKind::learned, XEmbedding::none},
+                                       {Objective::nce, NoiseKind::gmm, XEmbedding::none},
+                                       {Objective::nce, NoiseKind::learned, XEmbedding::periodic},
+                                       {Objective::ml_is, NoiseKind::learned, XEmbedding::periodic}};
+
 }  // namespace
 
 TEST_CASE("training batch gradient with fixed gmm noise equals the finite difference of the EBM loss") {
@@ -485,19 +500,7 @@ TEST_CASE("training batch gradient with learned noise: EBM loss and J_KL with th
   // differences over every parameter: energy (x-branch included) and proposal heads.
   // The same surrogate holds for gmm noise (draws and log q_noise do not depend on the
   // parameters there), whose J_KL branch computes the draws' responsibilities itself.
-  // With the periodic x-embedding too: the proposal heads read hx = x_net(PLR(x)), and
-  // the embedding's parameters get the EBM loss's gradient only (hx0 is held fixed in J_KL).
-  struct Case {
-    Objective objective;
-    NoiseKind noise;
-    XEmbedding embedding;
-  };
-  for (const Case& run : {Case{Objective::nce, NoiseKind::learned, XEmbedding::none},
-                          Case{Objective::nce_plus, NoiseKind::learned, XEmbedding::none},
-                          Case{Objective::ml_is, NoiseKind::learned, XEmbedding::none},
-                          Case{Objective::nce, NoiseKind::gmm, XEmbedding::none},
-                          Case{Objective::nce, NoiseKind::learned, XEmbedding::periodic},
-                          Case{Objective::ml_is, NoiseKind::learned, XEmbedding::periodic}}) {
+  for (const SurrogateRun& run : kSurrogateRuns) {
     const Objective objective = run.objective;
     const NoiseKind noise = run.noise;
     CAPTURE(objective_name(objective));
