@@ -23,6 +23,7 @@ extern "C" void on_interrupt(int signal_number) {
 // Options given as text on the command line, turned into typed settings by finish().
 struct TextOptions {
   std::string features, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
+  std::string x_embedding = "none";
   std::string schedule = "constant", epochs = "auto";
   bool quiet = false, no_progress = false, no_calibrate = false;
   int verbose = 0;
@@ -61,6 +62,10 @@ void add_model_options(CLI::App& app, ebm::Architecture& a, TextOptions& text) {
   app.add_option("--residual-blocks", a.residual_blocks, "Residual blocks in the joint network")->capture_default_str()->group(g)->check(CLI::Range(0, B::kMaxResidualBlocks));
   app.add_option("--components,-K", a.components, "Gaussian components K of the proposal")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxComponents));
   app.add_option("--activation", text.activation, "relu, tanh or silu")->capture_default_str()->group(g);
+  app.add_option("--x-embedding", text.x_embedding, "Numerical feature embedding before the x-branch: none or periodic (PLR: sin/cos of learned frequencies, linear, ReLU; per feature)")->capture_default_str()->group(g)->check(CLI::IsMember({"none", "periodic"}));
+  app.add_option("--embedding-frequencies", a.embedding_frequencies, "Frequencies K per feature of the periodic embedding")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxEmbeddingFrequencies));
+  app.add_option("--embedding-dim", a.embedding_dim, "Values d per feature after the periodic embedding's linear map")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxEmbeddingDim));
+  app.add_option("--embedding-sigma", a.embedding_sigma, "Standard deviation of the initial frequencies (standardised units)")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
 }
 
 void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& text) {
@@ -102,8 +107,10 @@ void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
 // The effective options in --config format, without those that cannot change the
 // checkpoint (the output path, resume, threads, output to the terminal): the same
 // settings give the same checkpoint wherever it is written, with any thread count
-// (`ebm-train --config FILE -m NEW.json` reproduces it).
-std::string recorded_config(const CLI::App& app) {
+// (`ebm-train --config FILE -m NEW.json` reproduces it). Without an x-embedding its
+// options change nothing either and are left out, so such a checkpoint is the same as
+// one written before the embedding existed.
+std::string recorded_config(const CLI::App& app, bool has_x_embedding) {
   std::istringstream lines(ebm::cli::effective_config(app));
   std::string line, out;
   while (std::getline(lines, line)) {
@@ -114,6 +121,9 @@ std::string recorded_config(const CLI::App& app) {
     }
     // A single model's record stays as it was before ensembles existed.
     if (line == "ensemble=1" || line == "first-member=0") recorded = false;
+    for (const char* key : {"x-embedding=", "embedding-frequencies=", "embedding-dim=", "embedding-sigma="}) {
+      if (!has_x_embedding && line.rfind(key, 0) == 0) recorded = false;
+    }
     if (recorded) out += line + '\n';
   }
   return out;
@@ -144,11 +154,12 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   o.settings.cosine_schedule = text.schedule == "cosine";
   o.settings.calibrate = !text.no_calibrate;
   o.architecture.activation = ebm::activation_from_name(text.activation);
+  o.architecture.x_embedding = ebm::x_embedding_from_name(text.x_embedding);
   o.verbosity = text.quiet ? 0 : 1 + text.verbose;
   o.progress_bar = !text.quiet && !text.no_progress && isatty(STDERR_FILENO);
   o.log = &std::cerr;
   o.interrupt = &g_interrupted;
-  o.config = recorded_config(app);
+  o.config = recorded_config(app, o.architecture.x_embedding != ebm::XEmbedding::none);
 }
 
 }  // namespace

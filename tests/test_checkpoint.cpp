@@ -15,12 +15,27 @@
 #include "ebm/checkpoint.h"
 #include "ebm/commands.h"
 #include "ebm/errors.h"
+#include "ebm/settings.h"
 
 using namespace ebm;
 using ebm::testing::read_file;
 namespace fs = std::filesystem;
 
 namespace {
+
+// A short training run on DIR/train.csv (features a, b; target y) writing DIR/MODEL_NAME.
+TrainOptions short_training(const fs::path& dir, const std::string& model_name) {
+  TrainOptions o;
+  o.data_path = (dir / "train.csv").string();
+  o.model_path = (dir / model_name).string();
+  o.targets = {"y"};
+  o.architecture.hidden = 6;
+  o.architecture.components = 2;
+  o.settings.epochs = 2;
+  o.settings.samples = 8;
+  o.verbosity = 0;
+  return o;
+}
 
 struct Fixture {
   fs::path dir;
@@ -32,15 +47,8 @@ struct Fixture {
     data << "a,b,y\n";
     for (int i = 0; i < 200; ++i) data << i * 0.01 << "," << (i % 7) * 0.3 << "," << (i % 5) - 0.02 * i << "\n";
     data.close();
-    TrainOptions o;
-    o.data_path = (dir / "train.csv").string();
-    o.model_path = model = (dir / "model.json").string();
-    o.targets = {"y"};
-    o.architecture.hidden = 6;
-    o.architecture.components = 2;
-    o.settings.epochs = 2;
-    o.settings.samples = 8;
-    o.verbosity = 0;
+    const TrainOptions o = short_training(dir, "model.json");
+    model = o.model_path;
     run_train(o);
   }
   ~Fixture() {
@@ -320,16 +328,10 @@ TEST_CASE("more malformed checkpoint fields: each rejected by a DataError naming
 
 TEST_CASE("resume block: round trip, checked only with with_resume_state") {
   const Fixture& f = fixture();
-  TrainOptions o;
-  o.data_path = (f.dir / "train.csv").string();
-  o.model_path = (f.dir / "resumable.json").string();
-  o.targets = {"y"};
+  TrainOptions o = short_training(f.dir, "resumable.json");
   o.architecture.hidden = 4;
-  o.architecture.components = 2;
-  o.settings.epochs = 2;
   o.settings.samples = 4;
   o.checkpoint_every = 1;
-  o.verbosity = 0;
   run_train(o);
   const Json good = Json::parse(read_file(o.model_path));
   REQUIRE(good.contains("resume"));
@@ -400,4 +402,72 @@ TEST_CASE("load_checkpoint: a directory is a DataError naming it") {
   CAPTURE(message);
   CHECK(message.rfind(dir.string() + ": ", 0) == 0);
   CHECK(message.find("Is a directory") != std::string::npos);
+}
+
+TEST_CASE("periodic x-embedding in a checkpoint: round trip, older form reads as none, bad keys rejected") {
+  const Fixture& f = fixture();
+  // A model with the embedding, trained on the fixture's data.
+  TrainOptions o = short_training(f.dir, "embedded.json");
+  o.architecture.x_embedding = XEmbedding::periodic;
+  o.architecture.embedding_frequencies = 3;
+  o.architecture.embedding_dim = 2;
+  o.architecture.embedding_sigma = 0.25;
+  run_train(o);
+  const Checkpoint c = load_checkpoint(o.model_path);
+  CHECK(c.architecture.x_embedding == XEmbedding::periodic);
+  CHECK(c.architecture.embedding_sigma == 0.25);
+  const Json j = checkpoint_to_json(c);
+  CHECK(j["parameters"]["x_embedding.frequencies"]["shape"] == Json::array({3, 2}));
+  CHECK(j["parameters"]["x_embedding.weight"]["shape"] == Json::array({2, 12}));
+  CHECK(j["parameters"]["x_embedding.bias"]["shape"] == Json::array({2, 2}));
+  CHECK(j["parameters"]["x_net.l0.weight"]["shape"] == Json::array({6, 4}));
+  const Checkpoint d = checkpoint_from_json(Json::parse(j.dump()), "text");
+  check_same_checkpoint(c, d);
+  CHECK(d.architecture == c.architecture);
+
+  // Without an embedding the architecture has no embedding keys (the older form), and
+  // its sizes do not count in ==.
+  const Json plain = Json::parse(read_file(f.model));
+  CHECK(!plain["architecture"].contains("x_embedding"));
+  const Architecture none = architecture_from_json(plain["architecture"], "m.json");
+  CHECK(none.x_embedding == XEmbedding::none);
+  Architecture other_sizes = none;
+  other_sizes.embedding_dim = 99;
+  CHECK(other_sizes == none);
+  Json with_none = plain["architecture"];
+  with_none["x_embedding"] = "none";
+  CHECK(architecture_from_json(with_none, "m.json") == none);
+  Architecture wider = c.architecture;
+  wider.embedding_dim = 3;
+  CHECK(wider != c.architecture);
+
+  struct Case {
+    std::string expected;
+    std::function<void(Json&)> mutate;
+  };
+  const std::vector<Case> cases = {
+      {"'architecture.x_embedding' is 'fourier', expected none or periodic",
+       [](Json& a) { a["x_embedding"] = "fourier"; }},
+      {"'architecture.x_embedding' must be a string", [](Json& a) { a["x_embedding"] = 1; }},
+      {"missing key 'architecture.embedding_dim'", [](Json& a) { a.erase("embedding_dim"); }},
+      {"'architecture.embedding_frequencies' must be at most 256", [](Json& a) { a["embedding_frequencies"] = 257; }},
+      {"'architecture.embedding_dim' must be at least 1", [](Json& a) { a["embedding_dim"] = 0; }},
+      {"'architecture.embedding_sigma' must be a number in (0, 100]", [](Json& a) { a["embedding_sigma"] = 0; }},
+      {"'architecture.embedding_sigma' must be a number in (0, 100]", [](Json& a) { a["embedding_sigma"] = "0.1"; }},
+  };
+  for (const Case& bad : cases) {
+    CAPTURE(bad.expected);
+    Json a = j["architecture"];
+    bad.mutate(a);
+    const std::string message = data_error_message([&] { architecture_from_json(a, "m.json"); });
+    CHECK(message.find(bad.expected) != std::string::npos);
+  }
+  Architecture invalid = c.architecture;
+  invalid.embedding_sigma = 101;
+  CHECK_THROWS_AS(validate(invalid), UsageError);
+  invalid = c.architecture;
+  invalid.embedding_frequencies = 0;
+  CHECK_THROWS_AS(validate(invalid), UsageError);
+  invalid.x_embedding = XEmbedding::none;
+  CHECK_NOTHROW(validate(invalid));  // sizes are not checked without an embedding
 }

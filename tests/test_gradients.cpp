@@ -4,6 +4,7 @@
 // random inputs, a kink crossing would show up as a single large error).
 #include <doctest/doctest.h>
 
+#include "ebm/embedding.h"
 #include "ebm/model.h"
 #include "ebm/objectives.h"
 #include "ebm/proposal.h"
@@ -42,8 +43,13 @@ std::vector<std::size_t> parameter_indices(const EnergyModel& model, bool propos
   return out;
 }
 
-Architecture small_architecture(Activation activation, int dx = 3, int dy = 2) {
+Architecture small_architecture(Activation activation, int dx = 3, int dy = 2,
+                                XEmbedding embedding = XEmbedding::none) {
   Architecture a;
+  a.x_embedding = embedding;
+  a.embedding_frequencies = 3;
+  a.embedding_dim = 2;
+  a.embedding_sigma = 0.5;
   a.x_dim = dx;
   a.y_dim = dy;
   a.hidden = 5;
@@ -96,10 +102,51 @@ TEST_CASE("dense layers: gradients w.r.t. weights, biases and input match finite
   }
 }
 
+TEST_CASE("periodic x-embedding: gradients w.r.t. frequencies, weights and biases match finite differences") {
+  // loss = sum(weights .* PLR(x)) over 4 features, K = 3, d = 5, 7 examples; each of the
+  // three blocks is checked on its own, after checking its gradient is not negligible.
+  ParameterLayout layout;
+  const PeriodicEmbedding embedding(layout, 4, 3, 5);
+  Rng rng(9, 0);
+  std::vector<double> params(layout.size());
+  embedding.initialize(params.data(), rng, 0.7);
+  for (double& v : params) v *= 2.0;  // every unit of the ReLU active on some examples
+  const Matrix<double> x = random_matrix(4, 7, rng);
+  const Matrix<double> weights = random_matrix(20, 7, rng);
+  PeriodicEmbeddingCache<double> cache;
+  Matrix<double> out;
+  embedding.forward(params.data(), x, cache, out);
+  CHECK((out - embedding.predict(params.data(), x)).cwiseAbs().maxCoeff() == 0.0);
+  std::vector<double> grads(params.size(), 0.0);
+  embedding.backward(params.data(), cache, weights, grads.data());
+  auto loss = [&](const std::vector<double>& p) {
+    return (embedding.predict(p.data(), x).array() * weights.array()).sum();
+  };
+  for (const ParameterBlock& block : layout.blocks()) {
+    CAPTURE(block.name);
+    std::vector<std::size_t> indices;
+    double largest = 0;
+    for (std::size_t i = block.offset; i < block.offset + block.size(); ++i) {
+      indices.push_back(i);
+      largest = std::max(largest, std::abs(grads[i]));
+    }
+    REQUIRE(largest > 1e-2);
+    std::string worst;
+    CHECK_MESSAGE(max_relative_gradient_error(loss, params, grads, indices, 1e-6, &worst) < 1e-5, worst);
+  }
+}
+
 TEST_CASE("energy: gradients w.r.t. parameters, x-features and y match finite differences") {
-  for (Activation act : {Activation::relu, Activation::tanh, Activation::silu}) {
+  // With the periodic x-embedding too: its frequencies, weights and biases are energy
+  // parameters, reached through the x-branch's input gradient.
+  for (const auto& [act, embedding] : {std::pair{Activation::relu, XEmbedding::none},
+                                       std::pair{Activation::tanh, XEmbedding::none},
+                                       std::pair{Activation::silu, XEmbedding::none},
+                                       std::pair{Activation::relu, XEmbedding::periodic},
+                                       std::pair{Activation::silu, XEmbedding::periodic}}) {
     CAPTURE(activation_name(act));
-    const EnergyModel model(small_architecture(act));
+    CAPTURE(x_embedding_name(embedding));
+    const EnergyModel model(small_architecture(act, 3, 2, embedding));
     Rng rng(2, 0);
     const std::vector<double> params = random_params(model, rng);
     const int examples = 3, candidates = 4;
@@ -111,11 +158,13 @@ TEST_CASE("energy: gradients w.r.t. parameters, x-features and y match finite di
       const Matrix<double> hx = model.x_features(p.data(), x);
       return (model.energy(p.data(), hx, yy, candidates).array() * c.array()).sum();
     };
-    MlpCache<double> x_cache;
+    XBranchCache<double> x_cache;
     model.x_features(params.data(), x, x_cache);
+    const Matrix<double>& hx = x_cache.mlp.output;
+    CHECK((hx - model.x_features(params.data(), x)).cwiseAbs().maxCoeff() < 1e-12);
     EnergyCache<double> cache;
-    const RowVector<double> f = model.energy(params.data(), x_cache.output, y, candidates, cache);
-    CHECK((f - model.energy(params.data(), x_cache.output, y, candidates)).cwiseAbs().maxCoeff() < 1e-12);
+    const RowVector<double> f = model.energy(params.data(), hx, y, candidates, cache);
+    CHECK((f - model.energy(params.data(), hx, y, candidates)).cwiseAbs().maxCoeff() < 1e-12);
     std::vector<double> grads(params.size(), 0.0);
     Matrix<double> d_hx, d_y;
     model.energy_backward(params.data(), cache, c, grads.data(), &d_hx, &d_y);
@@ -314,8 +363,9 @@ struct BatchGradientCase {
   TrainSettings settings;
 };
 
-BatchGradientCase batch_gradient_case(Objective objective, NoiseKind noise, int y_dim, std::uint64_t seed) {
-  BatchGradientCase c{EnergyModel(small_architecture(Activation::silu, 2, y_dim)), {}, {}, {}, {}};
+BatchGradientCase batch_gradient_case(Objective objective, NoiseKind noise, int y_dim, std::uint64_t seed,
+                                      XEmbedding embedding = XEmbedding::none) {
+  BatchGradientCase c{EnergyModel(small_architecture(Activation::silu, 2, y_dim, embedding)), {}, {}, {}, {}};
   Rng rng(seed, 0);
   c.params = random_params(c.model, rng);
   c.x = random_matrix(2, 6, rng);
@@ -327,12 +377,31 @@ BatchGradientCase batch_gradient_case(Objective objective, NoiseKind noise, int 
   return c;
 }
 
+// The runs of the surrogate check below. With the periodic x-embedding too: the proposal
+// heads read hx = x_net(PLR(x)), and the embedding's parameters get the EBM loss's
+// gradient only (hx0 is held fixed in J_KL).
+struct SurrogateRun {
+  Objective objective;
+  NoiseKind noise;
+  XEmbedding embedding;
+};
+const SurrogateRun kSurrogateRuns[] = {{Objective::nce, NoiseKind::learned, XEmbedding::none},
+                                       {Objective::nce_plus, NoiseKind::learned, XEmbedding::none},
+                                       {Objective::ml_is, NoiseKind::learned, XEmbedding::none},
+                                       {Objective::nce, NoiseKind::gmm, XEmbedding::none},
+                                       {Objective::nce, NoiseKind::learned, XEmbedding::periodic},
+                                       {Objective::ml_is, NoiseKind::learned, XEmbedding::periodic}};
+
 }  // namespace
 
 TEST_CASE("training batch gradient with fixed gmm noise equals the finite difference of the EBM loss") {
-  for (Objective objective : {Objective::nce, Objective::nce_plus, Objective::ml_is}) {
+  for (const auto& [objective, embedding] : {std::pair{Objective::nce, XEmbedding::none},
+                                             std::pair{Objective::nce_plus, XEmbedding::none},
+                                             std::pair{Objective::ml_is, XEmbedding::none},
+                                             std::pair{Objective::nce, XEmbedding::periodic}}) {
     CAPTURE(objective_name(objective));
-    const BatchGradientCase c = batch_gradient_case(objective, NoiseKind::gmm, 1, 5);
+    CAPTURE(x_embedding_name(embedding));
+    const BatchGradientCase c = batch_gradient_case(objective, NoiseKind::gmm, 1, 5, embedding);
     const std::vector<int> indices{0, 2, 3, 5};
     std::vector<double> grads(c.params.size(), 0.0);
     const double total =
@@ -431,13 +500,13 @@ TEST_CASE("training batch gradient with learned noise: EBM loss and J_KL with th
   // differences over every parameter: energy (x-branch included) and proposal heads.
   // The same surrogate holds for gmm noise (draws and log q_noise do not depend on the
   // parameters there), whose J_KL branch computes the draws' responsibilities itself.
-  for (const auto& [objective, noise] : {std::pair{Objective::nce, NoiseKind::learned},
-                                         std::pair{Objective::nce_plus, NoiseKind::learned},
-                                         std::pair{Objective::ml_is, NoiseKind::learned},
-                                         std::pair{Objective::nce, NoiseKind::gmm}}) {
+  for (const SurrogateRun& run : kSurrogateRuns) {
+    const Objective objective = run.objective;
+    const NoiseKind noise = run.noise;
     CAPTURE(objective_name(objective));
     CAPTURE(noise_name(noise));
-    const BatchGradientCase c = batch_gradient_case(objective, noise, 2, 6);
+    CAPTURE(x_embedding_name(run.embedding));
+    const BatchGradientCase c = batch_gradient_case(objective, noise, 2, 6, run.embedding);
     const std::vector<int> indices{0, 2, 3, 5};
     const int examples = 4, candidates = c.settings.samples + 1;
     const double batch = 4.0;

@@ -14,7 +14,13 @@ EnergyModel::EnergyModel(const Architecture& a) : arch_(a) {
   if (a.residual_blocks < 0) throw UsageError("--residual-blocks must be >= 0");
   if (a.components < 1) throw UsageError("--components must be at least 1");
   const int h = a.hidden;
-  for (int l = 0; l < a.x_layers; ++l) x_net_.add_layer(layout_, "x_net", l == 0 ? a.x_dim : h, h, a.activation);
+  int x_net_inputs = a.x_dim;
+  if (a.x_embedding == XEmbedding::periodic) {
+    has_embedding_ = true;
+    x_embedding_ = PeriodicEmbedding(layout_, a.x_dim, a.embedding_frequencies, a.embedding_dim);
+    x_net_inputs = x_embedding_.out_features();
+  }
+  for (int l = 0; l < a.x_layers; ++l) x_net_.add_layer(layout_, "x_net", l == 0 ? x_net_inputs : h, h, a.activation);
   for (int l = 0; l < a.y_layers; ++l) y_net_.add_layer(layout_, "y_net", l == 0 ? a.y_dim : h, h, a.activation);
   joint_wx_ = layout_.add("joint.wx", h, h);
   joint_wy_ = layout_.add("joint.wy", h, h);
@@ -46,6 +52,7 @@ void EnergyModel::initialize(S* params, Rng& rng) const {
     }
   };
   const int h = arch_.hidden;
+  if (has_embedding_) x_embedding_.initialize(params, rng, arch_.embedding_sigma);
   init_mlp(x_net_);
   init_mlp(y_net_);
   // The joint input layer is Linear(2H, H) on concat[hx, hy]: fan-in 2H for all parts.
@@ -56,6 +63,36 @@ void EnergyModel::initialize(S* params, Rng& rng) const {
   init_mlp(mean_head_);
   init_mlp(log_variance_head_);
   init_mlp(logit_head_);
+}
+
+template <typename S>
+void EnergyModel::x_features(const S* params, const Matrix<S>& x, XBranchCache<S>& cache) const {
+  if (!has_embedding_) {
+    x_net_.forward(params, x, cache.mlp);
+    return;
+  }
+  Matrix<S> embedded;
+  x_embedding_.forward(params, x, cache.embedding, embedded);
+  x_net_.forward(params, embedded, cache.mlp);
+}
+
+template <typename S>
+Matrix<S> EnergyModel::x_features(const S* params, const Matrix<S>& x) const {
+  if (!has_embedding_) return x_net_.predict(params, x);
+  return x_net_.predict(params, x_embedding_.predict(params, x));
+}
+
+template <typename S>
+void EnergyModel::x_features_backward(const S* params, const XBranchCache<S>& cache, Matrix<S>& d_hx,
+                                      nondeduced_t<S*> grads) const {
+  if (!has_embedding_) {
+    x_net_.backward(params, cache.mlp, d_hx, grads, nullptr);
+    return;
+  }
+  // Chain rule: dL/du = x_net's input gradient (dx*d x E), then the embedding's own.
+  Matrix<S> d_embedded;
+  x_net_.backward(params, cache.mlp, d_hx, grads, &d_embedded);
+  x_embedding_.backward(params, cache.embedding, d_embedded, grads);
 }
 
 template <typename S>
@@ -178,6 +215,10 @@ void EnergyModel::proposal_backward(const S* params, const MdnCache<S>& cache, c
 
 #define EBM_INSTANTIATE_MODEL(S)                                                                  \
   template void EnergyModel::initialize<S>(S*, Rng&) const;                                        \
+  template void EnergyModel::x_features<S>(const S*, const Matrix<S>&, XBranchCache<S>&) const;    \
+  template Matrix<S> EnergyModel::x_features<S>(const S*, const Matrix<S>&) const;                 \
+  template void EnergyModel::x_features_backward<S>(const S*, const XBranchCache<S>&, Matrix<S>&,  \
+                                                    S*) const;                                     \
   template RowVector<S> EnergyModel::energy<S>(const S*, const Matrix<S>&, const Matrix<S>&, int, \
                                                EnergyCache<S>&) const;                            \
   template RowVector<S> EnergyModel::energy<S>(const S*, const Matrix<S>&, const Matrix<S>&, int) \

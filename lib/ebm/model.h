@@ -1,6 +1,8 @@
 // The conditional energy-based model f(x, y) and its mixture-density proposal q(y|x).
 //
-//   hx = x_net(x)                         x-branch, computed once per example   (H x E)
+//   hx = x_net(x)                         x-branch, computed once per example   (H x E);
+//                                         with --x-embedding periodic x_net reads the
+//                                         embedding PLR(x) (dx*d x E, embedding.h)
 //   hy = y_net(y)                         y-branch, once per candidate y        (H x E*C)
 //   a  = act(Wx hx + Wy hy + b)           joint input layer; Wx hx is computed once
 //                                         per example and broadcast over its C
@@ -22,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "ebm/embedding.h"
 #include "ebm/energy_lanes.h"  // the lane form's cache and plan (energy_lanes, lane_plan_)
 #include "ebm/nn.h"
 #include "ebm/rng.h"
@@ -37,6 +40,12 @@ struct Architecture {
   int residual_blocks = 1;  // residual blocks after the joint input layer
   int components = 4;       // K of the mixture-density proposal
   Activation activation = Activation::relu;
+  // Numerical feature embedding before the x-branch (embedding.h). The sizes below are
+  // used only when it is not none.
+  XEmbedding x_embedding = XEmbedding::none;
+  int embedding_frequencies = 16;  // K: frequencies per feature
+  int embedding_dim = 16;          // d: values per feature after the linear map
+  double embedding_sigma = 0.1;    // initial frequencies ~ N(0, sigma^2), standardised units
 };
 
 // Bounds on the proposal's log-variances (standardised units): sigma in [1.2e-4, 148].
@@ -44,6 +53,13 @@ struct Architecture {
 // onto a single training point and produce infinite densities.
 constexpr double kMinLogVariance = -18.0;
 constexpr double kMaxLogVariance = 10.0;
+
+// What the x-branch's backward pass needs; mlp.output is hx.
+template <typename S>
+struct XBranchCache {
+  PeriodicEmbeddingCache<S> embedding;  // empty without an embedding
+  MlpCache<S> mlp;
+};
 
 template <typename S>
 struct EnergyCache {
@@ -81,21 +97,15 @@ class EnergyModel {
   template <typename S>
   void initialize(S* params, Rng& rng) const;
 
-  // x-branch. x: x_dim x E.
+  // x-branch (embedding, if any, then x_net). x: x_dim x E; hx is cache.mlp.output.
   template <typename S>
-  void x_features(const S* params, const Matrix<S>& x, MlpCache<S>& cache) const {
-    x_net_.forward(params, x, cache);
-  }
+  void x_features(const S* params, const Matrix<S>& x, XBranchCache<S>& cache) const;
   template <typename S>
-  Matrix<S> x_features(const S* params, const Matrix<S>& x) const {
-    return x_net_.predict(params, x);
-  }
-  // dL/dhx (H x E) -> parameter gradients of the x-branch.
+  Matrix<S> x_features(const S* params, const Matrix<S>& x) const;
+  // dL/dhx (H x E, consumed) -> parameter gradients of the x-branch (embedding included).
   template <typename S>
-  void x_features_backward(const S* params, const MlpCache<S>& cache, Matrix<S>& d_hx,
-                           nondeduced_t<S*> grads) const {
-    x_net_.backward(params, cache, d_hx, grads, nullptr);
-  }
+  void x_features_backward(const S* params, const XBranchCache<S>& cache, Matrix<S>& d_hx,
+                           nondeduced_t<S*> grads) const;
 
   // Energies of E*C candidates (1 x E*C); keeps what energy_backward needs.
   template <typename S>
@@ -158,6 +168,8 @@ class EnergyModel {
  private:
   Architecture arch_;
   ParameterLayout layout_;
+  bool has_embedding_ = false;
+  PeriodicEmbedding x_embedding_;  // registered before x_net when has_embedding_
   Mlp x_net_, y_net_, joint_rest_;
   std::size_t joint_wx_ = 0, joint_wy_ = 0, joint_bias_ = 0;
   Mlp mean_head_, log_variance_head_, logit_head_;

@@ -23,7 +23,10 @@ void check_range(const char* option, long value, long low, long high) {
 bool operator==(const Architecture& a, const Architecture& b) {
   return a.x_dim == b.x_dim && a.y_dim == b.y_dim && a.hidden == b.hidden && a.x_layers == b.x_layers &&
          a.y_layers == b.y_layers && a.residual_blocks == b.residual_blocks && a.components == b.components &&
-         a.activation == b.activation;
+         a.activation == b.activation && a.x_embedding == b.x_embedding &&
+         (a.x_embedding == XEmbedding::none ||
+          (a.embedding_frequencies == b.embedding_frequencies && a.embedding_dim == b.embedding_dim &&
+           a.embedding_sigma == b.embedding_sigma));
 }
 
 void validate(const Architecture& a) {
@@ -35,18 +38,57 @@ void validate(const Architecture& a) {
   check_range("--y-layers", a.y_layers, 1, B::kMaxLayers);
   check_range("--residual-blocks", a.residual_blocks, 0, B::kMaxResidualBlocks);
   check_range("--components", a.components, 1, B::kMaxComponents);
+  if (a.x_embedding == XEmbedding::none) return;
+  check_range("--embedding-frequencies", a.embedding_frequencies, 1, B::kMaxEmbeddingFrequencies);
+  check_range("--embedding-dim", a.embedding_dim, 1, B::kMaxEmbeddingDim);
+  if (!(a.embedding_sigma > 0 && a.embedding_sigma <= B::kMaxEmbeddingSigma)) {
+    throw UsageError("--embedding-sigma must be in (0, " + format_number(B::kMaxEmbeddingSigma) + "]");
+  }
 }
 
 nlohmann::ordered_json to_json(const Architecture& a) {
-  return {{"x_dim", a.x_dim},
-          {"y_dim", a.y_dim},
-          {"hidden", a.hidden},
-          {"x_layers", a.x_layers},
-          {"y_layers", a.y_layers},
-          {"residual_blocks", a.residual_blocks},
-          {"components", a.components},
-          {"activation", activation_name(a.activation)}};
+  nlohmann::ordered_json object = {{"x_dim", a.x_dim},
+                                   {"y_dim", a.y_dim},
+                                   {"hidden", a.hidden},
+                                   {"x_layers", a.x_layers},
+                                   {"y_layers", a.y_layers},
+                                   {"residual_blocks", a.residual_blocks},
+                                   {"components", a.components},
+                                   {"activation", activation_name(a.activation)}};
+  if (a.x_embedding != XEmbedding::none) {
+    object["x_embedding"] = x_embedding_name(a.x_embedding);
+    object["embedding_frequencies"] = a.embedding_frequencies;
+    object["embedding_dim"] = a.embedding_dim;
+    object["embedding_sigma"] = a.embedding_sigma;
+  }
+  return object;
 }
+
+namespace {
+
+// The embedding's keys of an "architecture" object; absent "x_embedding" = none.
+void read_embedding(const JsonReader& r, const nlohmann::ordered_json& arch, Architecture& a) {
+  using B = ArchitectureBounds;
+  const char* path = "architecture";
+  if (!arch.contains("x_embedding")) return;
+  const std::string name = r.string(arch, "x_embedding", path);
+  try {
+    a.x_embedding = x_embedding_from_name(name);
+  } catch (const Error&) {
+    r.fail("'architecture.x_embedding' is '" + name + "', expected none or periodic");
+  }
+  if (a.x_embedding == XEmbedding::none) return;
+  a.embedding_frequencies =
+      static_cast<int>(r.integer(arch, "embedding_frequencies", path, 1, B::kMaxEmbeddingFrequencies));
+  a.embedding_dim = static_cast<int>(r.integer(arch, "embedding_dim", path, 1, B::kMaxEmbeddingDim));
+  const auto& sigma = r.at(arch, "embedding_sigma", path);
+  if (!sigma.is_number() || !(sigma.get<double>() > 0 && sigma.get<double>() <= B::kMaxEmbeddingSigma)) {
+    r.fail("'architecture.embedding_sigma' must be a number in (0, " + format_number(B::kMaxEmbeddingSigma) + "]");
+  }
+  a.embedding_sigma = sigma.get<double>();
+}
+
+}  // namespace
 
 Architecture architecture_from_json(const nlohmann::ordered_json& arch, const std::string& source) {
   using B = ArchitectureBounds;
@@ -66,6 +108,7 @@ Architecture architecture_from_json(const nlohmann::ordered_json& arch, const st
   } catch (const Error&) {
     r.fail("'architecture.activation' is '" + activation + "', expected relu, tanh or silu");
   }
+  read_embedding(r, arch, a);
   return a;
 }
 

@@ -25,16 +25,26 @@ struct ArchitectureBounds {
   static constexpr int kMaxLayers = 64;          // x_layers, y_layers (at least 1)
   static constexpr int kMaxResidualBlocks = 64;  // at least 0
   static constexpr int kMaxComponents = 4096;
+  // The periodic x-embedding: K frequencies and d values per feature, and the scale of
+  // the initial frequencies (standardised units, > 0). With x_dim <= 2^20 the widths
+  // x_dim * 2K and x_dim * d stay below 2^30.
+  static constexpr int kMaxEmbeddingFrequencies = 256;
+  static constexpr int kMaxEmbeddingDim = 256;
+  static constexpr double kMaxEmbeddingSigma = 100.0;
 };
 // At most this many gmm noise components (--gmm-sigmas).
 constexpr std::size_t kMaxGmmComponents = 64;
 
+// The embedding's sizes count only when there is an embedding.
 bool operator==(const Architecture& a, const Architecture& b);
 inline bool operator!=(const Architecture& a, const Architecture& b) { return !(a == b); }
 // Throws UsageError naming the first size outside its bounds.
 void validate(const Architecture& architecture);
+// The embedding's keys are written only when there is one, so a model without it has the
+// same JSON form as before the embedding existed.
 nlohmann::ordered_json to_json(const Architecture& architecture);
-// The "architecture" object of a checkpoint; `source` names the file in DataErrors.
+// The "architecture" object of a checkpoint; `source` names the file in DataErrors. An
+// object without "x_embedding" (an older checkpoint) reads as none.
 Architecture architecture_from_json(const nlohmann::ordered_json& object, const std::string& source);
 
 // Throws UsageError (worded with the command-line option) for a value no run can use.

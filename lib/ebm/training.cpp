@@ -220,9 +220,9 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
     xb.col(e) = x.col(indices[e]);
     yb.col(e) = y.col(indices[e]);
   }
-  MlpCache<S> x_cache;
+  XBranchCache<S> x_cache;
   model.x_features(params, xb, x_cache);
-  const Matrix<S>& hx = x_cache.output;
+  const Matrix<S>& hx = x_cache.mlp.output;
   MdnOutput<S> q;
   MdnCache<S> q_cache;
   model.proposal(params, hx, q, &q_cache);
