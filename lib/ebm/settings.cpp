@@ -20,6 +20,32 @@ void check_range(const char* option, long value, long low, long high) {
 
 }  // namespace
 
+// The names of the methods and noises, as the CLI and the checkpoint spell them (declared
+// in training.h; defined here, with the rest of the settings' text forms).
+std::string objective_name(Objective objective) {
+  switch (objective) {
+    case Objective::nce: return "nce";
+    case Objective::nce_plus: return "nce+";
+    case Objective::ml_is: return "ml-is";
+  }
+  return "nce";
+}
+
+Objective objective_from_name(const std::string& name) {
+  if (name == "nce") return Objective::nce;
+  if (name == "nce+") return Objective::nce_plus;
+  if (name == "ml-is") return Objective::ml_is;
+  throw UsageError("unknown method '" + name + "' (expected nce, nce+ or ml-is)");
+}
+
+std::string noise_name(NoiseKind noise) { return noise == NoiseKind::learned ? "learned" : "gmm"; }
+
+NoiseKind noise_from_name(const std::string& name) {
+  if (name == "learned") return NoiseKind::learned;
+  if (name == "gmm") return NoiseKind::gmm;
+  throw UsageError("unknown noise '" + name + "' (expected learned or gmm)");
+}
+
 bool operator==(const Architecture& a, const Architecture& b) {
   return a.x_dim == b.x_dim && a.y_dim == b.y_dim && a.hidden == b.hidden && a.x_layers == b.x_layers &&
          a.y_layers == b.y_layers && a.residual_blocks == b.residual_blocks && a.components == b.components &&

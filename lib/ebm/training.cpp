@@ -29,30 +29,6 @@ int examples_per_chunk(int candidates, int batch_size) {
 }
 }  // namespace
 
-std::string objective_name(Objective objective) {
-  switch (objective) {
-    case Objective::nce: return "nce";
-    case Objective::nce_plus: return "nce+";
-    case Objective::ml_is: return "ml-is";
-  }
-  return "nce";
-}
-
-Objective objective_from_name(const std::string& name) {
-  if (name == "nce") return Objective::nce;
-  if (name == "nce+") return Objective::nce_plus;
-  if (name == "ml-is") return Objective::ml_is;
-  throw UsageError("unknown method '" + name + "' (expected nce, nce+ or ml-is)");
-}
-
-std::string noise_name(NoiseKind noise) { return noise == NoiseKind::learned ? "learned" : "gmm"; }
-
-NoiseKind noise_from_name(const std::string& name) {
-  if (name == "learned") return NoiseKind::learned;
-  if (name == "gmm") return NoiseKind::gmm;
-  throw UsageError("unknown noise '" + name + "' (expected learned or gmm)");
-}
-
 template <typename S>
 BatchCandidates<S> draw_candidates(const MdnOutput<S>& q, const Matrix<S>& y_batch, const std::vector<int>& indices,
                                    const TrainSettings& settings, std::uint64_t stream_base) {
