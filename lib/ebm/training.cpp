@@ -42,22 +42,22 @@ BatchCandidates<S> draw_candidates(const MdnOutput<S>& q, const Matrix<S>& y_bat
   out.y.resize(dy, static_cast<Eigen::Index>(examples) * candidates);
   out.log_noise.resize(candidates, examples);
   out.responsibilities.resize(learned ? examples : 0);
-  std::vector<S> eps(dy);
+  std::vector<S> eps(dy), target(dy);
   for (int e = 0; e < examples; ++e) {
     Rng rng(settings.seed ^ streams::kTrain, stream_base + static_cast<std::uint64_t>(indices[e]));
     const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
     // Lattice targets are dequantised, y + step (u - 1/2) with a fresh u every epoch: the
     // model sees a density whose cell masses are the lattice probabilities (lattice.h).
     // Continuous targets draw nothing here, so their random streams are as before.
-    Eigen::Matrix<S, Eigen::Dynamic, 1> target = y_batch.col(e);
+    for (int d = 0; d < dy; ++d) target[d] = y_batch(d, e);
     for (int d = 0; d < dy && d < static_cast<int>(settings.lattice_step.size()); ++d) {
-      if (settings.lattice_step[d] > 0) target(d) += S(settings.lattice_step[d] * (rng.uniform() - 0.5));
+      if (settings.lattice_step[d] > 0) target[d] += S(settings.lattice_step[d] * (rng.uniform() - 0.5));
     }
     std::fill(eps.begin(), eps.end(), S(0));
     if (settings.objective == Objective::nce_plus) {
       mixture.sample_offset(rng, dy, eps.data(), settings.nce_plus_beta);
     }
-    for (int d = 0; d < dy; ++d) out.y(d, base) = target(d) + eps[d];
+    for (int d = 0; d < dy; ++d) out.y(d, base) = target[d] + eps[d];
     if (learned) {
       mdn_sample_batch(q, e, rng, out.y.middleCols(base + 1, m_count));
       // log q of all C candidates (the data point and the draws) in one vectorised pass;
@@ -68,7 +68,7 @@ BatchCandidates<S> draw_candidates(const MdnOutput<S>& q, const Matrix<S>& y_bat
       out.log_noise(0, e) = mixture.log_density(eps.data(), dy);
       for (int m = 1; m <= m_count; ++m) {
         mixture.sample_offset(rng, dy, eps.data());
-        for (int d = 0; d < dy; ++d) out.y(d, base + m) = target(d) + eps[d];
+        for (int d = 0; d < dy; ++d) out.y(d, base + m) = target[d] + eps[d];
         out.log_noise(m, e) = mixture.log_density(eps.data(), dy);
       }
     }
