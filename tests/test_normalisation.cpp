@@ -66,4 +66,12 @@ TEST_CASE("a version 1 checkpoint (no support) still loads and is normalised by 
   const ImportanceSample is = importance_sample(model, c.params, h.x, 64, 7, 0, &h.streams, standardised_support(c));
   CHECK(is.samples == 64);  // proposal draws only: no quadrature grid
   CHECK_FALSE(is.quadrature());
+
+  // Written back, it stays a version 1 file (no support to write) and loads to the same model.
+  const auto written = checkpoint_to_json(c);
+  CHECK(written["format_version"] == 1);
+  CHECK_FALSE(written.contains("support"));
+  const Checkpoint again = checkpoint_from_json(written, "again.json");
+  CHECK(again.params == c.params);
+  CHECK(again.y_support_lo.empty());
 }

@@ -73,7 +73,10 @@ nlohmann::ordered_json parameters_json(const EnergyModel& model, const ParamVect
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   nlohmann::ordered_json j;
   j["format"] = kCheckpointFormat;
-  j["format_version"] = kCheckpointVersion;
+  // A model loaded from a version 1 file has no support; it is written back as version 1
+  // (without support and lattice) rather than as a version 2 file that would not load.
+  const bool version1 = c.y_support_lo.empty();
+  j["format_version"] = version1 ? 1 : kCheckpointVersion;
   j["created_by"] = std::string("ebm ") + EBM_VERSION;
   j["features"] = c.features;
   j["targets"] = c.targets;
@@ -81,13 +84,16 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
                         {"x_scale", doubles(c.x_scaler.scale, "normalization.x_scale")},
                         {"y_mean", doubles(c.y_scaler.mean, "normalization.y_mean")},
                         {"y_scale", doubles(c.y_scaler.scale, "normalization.y_scale")}};
-  j["support"] = {{"y_lo", doubles(c.y_support_lo, "support.y_lo")}, {"y_hi", doubles(c.y_support_hi, "support.y_hi")}};
-  nlohmann::ordered_json steps = nlohmann::ordered_json::array(), origins = nlohmann::ordered_json::array();
-  for (const Lattice& l : c.y_lattice) {
-    steps.push_back(l.step);
-    origins.push_back(l.origin);
+  if (!version1) {
+    j["support"] = {{"y_lo", doubles(c.y_support_lo, "support.y_lo")},
+                    {"y_hi", doubles(c.y_support_hi, "support.y_hi")}};
+    nlohmann::ordered_json steps = nlohmann::ordered_json::array(), origins = nlohmann::ordered_json::array();
+    for (const Lattice& l : c.y_lattice) {
+      steps.push_back(l.step);
+      origins.push_back(l.origin);
+    }
+    j["lattice"] = {{"step", steps}, {"origin", origins}};
   }
-  j["lattice"] = {{"step", steps}, {"origin", origins}};
   j["architecture"] = to_json(c.architecture);
   j["training"] = c.training;
   j["results"] = c.results;
