@@ -1,10 +1,19 @@
 #include "cli_common.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <exception>
 #include <iostream>
 #include <new>
 #include <sstream>
+#include <stdexcept>
 
 #include "ebm/errors.h"
+#include "ebm/output_file.h"
 #include "ebm/thread_pool.h"
 
 namespace ebm::cli {
@@ -23,6 +32,161 @@ CLI::Validator number_check(bool strictly_positive) {
       strictly_positive ? "NUMBER > 0" : "NUMBER >= 0");
 }
 }  // namespace
+
+namespace {
+
+// The program's name for the handlers below, which must not allocate.
+char g_program[64] = "ebm";
+
+void write_stderr(const char* text) {
+  std::size_t n = std::strlen(text);
+  while (n > 0) {
+    const ssize_t written = ::write(STDERR_FILENO, text, n);
+    if (written <= 0) return;
+    text += written;
+    n -= static_cast<std::size_t>(written);
+  }
+}
+
+// A fatal error (std::bad_alloc, or any exception no one catches) ends here, without
+// unwinding: one line, the temporary outputs removed, exit 1. Unwinding is exactly what
+// must not happen after an allocation failure inside Eigen (thread_pool.cpp, drain()).
+[[noreturn]] void on_terminate() {
+  static std::atomic<bool> entered{false};
+  if (entered.exchange(true)) {
+    for (;;) pause();  // another thread is already reporting; it ends the process
+  }
+  remove_temporary_outputs();
+  const char* what = "internal error (terminate)";
+  std::string text;  // only for errors other than out-of-memory
+  if (const std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      what = "out of memory";
+    } catch (const std::exception& other) {
+      text = printable_message(other.what());
+      what = text.c_str();
+    } catch (...) {
+    }
+  }
+  write_stderr(g_program);
+  write_stderr(": error: ");
+  write_stderr(what);
+  write_stderr("\n");
+  _exit(1);
+}
+
+// CLI11 2.1 cuts a configuration line at the first '#', even inside quotes: a recorded
+// DATA="my data #1.csv" came back as "my data". This reader removes only comments that
+// start outside quotes (as TOML says), then lets CLI11 parse what is left.
+class QuotedHashConfig : public CLI::ConfigTOML {
+ public:
+  QuotedHashConfig() { comment('\0'); }  // CLI11's own comment cutting: never
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::string text, line;
+    while (std::getline(input, line)) text += without_comment(line) + '\n';
+    std::istringstream clean(text);
+    return CLI::ConfigTOML::from_config(clean);
+  }
+
+ private:
+  static std::string without_comment(const std::string& line) {
+    char quote = 0;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quote != 0) {
+        if (c == '\\' && quote == '"' && i + 1 < line.size()) {
+          ++i;
+        } else if (c == quote) {
+          quote = 0;
+        }
+      } else if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '#') {
+        return line.substr(0, i);
+      }
+    }
+    return line;
+  }
+};
+
+// SIGINT, SIGTERM or SIGHUP outside ebm-train's training loop: remove the temporary
+// outputs, then die of the signal as if it had not been caught.
+extern "C" void on_fatal_signal(int signal_number) {
+  remove_temporary_outputs();
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
+}
+
+// --config FILE must be a regular file of reasonable size: CLI11 reads any file whole
+// (--config /dev/zero read 2 GB, then ignored it).
+void check_config_file(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string path;
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      path = argv[i + 1];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      path = arg.substr(9);
+    } else {
+      continue;
+    }
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) continue;  // CLI11 reports a missing file
+    if (!S_ISREG(info.st_mode)) throw UsageError(path + ": --config needs a regular file");
+    if (info.st_size > static_cast<off_t>(kMaxConfigBytes)) {
+      throw UsageError(path + ": --config file larger than " + std::to_string(kMaxConfigBytes) +
+                       " bytes (an option file is a few lines)");
+    }
+  }
+}
+
+}  // namespace
+
+std::string printable_message(const std::string& text) {
+  static const char* const hex = "0123456789abcdef";
+  constexpr std::size_t kMaxBytes = 4096;
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && out.size() < kMaxBytes; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (out.size() >= kMaxBytes) out += "...";
+  return out;
+}
+
+void install_fatal_handlers(const std::string& program) {
+  std::snprintf(g_program, sizeof g_program, "%s", program.c_str());
+  std::set_terminate(on_terminate);
+  install_signal_handler(on_fatal_signal);
+}
+
+void install_signal_handler(void (*handler)(int)) {
+  std::signal(SIGINT, handler);
+  std::signal(SIGTERM, handler);
+  // A hangup that was ignored at start (nohup) stays ignored.
+  struct sigaction previous {};
+  if (sigaction(SIGHUP, nullptr, &previous) == 0 && previous.sa_handler != SIG_IGN) std::signal(SIGHUP, handler);
+}
+
+CLI::Validator seed_value() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        // Digits only, at most 2^64 - 1: CLI11 read -1 and 2^64 both as 2^64 - 1.
+        bool digits = !text.empty() && text.size() <= 20;
+        for (char c : text) digits = digits && c >= '0' && c <= '9';
+        if (digits && (text.size() < 20 || text <= "18446744073709551615")) return "";
+        return "expected an integer from 0 to 18446744073709551615, found '" + text + "'";
+      },
+      "UINT64");
+}
 
 CLI::Validator positive_number() { return number_check(true); }
 CLI::Validator non_negative_number() { return number_check(false); }
@@ -50,12 +214,15 @@ std::string effective_config(const CLI::App& app) {
 int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
              const std::function<void()>& body) {
   configure_allocator();  // process-wide malloc settings: the program's choice, not the library's
+  install_fatal_handlers(program);
   bool print_config = false;
   try {
+    check_config_file(argc, argv);
     app.set_config("--config", "", "Read options from FILE (TOML: key = value with the long option names); options on the command line win")
         ->type_name("FILE")
         ->group("Configuration");
     app.allow_config_extras(CLI::config_extras_mode::error);
+    app.config_formatter(std::make_shared<QuotedHashConfig>());
     app.add_flag("--print-config", print_config, "Print the effective options in --config format and exit")
         ->group("Configuration");
     app.parse(argc, argv);
@@ -80,8 +247,11 @@ int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
     } else if (const auto at = message.find(" was not readable (missing?)"); at != std::string::npos) {
       message = message.substr(0, at) + ": cannot read the configuration file";
     }
-    std::cerr << program << ": error: " << message << " (see " << program << " --help)\n";
+    std::cerr << program << ": error: " << printable_message(message) << " (see " << program << " --help)\n";
     return 2;
+  } catch (const Error& e) {
+    std::cerr << program << ": error: " << printable_message(e.what()) << "\n";
+    return e.exit_code();
   }
   try {
     body();
@@ -92,15 +262,17 @@ int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
     }
     return 0;
   } catch (const Error& e) {
-    std::cerr << program << ": error: " << e.what() << "\n";
+    std::cerr << program << ": error: " << printable_message(e.what()) << "\n";
     return e.exit_code();
-  } catch (const std::bad_alloc&) {
-    std::cerr << program << ": error: out of memory\n";
+  } catch (const std::runtime_error& e) {
+    std::cerr << program << ": error: " << printable_message(e.what()) << "\n";
     return 1;
-  } catch (const std::exception& e) {
-    std::cerr << program << ": error: " << e.what() << "\n";
+  } catch (const std::logic_error& e) {
+    std::cerr << program << ": error: " << printable_message(e.what()) << "\n";
     return 1;
   }
+  // Not caught: std::bad_alloc (and anything else), which ends in on_terminate without
+  // unwinding (see there).
 }
 
 void CsvFlags::add_input(CLI::App& app) {

@@ -16,6 +16,25 @@ namespace ebm::cli {
 int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
              const std::function<void()>& body);
 
+// Largest --config file read (an option file is a few lines; CLI11 would read any file whole).
+constexpr std::size_t kMaxConfigBytes = std::size_t{1} << 20;
+
+// The message as one printable line: control bytes (a newline, ESC, a carriage return
+// in a file name, a header or a checkpoint's feature name) shown as \xHH, cut after 4 KiB.
+std::string printable_message(const std::string& text);
+
+// What the tools do on a fatal error and on SIGINT/SIGTERM/SIGHUP: std::bad_alloc (or any
+// exception nobody catches) ends in a terminate handler that prints "PROGRAM: error: out
+// of memory", removes the temporary output files and exits 1 without unwinding; the
+// signals remove the temporary output files and then kill the process as usual. Called by
+// run_main; ebm-train replaces the signal handlers while it trains.
+void install_fatal_handlers(const std::string& program);
+// `handler` for SIGINT, SIGTERM and SIGHUP (unless SIGHUP is ignored, as under nohup).
+void install_signal_handler(void (*handler)(int));
+
+// --seed: an integer in [0, 2^64 - 1], digits only.
+CLI::Validator seed_value();
+
 // --delimiter/--tabs/--no-header for input and --output-delimiter/--precision for output.
 struct CsvFlags {
   std::string delimiter = ",";

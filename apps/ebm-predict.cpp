@@ -41,13 +41,13 @@ int main(int argc, char** argv) {
   auto* p = "Prediction";
   app.add_option("--samples", o.samples, "Proposal samples M per row")->capture_default_str()->group(p)->check(CLI::Range(2, 1 << 22));
   auto* interval_option = app.add_option("--interval", interval, "Add T_lo/T_hi, the central interval of probability P")->group(p);
-  app.add_option("--quantiles", quantiles, "Add T_q<level> for each comma-separated level in (0,1)")->group(p);
+  auto* quantiles_option = app.add_option("--quantiles", quantiles, "Add T_q<level> for each comma-separated level in (0,1)")->group(p);
   app.add_flag("--mode", o.mode, "Add T_mode: gradient ascent on f from the best proposal sample")->group(p);
   app.add_option("--mode-steps", o.mode_steps, "Gradient-ascent steps for --mode")->capture_default_str()->group(p);
   app.add_flag("--logpdf", o.logpdf, "Add log_density: estimate of log p(y|x) at the row's targets")->group(p);
   app.add_flag("--ess", o.ess, "Add ess: effective sample size of the importance weights")->group(p);
   app.add_option("--metrics", o.metrics_path, "Write NLL, RMSE, MAE, CRPS, coverage and PIT to this JSON file")->group(p);
-  app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(p);
+  app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(p)->check(ebm::cli::seed_value());
   auto* pictures = "Pictures";
   app.add_option("--plot", o.plot_path, "Draw p(y|x) as a heat map with the mean, the interval and the data (SVG; one feature, one target)")->group(pictures);
   app.add_option("--report", o.report_path, "Draw the calibration curve and the PIT histogram (SVG; needs the targets)")->group(pictures);
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     if (interval_option->count() > 0) o.interval = interval;
-    if (!quantiles.empty()) o.quantiles = ebm::parse_number_list(quantiles, "--quantiles");
+    if (quantiles_option->count() > 0) o.quantiles = ebm::parse_number_list(quantiles, "--quantiles");
     if (!keep.empty()) o.keep = ebm::cli::split_names(keep, "--keep");
     o.csv = csv.input();
     o.output_csv = csv.output();

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   app.add_option("--proposal-samples", o.proposal_samples, "Proposal draws to resample from (default max(1024, 4N))")->group(s)->check(CLI::Range(0, 1 << 24));
   app.add_option("--langevin-steps", o.langevin_steps, "MALA refinement steps per sample")->capture_default_str()->group(s)->check(CLI::Range(0, 100000));
   app.add_option("--langevin-step", o.langevin_step, "MALA step size (standardised units of y)")->capture_default_str()->group(s)->check(ebm::cli::positive_number());
-  app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(s);
+  app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(s)->check(ebm::cli::seed_value());
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group("Run")->check(CLI::Range(1, 1024));
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal)")->group("Run");

@@ -8,16 +8,22 @@
 #include "cli_common.h"
 #include "ebm/commands.h"
 #include "ebm/errors.h"
+#include "ebm/output_file.h"
 #include "ebm/settings.h"
 #include "ebm/thread_pool.h"
 
 namespace {
 
 std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_training{false};  // set by run_train while its training loop runs
 extern "C" void on_interrupt(int signal_number) {
-  // First SIGINT/SIGTERM: finish the current step and write the checkpoint. Second: die.
-  g_interrupted.store(true);
+  // First SIGINT/SIGTERM/SIGHUP while training: finish the current step and write the
+  // checkpoint. Before training (reading the data, perhaps from a pipe that is slow to
+  // end), after it, or a second signal: remove the temporary files and die of the signal.
+  if (g_training.load() && !g_interrupted.exchange(true)) return;
+  ebm::remove_temporary_outputs();
   std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
 }
 
 // Options given as text on the command line, turned into typed settings by finish().
@@ -83,7 +89,7 @@ void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& tex
   app.add_option("--early-stopping", s.early_stopping, "Stop after N epochs without validation improvement (0: off)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
   app.add_option("--valid-samples", s.valid_samples, "Proposal samples per row for the validation NLL")->capture_default_str()->group(g)->check(CLI::Range(2, 1 << 20));
   app.add_flag("--no-calibrate", text.no_calibrate, "Do not fit a temperature f/T on the validation rows")->group(g);
-  app.add_option("--seed", s.seed, "Random seed (same seed, same result)")->capture_default_str()->group(g);
+  app.add_option("--seed", s.seed, "Random seed (same seed, same result)")->capture_default_str()->group(g)->check(ebm::cli::seed_value());
 }
 
 void add_ensemble_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
@@ -159,6 +165,7 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   o.progress_bar = !text.quiet && !text.no_progress && isatty(STDERR_FILENO);
   o.log = &std::cerr;
   o.interrupt = &g_interrupted;
+  o.training = &g_training;
   o.config = recorded_config(app, o.architecture.x_embedding != ebm::XEmbedding::none);
 }
 
@@ -198,8 +205,7 @@ int main(int argc, char** argv) {
       if (o.verbosity >= 1) std::cerr << "wrote " << o.model_path << " (" << text.merge.size() << " checkpoints merged)\n";
       return;
     }
-    std::signal(SIGINT, on_interrupt);
-    std::signal(SIGTERM, on_interrupt);
+    ebm::cli::install_signal_handler(on_interrupt);
     // Progress goes to stderr; if whoever reads it goes away (ebm-train ... 2>&1 | head),
     // training carries on and still writes its checkpoint.
     std::signal(SIGPIPE, SIG_IGN);

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include "ebm/csv.h"
 #include "ebm/output_file.h"
 #include "ebm/errors.h"
@@ -125,6 +127,7 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
                    {"adam_m", floats(r.adam_m, "resume.adam_m")},
                    {"adam_v", floats(r.adam_v, "resume.adam_v")},
                    {"best_params", floats(r.best_params, "resume.best_params")}};
+    if (!c.data_fingerprint.empty()) j["resume"]["data_fingerprint"] = c.data_fingerprint;
   }
   return j;
 }
@@ -194,6 +197,10 @@ void read_normalization(const JsonReader& r, const nlohmann::ordered_json& root,
   c.x_scaler.scale = r.numbers(norm, "x_scale", "normalization", a.x_dim, true);
   c.y_scaler.mean = r.numbers(norm, "y_mean", "normalization", a.y_dim);
   c.y_scaler.scale = r.numbers(norm, "y_scale", "normalization", a.y_dim, true);
+  if (const int d = c.y_scaler.first_out_of_range(); d >= 0) {
+    r.fail("'normalization.y_mean[" + std::to_string(d) + "]' and 'y_scale[" + std::to_string(d) +
+           "]' put values a few standard deviations out beyond the double range (outputs would be infinite)");
+  }
 }
 
 // Every block of the model's layout, with its shape; no block the layout does not know.
@@ -275,10 +282,12 @@ std::vector<EpochRecord> read_resume_history(const JsonReader& r, const nlohmann
 
 TrainingState read_resume_state(const JsonReader& r, const nlohmann::ordered_json& res, std::size_t parameter_count) {
   TrainingState state;
-  state.epochs_done = static_cast<int>(r.integer(res, "epochs_done", "resume", 0));
+  state.epochs_done = static_cast<int>(r.integer(res, "epochs_done", "resume", 0, 1000000));
   state.adam_steps = r.integer(res, "adam_steps", "resume", 0);
-  state.best_epoch = static_cast<int>(r.integer(res, "best_epoch", "resume", 0));
-  state.epochs_since_best = static_cast<int>(r.integer(res, "epochs_since_best", "resume", 0));
+  // The counters must describe the epochs done: a best epoch of 999 after 2 epochs would
+  // make the resumed run keep weights that do not exist.
+  state.best_epoch = static_cast<int>(r.integer(res, "best_epoch", "resume", 0, state.epochs_done));
+  state.epochs_since_best = static_cast<int>(r.integer(res, "epochs_since_best", "resume", 0, state.epochs_done));
   const auto& best_valid = r.at(res, "best_valid", "resume");
   state.best_valid = best_valid.is_number() ? best_valid.get<double>() : INFINITY;
   auto float_vector = [&](const char* key) {
@@ -296,6 +305,11 @@ TrainingState read_resume_state(const JsonReader& r, const nlohmann::ordered_jso
   state.params = float_vector("params");
   state.adam_m = float_vector("adam_m");
   state.adam_v = float_vector("adam_v");
+  // Adam's second moments are averages of squares: a negative one is a damaged file, not
+  // a model that diverged.
+  for (std::size_t i = 0; i < state.adam_v.size(); ++i) {
+    if (state.adam_v[i] < 0) r.fail("'resume.adam_v[" + std::to_string(i) + "]' is negative (a second moment is >= 0)");
+  }
   state.best_params = float_vector("best_params");
   state.history = read_resume_history(r, res, state.epochs_done);
   return state;
@@ -322,6 +336,9 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
   c.more_members = read_more_members(r, root, model);
   if (with_resume_state && root.contains("resume")) {
     c.resume = read_resume_state(r, root["resume"], model.parameter_count());
+    if (root["resume"].contains("data_fingerprint")) {
+      c.data_fingerprint = r.string(root["resume"], "data_fingerprint", "resume");
+    }
   }
   return c;
 }
@@ -399,6 +416,93 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
   out.commit();
 }
 
+namespace {
+
+// The limits of checkpoint.h, checked on the raw text by a pass that allocates nothing:
+// the JSON parser would build a 1 GB string or 50 million nested arrays (3-4 GB) before
+// anything could look at them.
+class JsonLimits {
+ public:
+  explicit JsonLimits(const std::string& path) : path_(path) {}
+  void feed(const char* data, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const char c = data[i];
+      if (in_string_) {
+        if (escaped_) {
+          escaped_ = false;
+        } else if (c == '\\') {
+          escaped_ = true;
+        } else if (c == '"') {
+          in_string_ = false;
+        }
+        if (in_string_ && ++string_bytes_ > kMaxCheckpointStringBytes) {
+          throw DataError(path_ + ": a string longer than " + std::to_string(kMaxCheckpointStringBytes) +
+                          " bytes (the checkpoint reader's limit)");
+        }
+      } else if (c == '"') {
+        in_string_ = true;
+        string_bytes_ = 0;
+      } else if (c == '[' || c == '{') {
+        if (++depth_ > kMaxCheckpointDepth) {
+          throw DataError(path_ + ": nested deeper than " + std::to_string(kMaxCheckpointDepth) +
+                          " levels (the checkpoint reader's limit)");
+        }
+      } else if (c == ']' || c == '}') {
+        --depth_;
+      }
+    }
+  }
+
+ private:
+  std::string path_;
+  bool in_string_ = false, escaped_ = false;
+  std::size_t string_bytes_ = 0;
+  int depth_ = 0;
+};
+
+[[noreturn]] void fail_size(const std::string& path, std::uint64_t bytes) {
+  throw DataError(path + ": " + std::to_string(bytes) + " bytes, larger than a checkpoint can be (the reader's limit is " +
+                  std::to_string(kMaxCheckpointBytes) + " bytes)");
+}
+
+// The checkpoint's text, checked against the limits.
+std::string read_checkpoint_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": cannot open: " + std::strerror(errno));
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+      static_cast<std::uint64_t>(info.st_size) > kMaxCheckpointBytes) {
+    fail_size(path, static_cast<std::uint64_t>(info.st_size));
+  }
+  JsonLimits limits(path);
+  std::string text;
+  std::vector<char> block(1 << 16);
+  while (true) {
+    errno = 0;
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (in.bad()) throw DataError(path + ": cannot read: " + error_text(errno));
+    if (text.size() + got > kMaxCheckpointBytes) fail_size(path, text.size() + got);  // a pipe or a growing file
+    limits.feed(block.data(), got);
+    text.append(block.data(), got);
+    if (got < block.size()) break;
+  }
+  return text;
+}
+
+// nlohmann's message without its "[json.exception.parse_error.101] " prefix, cut short: it
+// may quote a 100,000-digit number whole.
+std::string json_error_text(const std::exception& e) {
+  std::string what = e.what();
+  const auto pos = what.find("] ");
+  if (what.rfind("[json.exception.", 0) == 0 && pos != std::string::npos) what = what.substr(pos + 2);
+  constexpr std::size_t kMax = 200;
+  if (what.size() > kMax) what = what.substr(0, kMax) + "...";
+  return what;
+}
+
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& path, bool with_resume_state) {
   if (path.empty()) throw UsageError("the model path is empty");
   std::error_code ignored;
@@ -407,23 +511,23 @@ Checkpoint load_checkpoint(const std::string& path, bool with_resume_state) {
   if (std::filesystem::is_directory(path, ignored)) {
     throw DataError(path + ": cannot read: " + std::strerror(EISDIR));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path + ": cannot open: " + std::strerror(errno));
   nlohmann::ordered_json root;
-  try {
-    root = nlohmann::ordered_json::parse(in);
-  } catch (const std::ios_base::failure& e) {
-    throw DataError(path + ": cannot read: " + std::strerror(errno != 0 ? errno : EIO));
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
-    std::string what = e.what();
-    const auto pos = what.find("] ");
-    throw DataError(path + ": not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+  {
+    const std::string text = read_checkpoint_text(path);
+    try {
+      root = nlohmann::ordered_json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      // "parse error at line 3, column 5: ...".
+      throw DataError(path + ": not valid JSON: " + json_error_text(e));
+    } catch (const nlohmann::json::exception& e) {
+      // e.g. "number overflow parsing '1e400'" (out_of_range.406).
+      throw DataError(path + ": not valid JSON: " + json_error_text(e));
+    }
   }
   try {
     return checkpoint_from_json(root, path, with_resume_state);
   } catch (const nlohmann::json::exception& e) {
-    throw DataError(path + ": malformed checkpoint: " + std::string(e.what()));
+    throw DataError(path + ": malformed checkpoint: " + json_error_text(e));
   }
 }
 

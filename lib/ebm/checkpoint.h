@@ -2,6 +2,8 @@
 // Format documented in docs/checkpoint.md. Written atomically (temporary file + rename).
 #pragma once
 
+#include <cstdint>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +20,12 @@ namespace ebm {
 
 constexpr const char* kCheckpointFormat = "ebm-checkpoint";
 constexpr int kCheckpointVersion = 2;     // written
+// Limits of the checkpoint reader, checked before the JSON is parsed, so that a hostile
+// file cannot exhaust memory: the file size, the longest string (names, the recorded
+// configuration) and the nesting depth (a checkpoint nests 5 deep).
+constexpr std::uint64_t kMaxCheckpointBytes = std::uint64_t{1} << 31;
+constexpr std::size_t kMaxCheckpointStringBytes = std::size_t{1} << 20;
+constexpr int kMaxCheckpointDepth = 32;
 constexpr int kOldestCheckpointVersion = 1;  // still read: no "support", densities normalised by SNIS
 
 // Members 2..N of an ensemble (docs/maths.md §8c): their own parameters (each member's
@@ -41,6 +49,9 @@ struct Checkpoint {
   nlohmann::ordered_json training = nlohmann::ordered_json::object();  // options used
   nlohmann::ordered_json results = nlohmann::ordered_json::object();   // final figures, history
   std::optional<TrainingState> resume;  // present in --checkpoint-every / interrupted checkpoints
+  // Hash of the training values (resume.data_fingerprint, written with `resume`): --resume
+  // refuses other data even with the same means and spreads. Empty in older checkpoints.
+  std::string data_fingerprint;
 };
 
 // The support in standardised units of y (empty for a version 1 checkpoint).

@@ -38,6 +38,9 @@ struct TrainOptions {
   bool progress_bar = false;             // redraw a progress line on the log stream
   std::ostream* log = nullptr;           // progress and messages (stderr in the apps)
   const std::atomic<bool>* interrupt = nullptr;  // set (e.g. by SIGINT) to stop after the current step
+  // Set to true while the training loop runs (and so checks `interrupt`), false otherwise:
+  // a signal handler then knows whether to ask for a checkpoint or to end the process.
+  std::atomic<bool>* training = nullptr;
   int checkpoint_every = 0;              // write a resumable checkpoint every N epochs (0: never)
   std::string resume_path;               // continue from this checkpoint's training state
   // An ensemble (ensemble.h): members first_member .. first_member + ensemble - 1, member k

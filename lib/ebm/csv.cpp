@@ -148,17 +148,24 @@ std::string join_names(const std::vector<std::string>& columns) {
 }
 
 std::vector<double> parse_number_list(const std::string& text, const std::string& option) {
+  // Split at every comma, so that an empty item anywhere ("0.5," as well as ",0.5") is
+  // refused; getline would drop a trailing one.
   std::vector<double> out;
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
+  if (text.empty()) throw UsageError(option + ": expected at least one number, found an empty list");
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     double v = 0;
     if (!parse_number(item, v)) {
-      throw UsageError(option + ": expected a comma-separated list of numbers, found '" + item + "'");
+      throw UsageError(option + ": expected a comma-separated list of numbers, found " +
+                       (item.empty() ? "an empty item in '" + shorten_for_message(text) + "'"
+                                     : "'" + shorten_for_message(item) + "'"));
     }
     out.push_back(v);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
-  if (out.empty()) throw UsageError(option + ": expected at least one number");
   return out;
 }
 
@@ -235,7 +242,10 @@ CsvReader::CsvReader(const std::string& path, const CsvOptions& options)
   if (!read_nonblank_line()) {
     throw DataError(source_ + ": empty input" + (options_.header ? " (no header row)" : ""));
   }
-  split_current_line();
+  if (split_current_line() > kMaxColumns) {
+    throw DataError(source_ + ":" + std::to_string(line_number_) + ": more than " + std::to_string(kMaxColumns) +
+                    " columns (the reader's limit)");
+  }
 
   if (options_.header) {
     columns_ = cells_;
@@ -333,10 +343,10 @@ bool CsvReader::next() {
     return true;
   }
   if (!read_nonblank_line()) return false;
-  split_current_line();
-  if (cells_.size() != columns_.size()) {
+  const std::size_t count = split_current_line();
+  if (count != columns_.size()) {
     throw DataError(source_ + ":" + std::to_string(line_number_) + ": expected " +
-                    std::to_string(columns_.size()) + " cells, found " + std::to_string(cells_.size()));
+                    std::to_string(columns_.size()) + " cells, found " + std::to_string(count));
   }
   return true;
 }
@@ -358,13 +368,22 @@ double CsvReader::number(std::size_t column) const {
   throw DataError(location(column) + ": column '" + columns_[column] + "': expected a number, found " + found);
 }
 
-void CsvReader::split_current_line() {
+std::size_t CsvReader::split_current_line() {
   const std::string_view line = line_;
   const char delimiter = options_.delimiter;
   std::size_t count = 0;
   std::size_t position = 0;
+  // Cells beyond the header's width (or kMaxColumns + 1 for the first line) are counted,
+  // not stored: a 16 MiB line of commas is 16 million cells, 1 GB of empty strings.
+  const std::size_t limit = (columns_.empty() ? kMaxColumns : columns_.size()) + 1;
+  std::string overflow;
   // Cells are assigned in place so that their buffers are reused from record to record.
   auto next_cell = [&]() -> std::string& {
+    if (count >= limit) {
+      ++count;
+      overflow.clear();
+      return overflow;
+    }
     if (count == cells_.size()) cells_.emplace_back();
     std::string& cell = cells_[count++];
     cell.clear();
@@ -407,7 +426,8 @@ void CsvReader::split_current_line() {
     if (p >= line.size()) break;
     position = p + 1;  // line[p] is the delimiter
   }
-  cells_.resize(count);
+  cells_.resize(std::min(count, limit));
+  return count;
 }
 
 // --------------------------------------------------------------------------- table

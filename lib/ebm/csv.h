@@ -42,6 +42,10 @@ class CsvReader {
   // Longest physical line accepted (16 MiB): memory stays bounded on a file without
   // line breaks, yet a row of 100,000 wide numeric cells still fits.
   static constexpr std::size_t kMaxLineBytes = std::size_t{1} << 24;
+  // Most columns a header (or a first line without header) may have: the cells of a line
+  // are then at most 2^20 strings (about 32 MB besides the line), and the most features a
+  // model can have (ArchitectureBounds::kMaxXDim) still fit.
+  static constexpr std::size_t kMaxColumns = std::size_t{1} << 20;
 
   // path "-" reads standard input. Throws DataError if the file cannot be opened or
   // is empty (no header), or if header names are empty or duplicated.
@@ -67,7 +71,7 @@ class CsvReader {
   double number(std::size_t column) const;
 
  private:
-  void split_current_line();
+  std::size_t split_current_line();  // returns the number of cells (only the first width + 1 stored)
   bool read_line();           // one physical line into line_; false at end of input
   bool read_nonblank_line();  // into line_, counting physical lines; false at end of input
   std::string location(std::size_t column) const;  // "SOURCE:LINE:COL" of a cell of the current record

@@ -1,11 +1,20 @@
 #include "ebm/input_chunks.h"
 
 #include <algorithm>
+#include <cmath>
+#include <unordered_set>
 
 #include "ebm/errors.h"
 #include "ebm/inference.h"
 
 namespace ebm {
+
+void check_unique_names(const std::vector<std::string>& names, const std::string& option) {
+  std::unordered_set<std::string> seen;
+  for (const std::string& name : names) {
+    if (!seen.insert(name).second) throw UsageError(option + ": column '" + name + "' is given twice");
+  }
+}
 
 InputColumns resolve_columns(const CsvReader& reader, const Checkpoint& c, const std::vector<std::string>& keep,
                              bool targets_required, const std::string& why) {
@@ -30,6 +39,23 @@ InputColumns resolve_columns(const CsvReader& reader, const Checkpoint& c, const
   return cols;
 }
 
+namespace {
+
+// A cell in the model's standardised units. A value more than kMaxStandardised standard
+// deviations from the training mean is refused at its line and column: in float it would
+// become inf (1e39) or push the network's activations there, and end as "non-finite
+// importance weights" without a location, or as a log-density of -nan.
+float standardised_cell(const CsvReader& reader, std::size_t column, const Standardizer& scaler, int j, double value) {
+  const double z = scaler.to_standard(j, value);
+  if (std::abs(z) <= Standardizer::kMaxStandardised) return static_cast<float>(z);
+  throw DataError(reader.source() + ":" + std::to_string(reader.line_number()) + ":" + std::to_string(column + 1) +
+                  ": column '" + reader.columns()[column] + "': " + format_number(value) + " is " +
+                  format_number(std::abs(z), 3) + " standard deviations from the training mean (the model takes at most " +
+                  format_number(Standardizer::kMaxStandardised) + ")");
+}
+
+}  // namespace
+
 bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols, int max_rows,
                 std::size_t first_row, InputChunk& chunk) {
   const Eigen::Index dx = static_cast<Eigen::Index>(cols.features.size());
@@ -49,23 +75,30 @@ bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols
   reserve(std::min<Eigen::Index>(max_rows, 64));
   std::vector<double> raw(cols.features.size());
   Eigen::Index n = 0;
+  std::size_t kept_bytes = 0;
   while (n < max_rows && reader.next()) {
     if (n == chunk.x_std.cols()) reserve(std::min<Eigen::Index>(max_rows, 2 * n));
     for (Eigen::Index j = 0; j < dx; ++j) {
       raw[j] = reader.number(cols.features[j]);
-      chunk.x_std(j, n) = static_cast<float>(c.x_scaler.to_standard(static_cast<int>(j), raw[j]));
+      chunk.x_std(j, n) = standardised_cell(reader, cols.features[j], c.x_scaler, static_cast<int>(j), raw[j]);
     }
     chunk.streams.push_back(row_stream(raw.data(), static_cast<int>(raw.size())));
     if (cols.has_targets) {
       for (Eigen::Index d = 0; d < dy; ++d) {
         chunk.y(d, n) = reader.number(cols.targets[d]);
-        chunk.y_std(d, n) = static_cast<float>(c.y_scaler.to_standard(static_cast<int>(d), chunk.y(d, n)));
+        chunk.y_std(d, n) = standardised_cell(reader, cols.targets[d], c.y_scaler, static_cast<int>(d), chunk.y(d, n));
       }
     }
     std::vector<std::string> kept;
-    for (std::size_t k : cols.keep) kept.emplace_back(reader.cell(k));
+    for (std::size_t k : cols.keep) {
+      kept.emplace_back(reader.cell(k));
+      kept_bytes += kept.back().size();
+    }
     chunk.kept.push_back(std::move(kept));
     ++n;
+    // A chunk also ends once its kept cells hold kMaxChunkKeptBytes: 1024 rows of 2 MB
+    // cells were 2 GB. Results do not depend on where chunks end.
+    if (kept_bytes >= kMaxChunkKeptBytes) break;
   }
   if (n < chunk.x_std.cols()) reserve(n);
   return n > 0;

@@ -30,6 +30,10 @@ struct InputColumns {
 InputColumns resolve_columns(const CsvReader& reader, const Checkpoint& checkpoint, const std::vector<std::string>& keep,
                              bool targets_required, const std::string& why);
 
+// Refuses (UsageError) a name given twice to `option` (--keep a,a would give two output
+// columns of the same name).
+void check_unique_names(const std::vector<std::string>& names, const std::string& option);
+
 // One chunk of R input rows.
 struct InputChunk {
   std::size_t first_row = 0;                   // index of the chunk's first row in the input
@@ -41,7 +45,12 @@ struct InputChunk {
   int rows() const { return static_cast<int>(x_std.cols()); }
 };
 
-// Reads up to max_rows rows into `chunk`; false when the input had no more rows.
+// Text of the --keep cells a chunk holds at most (plus one row): a chunk ends early when
+// its kept cells reach it.
+constexpr std::size_t kMaxChunkKeptBytes = std::size_t{1} << 24;
+
+// Reads up to max_rows rows into `chunk` (fewer once their kept cells hold
+// kMaxChunkKeptBytes); false when the input had no more rows.
 bool read_chunk(CsvReader& reader, const Checkpoint& checkpoint, const InputColumns& columns, int max_rows,
                 std::size_t first_row, InputChunk& chunk);
 

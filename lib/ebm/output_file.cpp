@@ -1,11 +1,13 @@
 #include "ebm/output_file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -17,47 +19,190 @@ namespace ebm {
 
 namespace {
 constexpr const char* kStdoutName = "<stdout>";
+
+// Temporary files of this process, for remove_temporary_outputs(): fixed slots, so that a
+// signal handler can read them without locks or allocation.
+constexpr int kRegistrySlots = 64;
+constexpr std::size_t kRegistryPathBytes = 4096;
+struct RegistrySlot {
+  std::atomic<int> state{0};  // 0 free, 1 being filled, 2 holds a path
+  char path[kRegistryPathBytes];
+};
+RegistrySlot g_registry[kRegistrySlots];
+
+int register_temporary(const std::string& path) {
+  if (path.size() >= kRegistryPathBytes) return -1;
+  for (int i = 0; i < kRegistrySlots; ++i) {
+    int expected = 0;
+    if (g_registry[i].state.compare_exchange_strong(expected, 1)) {
+      std::memcpy(g_registry[i].path, path.c_str(), path.size() + 1);
+      g_registry[i].state.store(2);  // published once complete: a handler reads only state 2
+      return i;
+    }
+  }
+  return -1;  // more than 64 open outputs: still removed by the destructor, not by a signal
+}
+
+void unregister_temporary(int slot) {
+  if (slot >= 0) g_registry[slot].state.store(0);
+}
+
+// FNV-1a, for the shortened temporary name.
+std::uint64_t name_hash(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// The file a path names, with a symbolic link (chain) resolved; the path itself otherwise
+// (also for a dangling link, which is then replaced by the new file).
+std::string resolve_link(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::is_symlink(fs::symlink_status(path, error))) return path;
+  const fs::path real = fs::canonical(path, error);
+  return error ? path : real.string();
+}
 }  // namespace
+
+void remove_temporary_outputs() noexcept {
+  for (auto& slot : g_registry) {
+    if (slot.state.load() == 2) ::unlink(slot.path);
+  }
+}
+
+std::string temporary_name(const std::string& file_name, unsigned long pid, unsigned long counter) {
+  const std::string suffix = ".tmp." + std::to_string(pid) + "." + std::to_string(counter);
+  constexpr std::size_t kMaxName = 255;  // NAME_MAX of Linux file systems
+  if (1 + file_name.size() + suffix.size() <= kMaxName) return "." + file_name + suffix;
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(name_hash(file_name)));
+  const std::size_t keep = kMaxName - 1 - 1 - 16 - suffix.size();
+  return "." + file_name.substr(0, keep) + "~" + hash + suffix;
+}
+
+// ------------------------------------------------------------------- FdStreamBuf
+
+FdStreamBuf::FdStreamBuf(int fd) : fd_(fd), buffer_(1 << 16) { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
+
+FdStreamBuf::~FdStreamBuf() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool FdStreamBuf::write_all(const char* data, std::size_t count) {
+  while (count > 0 && error_ == 0) {
+    const ssize_t written = ::write(fd_, data, count);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      error_ = errno;
+    } else if (written == 0) {
+      error_ = EIO;
+    } else {
+      data += written;
+      count -= static_cast<std::size_t>(written);
+    }
+  }
+  return error_ == 0;
+}
+
+bool FdStreamBuf::flush_buffer() {
+  const std::size_t pending = static_cast<std::size_t>(pptr() - pbase());
+  const bool ok = error_ == 0 && write_all(pbase(), pending);
+  setp(buffer_.data(), buffer_.data() + buffer_.size());
+  return ok;
+}
+
+FdStreamBuf::int_type FdStreamBuf::overflow(int_type c) {
+  if (!flush_buffer()) return traits_type::eof();
+  if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+  *pptr() = traits_type::to_char_type(c);
+  pbump(1);
+  return c;
+}
+
+std::streamsize FdStreamBuf::xsputn(const char* data, std::streamsize count) {
+  if (count <= epptr() - pptr()) {
+    std::memcpy(pptr(), data, static_cast<std::size_t>(count));
+    pbump(static_cast<int>(count));
+    return count;
+  }
+  if (!flush_buffer() || !write_all(data, static_cast<std::size_t>(count))) return 0;
+  return count;
+}
+
+int FdStreamBuf::sync() { return flush_buffer() ? 0 : -1; }
+
+bool FdStreamBuf::close() {
+  bool ok = flush_buffer();
+  if (fd_ >= 0) {
+    if (::close(fd_) != 0 && error_ == 0) error_ = errno;
+    fd_ = -1;
+  }
+  return ok && error_ == 0;
+}
+
+// -------------------------------------------------------------------- OutputFile
 
 OutputFile::OutputFile(const std::string& path) : path_(path) {
   if (path_ == "-") return;
   namespace fs = std::filesystem;
-  const fs::path target(path_);
   std::error_code ignored;
-  if (!target.has_filename() || fs::is_directory(target, ignored)) {
+  if (!fs::path(path_).has_filename() || fs::is_directory(path_, ignored)) {
     // Found now rather than at rename time, after all the work is done.
     throw DataError(path_ + ": cannot create: " + std::strerror(EISDIR));
   }
+  final_path_ = resolve_link(path_);
+  const fs::path target(final_path_);
+  struct stat existing {};
+  const bool exists = ::stat(final_path_.c_str(), &existing) == 0;
   // A device, FIFO or socket (/dev/null, /dev/full, /dev/stdout, a named pipe) is written
   // in place: renaming a temporary file over it would replace the device node itself
   // wherever the directory is writable (e.g. /dev as root) instead of writing to it.
-  const fs::file_status status = fs::status(target, ignored);
-  if (fs::exists(status) && !fs::is_regular_file(status)) {
-    errno = 0;
-    file_.open(path_, std::ios::binary);
-    if (!file_.is_open()) throw DataError(path_ + ": cannot open: " + error_text(errno));
+  if (exists && !S_ISREG(existing.st_mode)) {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) throw DataError(path_ + ": cannot open: " + error_text(errno));
+    buffer_ = std::make_unique<FdStreamBuf>(fd);
+    file_ = std::make_unique<std::ostream>(buffer_.get());
     return;  // temp_path_ stays empty: nothing to rename or remove
   }
   // Same directory as the target, so the final rename stays within one file system and
   // is atomic; pid and counter keep concurrent writers (processes and objects) apart.
   static std::atomic<unsigned long> counter{0};
-  const std::string temp_name = "." + target.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-                                std::to_string(counter.fetch_add(1));
+  const std::string temp_name =
+      temporary_name(target.filename().string(), static_cast<unsigned long>(::getpid()), counter.fetch_add(1));
   temp_path_ = (target.parent_path() / temp_name).string();
-  errno = 0;
-  file_.open(temp_path_, std::ios::binary | std::ios::trunc);
-  if (!file_.is_open()) throw DataError(path_ + ": cannot create: " + error_text(errno));
+  registry_slot_ = register_temporary(temp_path_);
+  const int fd = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, exists ? 0600 : 0666);
+  if (fd < 0) {
+    const int error_number = errno;
+    unregister_temporary(registry_slot_);
+    throw DataError(path_ + ": cannot create: " + error_text(error_number));
+  }
+  if (exists) {
+    // Replacing a file keeps its permissions (a 0600 model stays private) and, where the
+    // user may, its owner and group.
+    if (::fchown(fd, existing.st_uid, existing.st_gid) != 0) { /* an ordinary user keeps their own */ }
+    if (::fchmod(fd, existing.st_mode & 07777) != 0) { /* best effort, as for the owner */ }
+  }
+  buffer_ = std::make_unique<FdStreamBuf>(fd);
+  file_ = std::make_unique<std::ostream>(buffer_.get());
 }
 
 OutputFile::~OutputFile() {
   if (path_ == "-" || committed_) return;
-  if (file_.is_open()) file_.close();
+  file_.reset();
+  buffer_.reset();  // closes the descriptor
   if (!temp_path_.empty()) std::remove(temp_path_.c_str());
+  unregister_temporary(registry_slot_);
 }
 
 std::ostream& OutputFile::stream() {
   if (path_ == "-") return std::cout;
-  return file_;
+  return *file_;
+}
+
+void OutputFile::fail_write(int error_number) const {
+  throw DataError(path_ + ": cannot write: " + error_text(error_number));
 }
 
 void OutputFile::finish() {
@@ -69,20 +214,19 @@ void OutputFile::finish() {
     finished_ = true;
     return;
   }
-  errno = 0;
-  file_.flush();
-  if (!file_) throw DataError(path_ + ": cannot write: " + error_text(errno));
-  file_.close();
-  if (file_.fail()) throw DataError(path_ + ": cannot write: " + error_text(errno));
+  file_->flush();
+  const bool closed = buffer_->close();
+  if (!closed || !*file_) fail_write(buffer_->error());
   finished_ = true;
 }
 
 void OutputFile::commit() {
   if (committed_) return;
   finish();
-  if (path_ != "-" && !temp_path_.empty() && std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    throw DataError(path_ + ": cannot write: " + error_text(errno));
+  if (path_ != "-" && !temp_path_.empty() && std::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+    fail_write(errno);
   }
+  unregister_temporary(registry_slot_);
   committed_ = true;
 }
 

@@ -7,16 +7,43 @@
 // pictures.
 #pragma once
 
-#include <fstream>
 #include <iosfwd>
+#include <memory>
+#include <ostream>
+#include <streambuf>
 #include <string>
 #include <vector>
 
 namespace ebm {
 
+// A stream buffer over a file descriptor that remembers the errno of the first failed
+// write: std::ofstream loses it (a full disk was reported as "Input/output error").
+class FdStreamBuf : public std::streambuf {
+ public:
+  explicit FdStreamBuf(int fd);
+  ~FdStreamBuf() override;
+  int error() const { return error_; }  // errno of the first failure, 0 if none
+  bool close();                         // flushes and closes; false on any failure
+
+ protected:
+  int_type overflow(int_type c) override;
+  int sync() override;
+  std::streamsize xsputn(const char* data, std::streamsize count) override;
+
+ private:
+  bool flush_buffer();
+  bool write_all(const char* data, std::size_t count);
+  int fd_;
+  int error_ = 0;
+  std::vector<char> buffer_;
+};
+
 // Output file that appears under its final name only when complete.
 // path "-" writes to standard output (commit() then just flushes). An existing device,
 // FIFO or socket (/dev/null, /dev/full, /dev/stdout, a named pipe) is written in place.
+// A symbolic link is written through: the file it points to is replaced, the link stays.
+// An existing file's permission bits (and, where allowed, owner) are kept. Hard links
+// are not preserved: the new contents are a new file (the atomic rename needs one).
 class OutputFile {
  public:
   explicit OutputFile(const std::string& path);
@@ -34,12 +61,27 @@ class OutputFile {
   void finish();
 
  private:
+  [[noreturn]] void fail_write(int error_number) const;
+
   std::string path_;
+  std::string final_path_;  // path_ with a symbolic link resolved: what is replaced
   std::string temp_path_;
-  std::ofstream file_;
+  std::unique_ptr<FdStreamBuf> buffer_;
+  std::unique_ptr<std::ostream> file_;
+  int registry_slot_ = -1;
   bool finished_ = false;
   bool committed_ = false;
 };
+
+// Removes every temporary output file not yet committed or removed. Async-signal-safe
+// (unlink only): the tools call it from signal handlers and from the handler of a fatal
+// error (out of memory), where no destructor runs.
+void remove_temporary_outputs() noexcept;
+
+// The temporary name for `target` in its directory: ".NAME.tmp.PID.N", with NAME
+// shortened (and a hash of the full name added) when the result would exceed the
+// file system's 255-byte limit on a name.
+std::string temporary_name(const std::string& file_name, unsigned long pid, unsigned long counter);
 
 // A file a command reads or writes, with the option that names it ("-m", "-o", "DATA").
 struct NamedPath {

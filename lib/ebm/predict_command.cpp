@@ -24,9 +24,16 @@ namespace {
 void validate(const PredictOptions& o) {
   if (o.samples < 2) throw UsageError("--samples must be at least 2");
   if (o.interval && !(*o.interval > 0 && *o.interval < 1)) throw UsageError("--interval must be in (0, 1)");
-  for (double q : o.quantiles) {
+  for (std::size_t i = 0; i < o.quantiles.size(); ++i) {
+    const double q = o.quantiles[i];
     if (!(q > 0 && q < 1)) throw UsageError("--quantiles: each level must be in (0, 1), found " + format_number(q));
+    // Two equal levels would give two columns of the same name.
+    if (std::find(o.quantiles.begin(), o.quantiles.begin() + static_cast<std::ptrdiff_t>(i), q) !=
+        o.quantiles.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw UsageError("--quantiles: level " + format_number(q) + " is given twice");
+    }
   }
+  check_unique_names(o.keep, "--keep");
   if (o.mode_steps < 0) throw UsageError("--mode-steps must be >= 0");
   if (o.threads < 1) throw UsageError("--threads must be at least 1");
 }

@@ -14,11 +14,15 @@ namespace ebm {
 
 namespace {
 
+// Draws held per chunk at most, unless one row's draws are more.
+constexpr int kMaxChunkDraws = 1 << 20;
+
 void validate(const SampleOptions& o) {
   if (o.draws < 1) throw UsageError("-n must be at least 1");
   if (o.langevin_steps < 0) throw UsageError("--langevin-steps must be >= 0");
   if (!(o.langevin_step > 0)) throw UsageError("--langevin-step must be positive");
   if (o.threads < 1) throw UsageError("--threads must be at least 1");
+  check_unique_names(o.keep, "--keep");
 }
 
 // Draws for the rows of one task into their columns of `draws` (y_dim x R*N, standardised).
@@ -58,7 +62,8 @@ std::size_t run_sample(const SampleOptions& o) {
   const EnergyModel model(c.architecture);
   const std::vector<ParamVector> members = member_parameters(c);
   CsvReader reader(o.data_path, o.csv);
-  const InputColumns cols = resolve_columns(reader, c, o.keep, false, "");
+  InputColumns cols = resolve_columns(reader, c, o.keep, false, "");
+  cols.has_targets = false;  // sampling never uses the targets: a blank target cell is no error
   OutputFile out(o.output_path);
   CsvWriter writer(out.stream(), o.output_csv, o.precision);
   std::vector<std::string> header{"row", "sample"};
@@ -67,7 +72,9 @@ std::size_t run_sample(const SampleOptions& o) {
   HeaderOnce header_once(writer, header);
   ThreadPool pool(o.threads);
   const int per_task = rows_per_task(std::max(proposal_samples, o.draws));
-  const int chunk_rows = std::max(per_task, 256);
+  // Rows per chunk: at least a task's worth, 256 if the draws allow, but no more than
+  // kMaxChunkDraws draws in all (256 rows x 16 million draws held 16 GB of floats).
+  const int chunk_rows = std::max(per_task, std::min(256, std::max(1, kMaxChunkDraws / o.draws)));
   std::size_t rows_done = 0;
   RowProgress progress(o.progress);
   InputChunk chunk;

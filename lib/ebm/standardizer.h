@@ -44,6 +44,18 @@ struct Standardizer {
     return -1;
   }
 
+  // Index of the first column where a value kMaxStandardised standard deviations from the
+  // mean is beyond the double range, or -1. Outputs (draws, means, quantiles) lie within a
+  // few standard deviations, so such a column would print inf; training refuses to write
+  // it, loading refuses to read it.
+  static constexpr double kMaxStandardised = 1e6;
+  int first_out_of_range() const {
+    for (int j = 0; j < size(); ++j) {
+      if (!std::isfinite(std::abs(mean[j]) + kMaxStandardised * scale[j])) return j;
+    }
+    return -1;
+  }
+
   int size() const { return static_cast<int>(mean.size()); }
   double to_standard(int j, double v) const { return (v - mean[j]) / scale[j]; }
   double to_original(int j, double z) const { return z * scale[j] + mean[j]; }

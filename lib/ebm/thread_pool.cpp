@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <new>
+#include <stdexcept>
 #include <system_error>
 
 namespace ebm {
@@ -50,14 +51,26 @@ void ThreadPool::drain() {
   for (;;) {
     const std::size_t i = next_.fetch_add(1);
     if (i >= count_) return;
+    // Errors (ebm::Error and the other runtime and logic errors) travel to the caller. An
+    // allocation failure (std::bad_alloc) is deliberately not caught: Eigen's
+    // DenseStorage::resize frees a matrix's buffer before it allocates the new one, so
+    // unwinding from a failed resize would free that buffer a second time (heap corruption,
+    // "double free or corruption"). Uncaught, it ends in std::terminate without unwinding;
+    // the tools' terminate handler prints the one-line "out of memory" error.
     try {
       (*task_)(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::current_exception();
-      next_.store(count_);  // stop handing out tasks
+    } catch (const std::runtime_error&) {
+      record_error();
+    } catch (const std::logic_error&) {
+      record_error();
     }
   }
+}
+
+void ThreadPool::record_error() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!error_) error_ = std::current_exception();
+  next_.store(count_);  // stop handing out tasks
 }
 
 void ThreadPool::worker_loop() {

@@ -28,12 +28,15 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Runs task(i) for i in [0, count), on the workers and the calling thread; returns when
-  // all are done. The first exception thrown by a task is rethrown here.
+  // all are done. The first std::runtime_error or std::logic_error (ebm::Error included)
+  // thrown by a task is rethrown here. std::bad_alloc is not caught (see drain()): it ends
+  // the process through std::terminate, without unwinding.
   void run(std::size_t count, const std::function<void(std::size_t)>& task);
 
  private:
   void worker_loop();
   void drain();
+  void record_error();
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;

@@ -2,6 +2,7 @@
 // calibrate -> write the checkpoint (and the history picture).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <optional>
 #include <ostream>
@@ -140,6 +141,7 @@ void check_finite_statistics(const TrainOptions& options, const TrainingData& da
   };
   if (const int j = data.x_scaler.first_non_finite(); j >= 0) refuse("feature", data.features[j]);
   if (const int d = data.y_scaler.first_non_finite(); d >= 0) refuse("target", options.targets[d]);
+  if (const int d = data.y_scaler.first_out_of_range(); d >= 0) refuse("target", options.targets[d]);
   for (std::size_t d = 0; d < data.y_min.size(); ++d) {
     const double span = data.y_max[d] - data.y_min[d];
     if (!std::isfinite(data.y_min[d] - span) || !std::isfinite(data.y_max[d] + span)) {
@@ -213,6 +215,25 @@ TrainingData prepare_training_data(const TrainOptions& options) {
   data.y = standardised_block(table, target_columns, train_rows, data.y_scaler);
   load_validation(options, table, valid_rows, data);
   return data;
+}
+
+// A fingerprint of the values trained and validated on (standardised, as the network
+// sees them; FNV-1a over their bytes and shapes): --resume compares it, so that the same
+// means and spreads with the targets moved between rows are still "different data".
+std::string data_fingerprint(const TrainingData& data) {
+  std::uint64_t h = 1469598103934665603ull;
+  const auto mix = [&](const void* bytes, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(bytes);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  for (const Matrix<float>* m : {&data.x, &data.y, &data.x_valid, &data.y_valid}) {
+    const std::int64_t shape[2] = {m->rows(), m->cols()};
+    mix(shape, sizeof shape);
+    mix(m->data(), static_cast<std::size_t>(m->size()) * sizeof(float));
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+  return text;
 }
 
 // ------------------------------------------------------------------ describe the model
@@ -312,7 +333,7 @@ void write_snapshot(const TrainOptions& options, Checkpoint& checkpoint, const T
 
 // The state to continue from: the previous run must have had the same columns,
 // architecture, data (normalisation statistics) and training settings.
-TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkpoint) {
+TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkpoint, int total_epochs) {
   const std::string& path = options.resume_path;
   Checkpoint previous = load_checkpoint(path, /*with_resume_state=*/true);
   if (!previous.resume) {
@@ -327,9 +348,29 @@ TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkp
     throw DataError(path + ": was trained on different data (normalisation statistics differ); resume needs the "
                            "same data, options and seed");
   }
+  if (!previous.data_fingerprint.empty() && previous.data_fingerprint != checkpoint.data_fingerprint) {
+    throw DataError(path + ": was trained on different data (the fingerprint of the training values differs); "
+                           "resume needs the same data, options and seed");
+  }
   // Everything that shapes the optimisation must match, or "resume" would silently be a
-  // different run.
-  const TrainSettings before = train_settings_from_record(previous.training, path);
+  // different run; except --epochs, which may grow: the first epochs of a longer run are
+  // those of a shorter one, unless the cosine schedule ties the learning rate to the total.
+  TrainSettings before = train_settings_from_record(previous.training, path);
+  if (before.epochs != options.settings.epochs || before.auto_steps != options.settings.auto_steps) {
+    const std::string epochs_before = previous.training["epochs"].dump();
+    if (options.settings.cosine_schedule) {
+      throw DataError(path + ": training option 'epochs' differs (" + epochs_before + " vs " +
+                      std::to_string(total_epochs) +
+                      "), and the cosine schedule's learning rate depends on the number of epochs: resume with the "
+                      "same --epochs (a run is extensible with --schedule constant)");
+    }
+    before.epochs = options.settings.epochs;
+    before.auto_steps = options.settings.auto_steps;
+  }
+  if (previous.resume->epochs_done > total_epochs) {
+    throw DataError(path + ": has " + std::to_string(previous.resume->epochs_done) + " epochs done, more than --epochs " +
+                    std::to_string(total_epochs) + "; resume needs at least as many epochs");
+  }
   const std::string key = first_difference(before, options.settings);
   if (!key.empty()) {
     throw DataError(path + ": training option '" + key + "' differs from this run's (" +
@@ -403,7 +444,7 @@ MemberOutcome train_member(const TrainOptions& options, const TrainingData& data
   const bool single = options.ensemble == 1;
   std::optional<TrainingState> resume;
   if (!options.resume_path.empty()) {
-    resume = resume_state(options, checkpoint);
+    resume = resume_state(options, checkpoint, total_epochs);
     if (options.log != nullptr && options.verbosity >= 1) {
       *options.log << "resuming after epoch " << resume->epochs_done << " of " << total_epochs << "\n";
     }
@@ -424,8 +465,10 @@ MemberOutcome train_member(const TrainOptions& options, const TrainingData& data
   };
   const auto on_batch = [&](int batch, int batches) { progress.batch_done(batch, batches); };
   MemberOutcome outcome;
+  if (options.training != nullptr) options.training->store(true);
   outcome.result = train(model, data.x, data.y, data.x_valid, data.y_valid, s, on_epoch, on_batch,
                          resume ? &*resume : nullptr, options.interrupt);
+  if (options.training != nullptr) options.training->store(false);
   if (outcome.result.interrupted) return outcome;
   outcome.params = outcome.result.params;
   if (s.calibrate && data.x_valid.cols() > 0 && !outcome.result.history.empty()) {
@@ -462,6 +505,7 @@ TrainSummary run_train(const TrainOptions& options) {
   const int total_epochs = resolve_epochs(options.settings, summary.train_rows);
   summary.checkpoint = new_checkpoint(options, data, total_epochs);
   Checkpoint& checkpoint = summary.checkpoint;
+  checkpoint.data_fingerprint = data_fingerprint(data);
   TrainSettings s = options.settings;
   s.support = standardised_support(checkpoint);
   for (std::size_t d = 0; d < data.y_lattice.size(); ++d) {

@@ -386,6 +386,69 @@ t 1 "const_target\.csv: target column 'y' is constant \(5 in all 8 training rows
 t 1 "one_row\.csv: --valid-fraction 0\.1 of 1 rows leaves no training or no validation rows$" \
                                                                        train one_row.csv --target y -m $M "${q[@]}"
 
+# ------------------------------------------------ Reliability v2 (issue 14, items 6-19)
+# A checkpoint with a resume block, and damaged variants of it and of model.json.
+"$build/ebm-train" "$train_data" --target y -m resumable.json --epochs 2 --checkpoint-every 1 --hidden 4 --samples 4 -q ||
+  { echo "FAIL: could not train the resumable fixture" >&2; exit 1; }
+python3 - model.json resumable.json <<'PY2' || { echo "FAIL: could not write the v2 checkpoints" >&2; exit 1; }
+import json, sys
+good = json.load(open(sys.argv[1])); res = json.load(open(sys.argv[2]))
+text = open(sys.argv[1]).read()
+value = json.dumps(good["parameters"]["joint.bias"]["values"][0])
+open("ck_1e400.json", "w").write(text.replace(value, "1e400", 1))
+open("ck_long_number.json", "w").write(text.replace(value, "1" * 100000, 1))
+open("ck_deep.json", "w").write("[" * 100 + "]" * 100)
+junk = dict(good); junk["junk"] = "x" * (2 << 20)
+json.dump(junk, open("ck_long_string.json", "w"))
+scale = json.loads(text); scale["normalization"]["y_scale"][0] = 1e308
+json.dump(scale, open("ck_y_scale_huge.json", "w"))
+esc = json.loads(text); esc["features"] = ["\x1b[31mred"]
+json.dump(esc, open("ck_escape.json", "w"))
+r = json.loads(json.dumps(res)); r["resume"]["best_epoch"] = 999
+json.dump(r, open("rk_best_epoch.json", "w"))
+r = json.loads(json.dumps(res)); r["resume"]["adam_v"][0] = -1.0
+json.dump(r, open("rk_negative_v.json", "w"))
+PY2
+truncate -s 3G ck_huge.json           # sparse: refused by its size before a byte is read
+printf 'x,y\n1,2\n1e39,3\n' > x_1e39.csv
+printf 'x,y\n1,2\n2,1e39\n' > y_1e39.csv
+printf 'x\r,y\n1,2\n' > cr_header.csv
+{ printf 'x,y\n1,2\n'; head -c 16000000 /dev/zero | tr '\0' ','; printf '\n'; } > commas.csv
+t 1 "ck_1e400\.json: not valid JSON: number overflow parsing '1e400'$"   predict "$test_data" -m ck_1e400.json -o out/p.csv
+t 1 "ck_long_number\.json: not valid JSON: number overflow parsing '1{100,}\.\.\.$" \
+                                                                       predict "$test_data" -m ck_long_number.json -o out/p.csv
+t 1 "ck_deep\.json: nested deeper than 32 levels \(the checkpoint reader's limit\)$" \
+                                                                       predict "$test_data" -m ck_deep.json -o out/p.csv
+t 1 "ck_long_string\.json: a string longer than 1048576 bytes \(the checkpoint reader's limit\)$" \
+                                                                       predict "$test_data" -m ck_long_string.json -o out/p.csv
+t 1 "ck_huge\.json: 3221225472 bytes, larger than a checkpoint can be \(the reader's limit is 2147483648 bytes\)$" \
+                                                                       predict "$test_data" -m ck_huge.json -o out/p.csv
+t 1 "ck_y_scale_huge\.json: 'normalization\.y_mean\[0\]' and 'y_scale\[0\]' put values" \
+                                                                       predict "$test_data" -m ck_y_scale_huge.json -o out/p.csv
+t 1 ".*/bimodal_test\.csv: no column '\\\\x1b\[31mred'"                        predict "$test_data" -m ck_escape.json -o out/p.csv
+t 1 "rk_best_epoch\.json: 'resume\.best_epoch' must be at most 2$"      train "$train_data" --target y -m $M --epochs 2 --checkpoint-every 1 --hidden 4 --samples 4 -q --resume rk_best_epoch.json
+t 1 "rk_negative_v\.json: 'resume\.adam_v\[0\]' is negative"             train "$train_data" --target y -m $M --epochs 2 --checkpoint-every 1 --hidden 4 --samples 4 -q --resume rk_negative_v.json
+t 1 "x_1e39\.csv:3:1: column 'x': 1e\+39 is [0-9.e+]+ standard deviations from the training mean \(the model takes at most 1000000\)$" \
+                                                                       predict x_1e39.csv "${p[@]}"
+t 1 "y_1e39\.csv:3:2: column 'y': 1e\+39 is [0-9.e+]+ standard deviations from the training mean" \
+                                                                       predict y_1e39.csv "${p[@]}" --logpdf
+t 1 ".*/bimodal_train\.csv: no column 'y\\\\x0aebm-train: error: fake' \(columns: x, y\)$" \
+                                                                       train "$train_data" --target $'y\nebm-train: error: fake' -m $M "${q[@]}"
+t 1 "cr_header\.csv: no column 'x' \(columns: x\\\\x0d, y\)$"                predict cr_header.csv "${p[@]}"
+t 1 "commas\.csv:3: expected 2 cells, found 16000001$"                   predict commas.csv "${p[@]}"
+t 1 "/dev/full: cannot write: No space left on device$"                 sample "$test_data" -m model.json -n 100 -o /dev/full
+t 2 "/dev/zero: --config needs a regular file"                         predict "$test_data" "${p[@]}" --config /dev/zero
+t 2 "--seed: expected an integer from 0 to 18446744073709551615, found '18446744073709551616'" \
+                                                                       predict "$test_data" "${p[@]}" --seed 18446744073709551616
+t 2 "--seed: expected an integer from 0 to 18446744073709551615, found '-1'" \
+                                                                       train "$train_data" --target y -m $M "${q[@]}" --seed -1
+t 2 "--quantiles: expected at least one number, found an empty list$"  predict "$test_data" "${p[@]}" --quantiles ""
+t 2 "--quantiles: expected a comma-separated list of numbers, found an empty item in '0\.5,'$" \
+                                                                       predict "$test_data" "${p[@]}" --quantiles 0.5,
+t 2 "--quantiles: level 0\.5 is given twice$"                          predict "$test_data" "${p[@]}" --quantiles 0.5,0.5
+t 2 "--keep: column 'x' is given twice$"                               predict "$test_data" "${p[@]}" --keep x,x
+t 2 "--keep: column 'x' is given twice$"                               sample "$test_data" "${s[@]}" --keep x,x
+
 # ------------------------------------------ a failed run keeps an existing output file
 echo "precious" > keep.csv
 cp model.json keep.json
