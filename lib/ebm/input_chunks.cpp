@@ -51,7 +51,7 @@ float standardised_cell(const CsvReader& reader, std::size_t column, const Stand
   throw DataError(reader.source() + ":" + std::to_string(reader.line_number()) + ":" + std::to_string(column + 1) +
                   ": column '" + reader.columns()[column] + "': " + format_number(value) + " is " +
                   format_number(std::abs(z), 3) + " standard deviations from the training mean (the model takes at most " +
-                  format_number(Standardizer::kMaxStandardised) + ")");
+                  std::to_string(static_cast<long>(Standardizer::kMaxStandardised)) + ")");
 }
 
 }  // namespace

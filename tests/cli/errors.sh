@@ -334,7 +334,7 @@ t 2 "--precision: Value 99 not in range 0 to 17"                       predict "
 t 2 "--precision: Value -1 not in range 0 to 17"                       predict "$test_data" "${p[@]}" --precision -1
 t 2 "--threads: Value 0 not in range 1 to 1024"                        predict "$test_data" "${p[@]}" -j 0
 t 2 "--keep: empty column name in 'x,,y'$"                             predict "$test_data" "${p[@]}" --keep x,,y
-t 2 "Could not convert: --seed = abc"                                  predict "$test_data" "${p[@]}" --seed abc
+t 2 "--seed: expected an integer from 0 to 18446744073709551615, found 'abc'"                                  predict "$test_data" "${p[@]}" --seed abc
 t 2 "The following argument was not expected: extra\.csv"              predict "$test_data" extra.csv "${p[@]}"
 t 2 "The following argument was not expected: --bogus"                 predict "$test_data" "${p[@]}" --bogus
 
