@@ -7,7 +7,8 @@
 #   - --resume with a larger --epochs equals the longer run; other data is refused (7, 8)
 #   - ebm-sample ignores a blank target cell (11); a recorded config replays a path with
 #     '#' (16); a 250-character output name works (15); -m through a symlink keeps the
-#     link and the file's mode (18); --keep cells do not make memory grow with the chunk (6)
+#     link and the file's mode (18); --keep cells do not make memory grow with the chunk,
+#     nor a line of commas with its cells (6)
 # Called by ctest as: bash tests/cli/reliability.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 set -m   # job control: background tools get SIGINT as from a terminal, not ignored
@@ -139,6 +140,14 @@ with open("wide_keep.csv", "w") as f:
     fail "--keep with 256 KiB cells failed"
   rss=$(tail -n 1 keep.rss)
   (( rss < 80000 )) || fail "--keep with 400 cells of 256 KiB (100 MB): peak RSS $rss KB, expected < 80 MB"
+  # A 16 MB line of commas: the cells beyond the header's width are counted, not stored
+  # (before: 16 million empty strings, 1.09 GB).
+  { printf 'x,y\n1,2\n'; head -c 16000000 /dev/zero | tr '\0' ','; printf '\n'; } > commas.csv
+  /usr/bin/time -f %M -o commas.rss "$predict" -m model.json commas.csv -o /dev/null 2> commas.err
+  grep -qx "ebm-predict: error: commas.csv:3: expected 2 cells, found 16000001" commas.err ||
+    fail "a line of 16 million commas: $(head -c 200 commas.err)"
+  rss=$(tail -n 1 commas.rss)
+  (( rss < 200000 )) || fail "a line of 16 million commas: peak RSS $rss KB, expected < 200 MB"
 fi
 
 if [[ $failures -gt 0 ]]; then echo "reliability: $failures checks failed" >&2; exit 1; fi
