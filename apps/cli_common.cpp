@@ -186,7 +186,7 @@ CLI::Validator seed_value() {
         if (digits && (text.size() < 20 || text <= "18446744073709551615")) return "";
         return "expected an integer from 0 to 18446744073709551615, found '" + text + "'";
       },
-      "UINT64");
+      "");
 }
 
 CLI::Validator positive_number() { return number_check(true); }

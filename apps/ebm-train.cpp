@@ -102,7 +102,7 @@ void add_ensemble_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text
 void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   const char* g = "Run";
   app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs (0: only at the end)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
-  app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every or by an interrupted run (same data, options, seed)")->group(g);
+  app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every or by an interrupted run (same data, options, seed; a larger --epochs extends it)")->group(g);
   app.add_option("-j,--threads", o.settings.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(g)->check(CLI::Range(1, 1024));
   app.add_flag("-q,--quiet", text.quiet, "No progress output")->group(g);
   app.add_flag("-v,--verbose", text.verbose, "One line per epoch (loss, proposal and validation NLL, time)")->group(g);
