@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "bimodal_model.h"
 #include "ebm/checkpoint.h"
@@ -74,4 +75,72 @@ TEST_CASE("a version 1 checkpoint (no support) still loads and is normalised by 
   const Checkpoint again = checkpoint_from_json(written, "again.json");
   CHECK(again.params == c.params);
   CHECK(again.y_support_lo.empty());
+}
+
+namespace {
+
+// Trapezoid error of exp f on [a, b] (one panel) against a fine composite rule.
+double panel_error(const std::function<double(double)>& f, double a, double b) {
+  const int fine = 20000;
+  double exact = 0;
+  for (int i = 0; i <= fine; ++i) {
+    const double w = (i == 0 || i == fine) ? 0.5 : 1.0;
+    exact += w * std::exp(f(a + (b - a) * i / fine));
+  }
+  exact *= (b - a) / fine;
+  return 0.5 * (b - a) * (std::exp(f(a)) + std::exp(f(b))) - exact;
+}
+
+struct Panels {
+  std::vector<double> u, f;
+};
+
+Panels uniform_points(const std::function<double(double)>& f, double lo, double hi, int n) {
+  Panels p;
+  for (int i = 0; i <= n; ++i) {
+    p.u.push_back(lo + (hi - lo) * i / n);
+    p.f.push_back(f(p.u.back()));
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("interval_errors estimates the trapezoid error of each panel, a peak between two points included") {
+  SUBCASE("Gaussian: the estimate does not miss a panel's error and overstates it by a bounded factor") {
+    // It bounds |g''| by |f''| + f'^2 (no cancellation near the inflection points) and g by
+    // its larger end value, so it errs on the side of refining.
+    const double sigma = 0.1;
+    const auto f = [&](double y) { return -0.5 * y * y / (sigma * sigma); };
+    const Panels p = uniform_points(f, -1, 1, 80);  // h = 0.025 = sigma / 4
+    const std::vector<double> est = interval_errors(p.u, p.f);
+    const double mass = std::sqrt(2 * M_PI) * sigma;
+    for (std::size_t j = 0; j < est.size(); ++j) {
+      const double truth = std::abs(panel_error(f, p.u[j], p.u[j + 1])) / mass;
+      if (truth > 1e-4) {
+        CHECK(est[j] > truth / 3);
+        CHECK(est[j] < truth * 5 + 1e-3);
+      }
+    }
+  }
+  SUBCASE("a tent whose tip falls between two points: that panel and its steep neighbours stand out") {
+    // f = 30 - 400 |y - 0.0031|: the tip lies inside [0, 0.01], whose two end values are
+    // both well below it; its one-panel trapezoid misses a large share of the mass (the
+    // neighbours, 4 nats steep per panel, err as well).
+    const auto f = [](double y) { return 30 - 400 * std::abs(y - 0.0031); };
+    const Panels p = uniform_points(f, -0.1, 0.1, 20);
+    const std::vector<double> est = interval_errors(p.u, p.f);
+    const std::size_t peak = 10;  // [0, 0.01]
+    REQUIRE(p.u[peak] == doctest::Approx(0.0));
+    const double mass = 2.0 / 400 * std::exp(30.0);
+    CHECK(std::abs(panel_error(f, p.u[peak], p.u[peak + 1])) / mass > 0.05);
+    CHECK(est[peak] > 0.05);
+    for (std::size_t j = 0; j < est.size(); ++j) {
+      if (j + 1 < peak || j > peak + 1) CHECK(est[j] < 0.1 * est[peak]);
+    }
+  }
+  SUBCASE("a gentle slope needs nothing") {
+    const Panels p = uniform_points([](double y) { return 0.3 * y; }, -1, 1, 64);
+    for (double e : interval_errors(p.u, p.f)) CHECK(e < 1e-4);
+  }
 }

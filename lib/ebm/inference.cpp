@@ -55,6 +55,38 @@ RowVector<float> energies_and_gradients_by_row(const EnergyModel& model, const f
 
 }  // namespace
 
+// Estimated trapezoid error of each interval [u_j, u_{j+1}] of the sorted points u with
+// energies f, relative to the row's mass. The trapezoid rule on g = exp f errs by about
+// h^3/12 |g''| on an interval of width h, and g'' = g (f'' + f'^2). f' is the interval's
+// slope s_j = (f_{j+1} - f_j)/h_j; f'' at an inner point is the change of slope,
+// 2 (s_j - s_{j-1}) / (h_{j-1} + h_j), the larger of the two ends' taken. g is bounded by
+// its larger end value, and the mass by the trapezoid sum Z over the same points:
+//   E_j = h_j^3 / 12 * exp(max(f_j, f_{j+1}) - log Z) * (|f''| + s_j^2).
+// A peak whose tip falls between two points shows as a sharp change of slope there.
+std::vector<double> interval_errors(const std::vector<double>& u, const std::vector<double>& f) {
+  const std::size_t n = u.size();
+  std::vector<double> errors(n > 0 ? n - 1 : 0, 0.0);
+  if (n < 2) return errors;
+  std::vector<double> h(n - 1), slope(n - 1), log_terms(n);
+  for (std::size_t j = 0; j + 1 < n; ++j) {
+    h[j] = u[j + 1] - u[j];
+    slope[j] = (f[j + 1] - f[j]) / h[j];
+  }
+  for (std::size_t j = 0; j < n; ++j) {
+    const double width = 0.5 * ((j + 1 < n ? h[j] : 0) + (j > 0 ? h[j - 1] : 0));
+    log_terms[j] = f[j] + std::log(width);
+  }
+  const double log_z = log_sum_exp(log_terms.data(), static_cast<int>(n));
+  // Curvature at point j (0 at the ends: one-sided intervals have no change of slope).
+  std::vector<double> curvature(n, 0.0);
+  for (std::size_t j = 1; j + 1 < n; ++j) curvature[j] = 2 * (slope[j] - slope[j - 1]) / (h[j - 1] + h[j]);
+  for (std::size_t j = 0; j + 1 < n; ++j) {
+    const double bend = std::max(std::abs(curvature[j]), std::abs(curvature[j + 1]));
+    errors[j] = h[j] * h[j] * h[j] / 12 * std::exp(std::max(f[j], f[j + 1]) - log_z) * (bend + slope[j] * slope[j]);
+  }
+  return errors;
+}
+
 namespace {
 
 // The proposal q(.|x) of every row (row by row: see energies_by_row), into is.hx and is.proposal.
@@ -106,43 +138,58 @@ void draw_candidates(int samples, std::uint64_t seed, std::uint64_t first_row,
   }
 }
 
-// Adds points to row e's quadrature where its energy changes sharply between neighbours
-// (see kRefinementPoints). Slots [first_slot, C) are the refinement slots: used ones get a
-// midpoint and its energy, unused ones stay copies of the grid's first point.
+// The points of one row's quadrature that are used to decide where to refine: the
+// candidates inside the support, sorted, thinned so that neighbours are at least
+// `min_gap` apart (draws cluster within float noise of each other; slopes between such
+// points are noise). Returns candidate indices.
+std::vector<int> thinned_sorted_points(const ImportanceSample& is, Eigen::Index base, int used, double min_gap) {
+  const double lo = is.support.lo[0], hi = is.support.hi[0];
+  std::vector<int> order;
+  for (int i = 0; i < used; ++i) {
+    const double y = is.y(0, base + i);
+    if (y >= lo && y <= hi) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return is.y(0, base + a) < is.y(0, base + b); });
+  std::vector<int> kept;
+  for (int i : order) {
+    if (kept.empty() || is.y(0, base + i) - is.y(0, base + kept.back()) >= min_gap) kept.push_back(i);
+  }
+  return kept;
+}
+
+// Adds points to row e's quadrature where the trapezoid rule errs most (see
+// kRefinementPoints and interval_errors). Slots [first_slot, C) are the refinement slots:
+// used ones get a midpoint and its energy, unused ones stay copies of the grid's first point.
 void refine_quadrature(const EnergyModel& model, const float* p, int first_slot, int e, ImportanceSample& is) {
   const int candidates = is.samples;
   const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
-  const double lo = is.support.lo[0], hi = is.support.hi[0];
+  const double min_gap = (is.support.hi[0] - is.support.lo[0]) / kQuadratureGridPoints / kRefinementMinGapDivisor;
   const Matrix<float> hx = is.hx.col(e);
   for (int r = first_slot; r < candidates; ++r) is.energy(r, e) = is.energy(first_slot - kQuadratureGridPoints - 1, e);
   int used = first_slot;
   for (int round = 0; round < kRefinementRounds && used < candidates; ++round) {
-    std::vector<int> order;
-    for (int i = 0; i < used; ++i) {
-      const double y = is.y(0, base + i);
-      if (y >= lo && y <= hi) order.push_back(i);
+    const std::vector<int> points = thinned_sorted_points(is, base, used, min_gap);
+    std::vector<double> u(points.size()), f(points.size());
+    for (std::size_t j = 0; j < points.size(); ++j) {
+      u[j] = is.y(0, base + points[j]);
+      f[j] = is.energy(points[j], e);
     }
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return is.y(0, base + a) < is.y(0, base + b); });
-    const double top = is.energy.col(e).head(used).maxCoeff();
-    std::vector<std::pair<double, float>> wanted;  // (larger energy of the interval, midpoint)
-    for (std::size_t j = 0; j + 1 < order.size(); ++j) {
-      const double f0 = is.energy(order[j], e), f1 = is.energy(order[j + 1], e);
-      const float a = is.y(0, base + order[j]), b = is.y(0, base + order[j + 1]);
-      const float mid = 0.5f * (a + b);
-      if (std::abs(f0 - f1) > kRefinementEnergyStep && std::max(f0, f1) > top - 30 && mid > a && mid < b) {
-        wanted.emplace_back(std::max(f0, f1), mid);
-      }
+    const std::vector<double> errors = interval_errors(u, f);
+    std::vector<std::pair<double, float>> wanted;  // (estimated error, midpoint)
+    for (std::size_t j = 0; j < errors.size(); ++j) {
+      const float mid = static_cast<float>(0.5 * (u[j] + u[j + 1]));
+      if (errors[j] > kRefinementTolerance && mid > u[j] && mid < u[j + 1]) wanted.emplace_back(errors[j], mid);
     }
     if (wanted.empty()) break;
-    // The intervals nearest the top of the energy first; ties in position order.
+    // The largest errors first; ties in position order.
     std::stable_sort(wanted.begin(), wanted.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
     const int n = std::min(static_cast<int>(wanted.size()), candidates - used);
-    Matrix<float> points(1, n);
-    for (int i = 0; i < n; ++i) points(0, i) = wanted[static_cast<std::size_t>(i)].second;
-    const RowVector<float> f = model.energy(p, hx, points, n);
+    Matrix<float> midpoints(1, n);
+    for (int i = 0; i < n; ++i) midpoints(0, i) = wanted[static_cast<std::size_t>(i)].second;
+    const RowVector<float> energies = model.energy(p, hx, midpoints, n);
     for (int i = 0; i < n; ++i) {
-      is.y(0, base + used + i) = points(0, i);
-      is.energy(used + i, e) = f(i);
+      is.y(0, base + used + i) = midpoints(0, i);
+      is.energy(used + i, e) = energies(i);
     }
     used += n;
   }

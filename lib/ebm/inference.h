@@ -34,13 +34,18 @@ struct TargetSupport {
 // the proposal puts its mass.
 constexpr int kQuadratureGridPoints = 512;
 // Adaptive refinement of the quadrature: up to kRefinementPoints more points per row, added
-// in up to kRefinementRounds rounds at the midpoints of the intervals where the energy
-// changes by more than kRefinementEnergyStep nats between neighbours (a peak narrower than
-// the grid, found by the draws); only intervals within 30 nats of the row's highest energy
-// carry enough mass to matter.
+// in up to kRefinementRounds rounds at the midpoints of the intervals whose estimated
+// trapezoid error (inference.cpp, interval_errors) exceeds kRefinementTolerance of the
+// row's mass, largest first. The estimate reads slopes between points at least
+// (grid step / kRefinementMinGapDivisor) apart, so float noise between clustered draws
+// does not read as curvature.
 constexpr int kRefinementPoints = 512;
 constexpr int kRefinementRounds = 8;
-constexpr double kRefinementEnergyStep = 1.0;
+constexpr double kRefinementTolerance = 1e-4;
+constexpr double kRefinementMinGapDivisor = 64;
+// Estimated trapezoid-rule error of each interval [u_j, u_{j+1}] of sorted points u with
+// energies f (log of the integrand), as a share of the trapezoid mass; n - 1 values.
+std::vector<double> interval_errors(const std::vector<double>& u, const std::vector<double>& f);
 // Candidates per row: the M draws, plus for quadrature the grid and the refinement slots.
 int candidate_count(int samples, const TargetSupport& support, int y_dim);
 
