@@ -65,12 +65,12 @@ class CsvReader {
   // Parses a cell as a finite number; throws "SOURCE:LINE:COL: column 'NAME': expected a
   // number, found 'TEXT'".
   double number(std::size_t column) const;
+  std::string location(std::size_t column) const;  // "SOURCE:LINE:COL" of a cell of the current record
 
  private:
   void split_current_line();
   bool read_line();           // one physical line into line_; false at end of input
   bool read_nonblank_line();  // into line_, counting physical lines; false at end of input
-  std::string location(std::size_t column) const;  // "SOURCE:LINE:COL" of a cell of the current record
 
   std::string source_;
   CsvOptions options_;
