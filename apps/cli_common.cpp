@@ -328,6 +328,26 @@ std::vector<std::string> split_names(const std::string& text, const std::string&
   return out;
 }
 
+std::vector<double> interval_levels(const std::vector<std::string>& occurrences) {
+  if (occurrences.empty()) return {};
+  if (occurrences.size() > 1) {
+    throw UsageError("--interval is given " + std::to_string(occurrences.size()) +
+                     " times; list the levels once, comma-separated, e.g. --interval 0.5,0.9");
+  }
+  std::vector<double> levels;
+  std::stringstream stream(occurrences[0]);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    double level = 0;
+    if (!parse_number(item, level)) {
+      throw UsageError("--interval: each level must be a probability in (0, 1), found '" + item + "'");
+    }
+    levels.push_back(level);
+  }
+  if (levels.empty()) throw UsageError("--interval: expected one or more levels in (0, 1), e.g. 0.9 or 0.5,0.9");
+  return levels;
+}
+
 std::string version_string(const std::string& program) {
   return program + " (ebm) " + EBM_VERSION;
 }

@@ -53,6 +53,10 @@ std::vector<std::string> split_names(const std::string& text, const std::string&
 
 std::string version_string(const std::string& program);
 
+// The levels of --interval from its occurrences (texts): one occurrence, a comma-separated
+// list; none, no levels. Given twice, a UsageError that says to list the levels once.
+std::vector<double> interval_levels(const std::vector<std::string>& occurrences);
+
 // Validators with short messages ("--lr: must be > 0, found 0"); CLI11's own number
 // ranges print their bounds with 300 digits.
 CLI::Validator positive_number();

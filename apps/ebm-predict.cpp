@@ -18,17 +18,19 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  ebm-predict -m model.json data/bimodal_test.csv --interval 0.9 -o pred.csv\n"
       "  ebm-predict -m model.json test.csv --quantiles 0.05,0.5,0.95 --mode --keep id\n"
+      "  ebm-predict -m model.json test.csv --interval 0.5,0.9 --metrics metrics.json -o pred.csv\n"
       "  cat test.csv | ebm-predict -m model.json --logpdf --metrics metrics.json > pred.csv\n"
       "  ebm-predict -m model.json data/bimodal_test.csv --plot density.svg --report calibration.svg -o pred.csv\n"
-      "Output columns: [kept], then per target T: T_mean T_std [T_lo T_hi] [T_q<level>...] [T_mode],\n"
-      "then [log_density] [ess]. Densities are in the original units of y.\n"
+      "Output columns: [kept], then per target T: T_mean T_std [T_lo T_hi, or T_lo<P> T_hi<P> per level]\n"
+      "[T_q<level>...] [T_mode],\n"
+      "then [log_density] [ess] [outside_training]. Densities are in the original units of y.\n"
       "Exit: 0 ok, 1 data/model error, 2 usage error.");
   app.set_version_flag("--version", ebm::cli::version_string(program));
   app.get_formatter()->column_width(34);
 
   ebm::PredictOptions o;
   o.threads = ebm::hardware_threads();
-  double interval = 0;
+  std::vector<std::string> intervals;  // one text per --interval given (a second is refused with a message)
   std::string quantiles, keep;
   ebm::cli::CsvFlags csv;
   app.add_option("DATA", o.data_path, "Input CSV file, or - for standard input (default)")->capture_default_str()->group("Data");
@@ -40,12 +42,16 @@ int main(int argc, char** argv) {
 
   auto* p = "Prediction";
   app.add_option("--samples", o.samples, "Proposal samples M per row")->capture_default_str()->group(p)->check(CLI::Range(2, 1 << 22));
-  auto* interval_option = app.add_option("--interval", interval, "Add T_lo/T_hi, the central interval of probability P")->group(p);
+  app.add_option("--interval", intervals, "Add T_lo/T_hi, the central interval of probability P; several comma-separated levels add T_lo<P>/T_hi<P> for each")
+      ->type_name("P[,P...]")
+      ->allow_extra_args(false)
+      ->group(p);
   auto* quantiles_option = app.add_option("--quantiles", quantiles, "Add T_q<level> for each comma-separated level in (0,1)")->group(p);
   app.add_flag("--mode", o.mode, "Add T_mode: gradient ascent on f from the best proposal sample")->group(p);
   app.add_option("--mode-steps", o.mode_steps, "Gradient-ascent steps for --mode")->capture_default_str()->group(p);
   app.add_flag("--logpdf", o.logpdf, "Add log_density: estimate of log p(y|x) at the row's targets")->group(p);
   app.add_flag("--ess", o.ess, "Add ess: effective sample size of the importance weights")->group(p);
+  app.add_flag("--flag-extrapolation", o.flag_extrapolation, "Add outside_training: the row's features outside the training range")->group(p);
   app.add_option("--metrics", o.metrics_path, "Write NLL, RMSE, MAE, CRPS, coverage and PIT to this JSON file")->group(p);
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(p)->check(ebm::cli::seed_value());
   auto* pictures = "Pictures";
@@ -54,16 +60,17 @@ int main(int argc, char** argv) {
   auto* r = "Run";
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
   bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal)")->group(r);
+  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no extrapolation warning")->group(r);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
-    if (interval_option->count() > 0) o.interval = interval;
+    o.intervals = ebm::cli::interval_levels(intervals);
     if (quantiles_option->count() > 0) o.quantiles = ebm::parse_number_list(quantiles, "--quantiles");
     if (!keep.empty()) o.keep = ebm::cli::split_names(keep, "--keep");
     o.csv = csv.input();
     o.output_csv = csv.output();
     o.precision = csv.precision;
     if (!quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
+    if (!quiet) o.warnings = &std::cerr;
     ebm::run_predict(o);
   });
 }

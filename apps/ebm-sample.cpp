@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  ebm-sample -m model.json data/bimodal_test.csv -n 100 -o samples.csv\n"
       "  ebm-sample -m model.json x.csv -n 1000 --langevin-steps 20 --seed 7\n"
-      "Output columns: row (0-based input row), sample (0..N-1), [kept], then one column per target.\n"
+      "Output columns: row (0-based input row), sample (0..N-1), [kept], then one column per target,\n"
+      "then [outside_training].\n"
       "Exit: 0 ok, 1 data/model error, 2 usage error.");
   app.set_version_flag("--version", ebm::cli::version_string(program));
   app.get_formatter()->column_width(34);
@@ -38,9 +39,10 @@ int main(int argc, char** argv) {
   app.add_option("--langevin-steps", o.langevin_steps, "MALA refinement steps per sample")->capture_default_str()->group(s)->check(CLI::Range(0, 100000));
   app.add_option("--langevin-step", o.langevin_step, "MALA step size (standardised units of y)")->capture_default_str()->group(s)->check(ebm::cli::positive_number());
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(s)->check(ebm::cli::seed_value());
+  app.add_flag("--flag-extrapolation", o.flag_extrapolation, "Add outside_training: the row's features outside the training range")->group(s);
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group("Run")->check(CLI::Range(1, 1024));
   bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal)")->group("Run");
+  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no extrapolation warning")->group("Run");
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     if (!keep.empty()) o.keep = ebm::cli::split_names(keep, "--keep");
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
     o.output_csv = csv.output();
     o.precision = csv.precision;
     if (!quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
+    if (!quiet) o.warnings = &std::cerr;
     ebm::run_sample(o);
   });
 }

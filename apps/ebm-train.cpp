@@ -56,6 +56,8 @@ void add_data_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
       ->capture_default_str()
       ->group(g)
       ->check(CLI::Range(0, 1 << 30));
+  app.add_option("--weight", o.weight, "Column of row weights >= 0 (not a feature): a weighted mean of the losses and of the validation NLL")
+      ->group(g);
   text.csv.add_input(app);
 }
 
@@ -103,6 +105,7 @@ void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   const char* g = "Run";
   app.add_option("--checkpoint-every", o.checkpoint_every, "Write a resumable checkpoint to -m every N epochs (0: only at the end)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
   app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every or by an interrupted run (same data, options, seed; a larger --epochs extends it)")->group(g);
+  app.add_option("--init-model", o.init_model_path, "Start from this checkpoint's parameters and normalisation (fine-tuning on new data: same columns and architecture, fresh optimiser)")->group(g);
   app.add_option("-j,--threads", o.settings.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(g)->check(CLI::Range(1, 1024));
   app.add_flag("-q,--quiet", text.quiet, "No progress output")->group(g);
   app.add_flag("-v,--verbose", text.verbose, "One line per epoch (loss, proposal and validation NLL, time)")->group(g);
@@ -183,6 +186,8 @@ int main(int argc, char** argv) {
       "  ebm-train train.csv --target price --features area,rooms -m m.json --valid-fraction 0.1 --early-stopping 10\n"
       "  cat train.csv | ebm-train - --target y1 --target y2 -m m.json --method ml-is\n"
       "  ebm-train train.csv --target y -m ensemble.json --ensemble 5\n"
+      "  ebm-train train.csv --target y --weight w -m weighted.json\n"
+      "  ebm-train new.csv --target y --init-model model.json --epochs 20 -m tuned.json\n"
       "  ebm-train --merge member0.json member1.json -m ensemble.json\n"
       "Output: the JSON checkpoint (-m); progress on stderr.\n"
       "Exit: 0 ok, 1 data/model error, 2 usage error, 130 interrupted (checkpoint of the last epoch written).");

@@ -77,7 +77,7 @@ TEST_CASE("checkpoint round trip: identical parameters, identical JSON, identica
   CHECK(read_file(f.model) == read_file(copy));
   PredictOptions p;
   p.data_path = (f.dir / "train.csv").string();
-  p.interval = 0.8;
+  p.intervals = {0.8};
   p.logpdf = true;
   p.samples = 64;
   p.model_path = f.model;
@@ -214,7 +214,7 @@ TEST_CASE("checkpoint_to_json -> checkpoint_from_json: bit-identical, same predi
   PredictOptions p;
   p.data_path = (f.dir / "train.csv").string();
   p.samples = 48;
-  p.interval = 0.9;
+  p.intervals = {0.9};
   p.quantiles = {0.1, 0.5, 0.9};
   p.mode = true;
   p.mode_steps = 5;

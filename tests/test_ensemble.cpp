@@ -224,7 +224,7 @@ TEST_CASE("members trained apart and merged predict exactly what --ensemble 2 pr
     p.data_path = kData + "bimodal_test.csv";
     p.output_path = (dir / (std::string(model) + ".csv")).string();
     p.samples = 64;
-    p.interval = 0.9;
+    p.intervals = {0.9};
     p.mode = true;
     p.logpdf = true;
     run_predict(p);

@@ -575,3 +575,43 @@ TEST_CASE("training batch gradient with learned noise: EBM loss and J_KL with th
     }
   }
 }
+
+TEST_CASE("batch gradient with sample weights: weight 2 on an example equals the example listed twice") {
+  // Each example's candidates come from its own random stream (stream_base + index), so a
+  // repeated index draws the same candidates: the weighted sum must equal the duplicated one.
+  for (const auto& [objective, noise] : {std::pair{Objective::nce, NoiseKind::learned},
+                                         std::pair{Objective::nce_plus, NoiseKind::gmm},
+                                         std::pair{Objective::ml_is, NoiseKind::learned}}) {
+    CAPTURE(objective_name(objective));
+    const BatchGradientCase c = batch_gradient_case(objective, noise, 1, 7);
+    std::vector<double> weights(6, 1.0);
+    weights[3] = 2.0;
+    weights[5] = 0.0;  // a zero weight drops the example
+    std::vector<double> g_weighted(c.params.size(), 0.0), g_repeated(c.params.size(), 0.0);
+    double q_weighted = 0, q_repeated = 0;
+    const double weighted = batch_gradient(c.model, c.params.data(), c.x, c.y, std::vector<int>{0, 3, 5}, c.settings,
+                                           100, 3.0, g_weighted.data(), &q_weighted, &weights);
+    const double repeated = batch_gradient(c.model, c.params.data(), c.x, c.y, std::vector<int>{0, 3, 3}, c.settings,
+                                           100, 3.0, g_repeated.data(), &q_repeated);
+    CHECK(weighted == doctest::Approx(repeated).epsilon(1e-12));
+    CHECK(q_weighted == doctest::Approx(q_repeated).epsilon(1e-12));
+    double max_difference = 0, max_gradient = 0;
+    for (std::size_t i = 0; i < g_weighted.size(); ++i) {
+      max_difference = std::max(max_difference, std::abs(g_weighted[i] - g_repeated[i]));
+      max_gradient = std::max(max_gradient, std::abs(g_repeated[i]));
+    }
+    CHECK(max_gradient > 1e-3);
+    CHECK(max_difference <= 1e-12 * max_gradient);
+    // All weights 1: the same bits as no weights.
+    const std::vector<double> ones(6, 1.0);
+    std::vector<double> g_ones(c.params.size(), 0.0), g_none(c.params.size(), 0.0);
+    const double with_ones =
+        batch_gradient(c.model, c.params.data(), c.x, c.y, std::vector<int>{1, 2, 4}, c.settings, 100, 3.0,
+                       g_ones.data(), nullptr, &ones);
+    const double without =
+        batch_gradient(c.model, c.params.data(), c.x, c.y, std::vector<int>{1, 2, 4}, c.settings, 100, 3.0,
+                       g_none.data());
+    CHECK(with_ones == without);
+    CHECK(g_ones == g_none);
+  }
+}

@@ -86,6 +86,9 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
                         {"x_scale", doubles(c.x_scaler.scale, "normalization.x_scale")},
                         {"y_mean", doubles(c.y_scaler.mean, "normalization.y_mean")},
                         {"y_scale", doubles(c.y_scaler.scale, "normalization.y_scale")}};
+  if (!c.x_lo.empty()) {
+    j["x_range"] = {{"lo", doubles(c.x_lo, "x_range.lo")}, {"hi", doubles(c.x_hi, "x_range.hi")}};
+  }
   if (!version1) {
     j["support"] = {{"y_lo", doubles(c.y_support_lo, "support.y_lo")},
                     {"y_hi", doubles(c.y_support_hi, "support.y_hi")}};
@@ -187,6 +190,20 @@ void read_columns_and_architecture(const JsonReader& r, const nlohmann::ordered_
   if (static_cast<int>(c.targets.size()) != a.y_dim) {
     r.fail("'targets' has " + std::to_string(c.targets.size()) + " names but architecture.y_dim is " +
            std::to_string(a.y_dim));
+  }
+}
+
+// Optional: the training range of each feature, lo <= hi.
+void read_x_range(const JsonReader& r, const nlohmann::ordered_json& root, Checkpoint& c) {
+  if (!root.contains("x_range")) return;
+  const auto& range = root["x_range"];
+  const auto dx = static_cast<std::size_t>(c.architecture.x_dim);
+  c.x_lo = r.numbers(range, "lo", "x_range", dx);
+  c.x_hi = r.numbers(range, "hi", "x_range", dx);
+  for (std::size_t j = 0; j < dx; ++j) {
+    if (!(c.x_lo[j] <= c.x_hi[j])) {
+      r.fail("'x_range.lo[" + std::to_string(j) + "]' must not be above 'x_range.hi[" + std::to_string(j) + "]'");
+    }
   }
 }
 
@@ -323,6 +340,7 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
   Checkpoint c;
   read_columns_and_architecture(r, root, source, c);
   read_normalization(r, root, c);
+  read_x_range(r, root, c);
   if (version >= 2) {
     read_support(r, root, c);
     read_lattice(r, root, c);
@@ -362,6 +380,12 @@ void set_support_from_range(Checkpoint& c, const std::vector<double>& y_min, con
     c.y_support_lo.push_back(y_min[d] - pad);
     c.y_support_hi.push_back(y_max[d] + pad);
   }
+}
+
+int features_outside_training(const Checkpoint& c, const double* x) {
+  int outside = 0;
+  for (std::size_t j = 0; j < c.x_lo.size(); ++j) outside += (x[j] < c.x_lo[j] || x[j] > c.x_hi[j]) ? 1 : 0;
+  return outside;
 }
 
 std::vector<ParamVector> member_parameters(const Checkpoint& c) {

@@ -41,6 +41,10 @@ struct Checkpoint {
   // Support of p(y|x) per target in the user's units (version 2): the training range of y
   // widened by half of it on each side. Empty for a version 1 checkpoint.
   std::vector<double> y_support_lo, y_support_hi;
+  // Range [x_lo, x_hi] of each feature over the training rows, user's units ("x_range",
+  // optional): predictions outside it are flagged. Empty when the checkpoint has none
+  // (written before the field existed): no range check.
+  std::vector<double> x_lo, x_hi;
   // Lattice of each target (version 2; lattice.h): step 0 = continuous. User's units.
   std::vector<Lattice> y_lattice;
   Architecture architecture;
@@ -59,6 +63,10 @@ TargetSupport standardised_support(const Checkpoint& checkpoint);
 // The support for targets whose training values span [y_min, y_max] per dimension: half
 // the range on each side, at least one standard deviation (needs y_scaler).
 void set_support_from_range(Checkpoint& checkpoint, const std::vector<double>& y_min, const std::vector<double>& y_max);
+
+// How many features of one row (user's units) lie outside the training range (0 when the
+// checkpoint records no range).
+int features_outside_training(const Checkpoint& checkpoint, const double* x);
 
 // The parameters of every member, member 1 first: p(y|x) = (1/N) sum_n p_n(y|x).
 std::vector<ParamVector> member_parameters(const Checkpoint& checkpoint);

@@ -14,6 +14,7 @@
 
 #include "ebm/checkpoint.h"
 #include "ebm/csv.h"
+#include "ebm/input_chunks.h"
 #include "ebm/metrics.h"
 #include "ebm/model.h"
 #include "ebm/training.h"
@@ -28,6 +29,8 @@ struct TrainOptions {
   std::vector<std::string> targets;      // at least one
   std::vector<std::string> features;     // empty = every other numeric column
   std::string valid_path;                // optional validation file
+  std::string weight;                    // column of per-row weights >= 0 ("" = every row weighs 1)
+  std::string init_model_path;           // start from this checkpoint's parameters (fine-tuning; "" = initialise)
   double valid_fraction = 0.1;           // or carve this fraction off the training rows,
   int valid_min_rows = 64;               // but at least this many (at most a quarter of them)
   CsvOptions csv;
@@ -70,18 +73,19 @@ struct PredictOptions {
   std::string data_path = "-";
   std::string output_path = "-";
   int samples = 1024;
-  std::optional<double> interval;        // central interval probability, e.g. 0.9
+  std::vector<double> intervals;         // central interval probabilities, e.g. {0.5, 0.9} (empty = no columns)
   std::vector<double> quantiles;
   bool mode = false;
   int mode_steps = 50;
   bool logpdf = false;
   bool ess = false;                      // add the effective sample size column
+  bool flag_extrapolation = false;       // add outside_training: features outside the training range
   std::vector<std::string> keep;
   std::string metrics_path;              // write metrics JSON here (needs the targets)
   std::string plot_path;                 // SVG heat map of p(y|x) (one feature, one target)
   std::string report_path;               // SVG calibration curve and PIT histogram (needs the targets)
   bool evaluate = false;                 // compute PredictSummary::metrics when the targets are present
-  double metrics_interval = 0.9;         // interval used for coverage when --interval is not given
+  double metrics_interval = 0.9;         // interval used for coverage when no interval is given
   std::uint64_t seed = 0;
   int threads = 1;
   int chunk_rows = 1024;                 // rows read, predicted and written at a time
@@ -89,10 +93,12 @@ struct PredictOptions {
   CsvOptions output_csv;
   int precision = 0;                     // 0 = shortest round-trip
   std::ostream* progress = nullptr;      // if set (a terminal): rows done and rows/s, redrawn in place
+  std::ostream* warnings = nullptr;      // if set: the extrapolation warning (warn_extrapolation)
 };
 
 struct PredictSummary {
   std::size_t rows = 0;
+  ExtrapolationCounts extrapolation;     // rows outside the training range / with a very low ESS
   nlohmann::ordered_json metrics;        // empty unless the targets were present
   std::vector<std::vector<long>> pit_counts;  // per target, kPitFineBins counts of PIT values
 };
@@ -113,7 +119,9 @@ struct SampleOptions {
   CsvOptions csv;
   CsvOptions output_csv;
   int precision = 0;
+  bool flag_extrapolation = false;       // add outside_training to every draw's row
   std::ostream* progress = nullptr;      // as in PredictOptions
+  std::ostream* warnings = nullptr;      // as in PredictOptions
 };
 
 std::size_t run_sample(const SampleOptions& options);

@@ -69,12 +69,12 @@ class CsvReader {
   // Parses a cell as a finite number; throws "SOURCE:LINE:COL: column 'NAME': expected a
   // number, found 'TEXT'".
   double number(std::size_t column) const;
+  std::string location(std::size_t column) const;  // "SOURCE:LINE:COL" of a cell of the current record
 
  private:
   std::size_t split_current_line();  // returns the number of cells (only the first width + 1 stored)
   bool read_line();           // one physical line into line_; false at end of input
   bool read_nonblank_line();  // into line_, counting physical lines; false at end of input
-  std::string location(std::size_t column) const;  // "SOURCE:LINE:COL" of a cell of the current record
 
   std::string source_;
   CsvOptions options_;

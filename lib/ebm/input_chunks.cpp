@@ -4,6 +4,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "ebm/csv.h"
 #include "ebm/errors.h"
 #include "ebm/inference.h"
 
@@ -36,6 +37,12 @@ InputColumns resolve_columns(const CsvReader& reader, const Checkpoint& c, const
                     "', which is not in the input (columns: " + join_names(reader.columns()) + ")");
   }
   for (const auto& name : keep) cols.keep.push_back(reader.column_index(name));
+  const std::string weight = weight_column(c);
+  const auto& all = reader.columns();
+  if (!weight.empty()) {
+    const auto it = std::find(all.begin(), all.end(), weight);
+    if (it != all.end()) cols.weight = static_cast<std::size_t>(it - all.begin());
+  }
   return cols;
 }
 
@@ -56,6 +63,12 @@ float standardised_cell(const CsvReader& reader, std::size_t column, const Stand
 
 }  // namespace
 
+
+std::string weight_column(const Checkpoint& c) {
+  const auto it = c.training.find("weight");
+  return it != c.training.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols, int max_rows,
                 std::size_t first_row, InputChunk& chunk) {
   const Eigen::Index dx = static_cast<Eigen::Index>(cols.features.size());
@@ -63,6 +76,8 @@ bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols
   chunk.first_row = first_row;
   chunk.kept.clear();
   chunk.streams.clear();
+  chunk.outside.clear();
+  chunk.weights.clear();
   // Filled in place, column by column, in blocks that double as rows arrive (a file of a
   // few very wide rows must not reserve max_rows columns), then trimmed to the rows read.
   const auto reserve = [&](Eigen::Index columns) {
@@ -83,6 +98,15 @@ bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols
       chunk.x_std(j, n) = standardised_cell(reader, cols.features[j], c.x_scaler, static_cast<int>(j), raw[j]);
     }
     chunk.streams.push_back(row_stream(raw.data(), static_cast<int>(raw.size())));
+    chunk.outside.push_back(features_outside_training(c, raw.data()));
+    if (cols.has_targets && cols.weight) {
+      const double w = reader.number(*cols.weight);
+      if (!(w >= 0)) {
+        throw DataError(reader.location(*cols.weight) + ": column '" + reader.columns()[*cols.weight] +
+                        "': a weight must be >= 0, found " + format_number(w));
+      }
+      chunk.weights.push_back(w);
+    }
     if (cols.has_targets) {
       for (Eigen::Index d = 0; d < dy; ++d) {
         chunk.y(d, n) = reader.number(cols.targets[d]);
@@ -102,6 +126,21 @@ bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols
   }
   if (n < chunk.x_std.cols()) reserve(n);
   return n > 0;
+}
+
+std::size_t rows_outside(const InputChunk& chunk) {
+  return static_cast<std::size_t>(std::count_if(chunk.outside.begin(), chunk.outside.end(), [](int k) { return k > 0; }));
+}
+
+void warn_extrapolation(std::ostream* log, const std::string& program, const ExtrapolationCounts& counts,
+                        bool flag_column) {
+  if (log == nullptr || (counts.outside == 0 && counts.low_ess == 0)) return;
+  *log << program << ": warning: of " << counts.rows << " rows, " << counts.outside
+       << " have features outside the training range and " << counts.low_ess
+       << " a very low effective sample size (below " << format_number(kLowEss)
+       << "): their predictions are extrapolations and their spread is not to be trusted";
+  if (!flag_column) *log << " (--flag-extrapolation marks them)";
+  *log << "\n";
 }
 
 int task_count(int rows, int rows_per_task) { return (rows + rows_per_task - 1) / rows_per_task; }

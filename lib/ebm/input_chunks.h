@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,9 @@ namespace ebm {
 struct InputColumns {
   std::vector<std::size_t> features, targets, keep;
   bool has_targets = false;  // every target column is in the input (and is read)
+  // The checkpoint's --weight column (training record), when the input has it and the
+  // targets are read: the rows' weights for the metrics.
+  std::optional<std::size_t> weight;
 };
 
 // Finds the checkpoint's features (required), its targets (required only if
@@ -42,8 +47,13 @@ struct InputChunk {
   Matrix<float> y_std;                         // y_dim x R, standardised (if has_targets)
   std::vector<std::vector<std::string>> kept;  // R x keep
   std::vector<std::uint64_t> streams;          // R: random stream of each row (from its features)
+  std::vector<int> outside;                    // R: features outside the training range (0 without a range)
+  std::vector<double> weights;                 // R: the rows' weights (if columns.weight), finite and >= 0
   int rows() const { return static_cast<int>(x_std.cols()); }
 };
+
+// The checkpoint's weight column (its training record's "weight"; "" if none).
+std::string weight_column(const Checkpoint& checkpoint);
 
 // Text of the --keep cells a chunk holds at most (plus one row): a chunk ends early when
 // its kept cells reach it.
@@ -53,6 +63,26 @@ constexpr std::size_t kMaxChunkKeptBytes = std::size_t{1} << 24;
 // kMaxChunkKeptBytes); false when the input had no more rows.
 bool read_chunk(CsvReader& reader, const Checkpoint& checkpoint, const InputColumns& columns, int max_rows,
                 std::size_t first_row, InputChunk& chunk);
+
+// Rows whose predictions rest on thin ground: features outside the training range, or an
+// effective sample size so low that the estimates come from a handful of proposal draws.
+struct ExtrapolationCounts {
+  std::size_t rows = 0, outside = 0, low_ess = 0;
+  void merge(const ExtrapolationCounts& other) {
+    rows += other.rows;
+    outside += other.outside;
+    low_ess += other.low_ess;
+  }
+};
+// An ESS below this (or below a quarter of the proposal samples, for small M) is "very low".
+constexpr double kLowEss = 10.0;
+inline bool low_ess(double ess, int samples) { return ess < std::min(kLowEss, 0.25 * samples); }
+// The chunk's rows outside the training range.
+std::size_t rows_outside(const InputChunk& chunk);
+// One warning line on `log` (nothing when null or nothing to say): how many rows lie outside
+// the training range, and how many have a very low ESS.
+void warn_extrapolation(std::ostream* log, const std::string& program, const ExtrapolationCounts& counts,
+                        bool flag_column);
 
 // Rows [begin, begin + count) of a chunk, handled by task `index`.
 struct TaskRows {

@@ -33,20 +33,21 @@ std::vector<double> pit_histogram(const std::vector<long>& counts, int bins) {
   return out;
 }
 
-MetricSums::MetricSums(int targets)
+MetricSums::MetricSums(int targets, int levels)
     : targets_(targets),
+      levels_(levels),
       squared_(static_cast<std::size_t>(targets)),
       absolute_(static_cast<std::size_t>(targets)),
       crps_(static_cast<std::size_t>(targets)),
-      covered_(static_cast<std::size_t>(targets)),
+      covered_(static_cast<std::size_t>(targets) * static_cast<std::size_t>(levels)),
       pit_(static_cast<std::size_t>(kPitFineBins) * static_cast<std::size_t>(targets)) {}
 
-void MetricSums::add(int d, const TargetScore& s) {
+void MetricSums::add(int d, const TargetScore& s, double w) {
   const double error = s.mean - s.observed;
-  squared_[d] += error * error;
-  absolute_[d] += std::abs(error);
-  crps_[d] += s.crps * s.scale;
-  covered_[d] += s.covered ? 1.0 : 0.0;
+  squared_[d] += w * error * error;
+  absolute_[d] += w * std::abs(error);
+  crps_[d] += w * s.crps * s.scale;
+  for (int l = 0; l < levels_; ++l) covered_[d * levels_ + l] += s.covered[l] ? w : 0.0;
   const int bin = std::min(kPitFineBins - 1, static_cast<int>(s.pit * kPitFineBins));
   pit_[static_cast<std::size_t>(d) * kPitFineBins + bin] += 1;
 }
@@ -56,12 +57,14 @@ void MetricSums::merge(const MetricSums& other) {
   ess_ += other.ess_;
   cell_nll_ += other.cell_nll_;
   cells_ += other.cells_;
+  weight_ += other.weight_;
+  cell_weight_ += other.cell_weight_;
   for (int d = 0; d < targets_; ++d) {
     squared_[d] += other.squared_[d];
     absolute_[d] += other.absolute_[d];
     crps_[d] += other.crps_[d];
-    covered_[d] += other.covered_[d];
   }
+  for (std::size_t k = 0; k < covered_.size(); ++k) covered_[k] += other.covered_[k];
   for (std::size_t b = 0; b < pit_.size(); ++b) pit_[b] += other.pit_[b];
 }
 
@@ -82,29 +85,49 @@ nlohmann::ordered_json coverage_levels_json(const std::vector<long>& fine) {
   return levels;
 }
 
+// Coverage of each requested interval level: covered[l] / rows, keyed by the level.
+nlohmann::ordered_json interval_coverage_json(const std::vector<double>& intervals, const std::vector<double>& covered,
+                                              double rows) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (std::size_t l = 0; l < intervals.size(); ++l) out[format_number(intervals[l])] = covered[l] / rows;
+  return out;
+}
+
 }  // namespace
 
 nlohmann::ordered_json MetricSums::to_json(const std::vector<std::string>& targets, std::size_t rows,
-                                           double interval, int samples, std::uint64_t seed) const {
-  const double n = static_cast<double>(rows);
+                                           const std::vector<double>& intervals, int samples,
+                                           std::uint64_t seed, const std::string& weight_column) const {
+  // Weighted: the means divide by the sum of the rows' weights (the ESS stays per row).
+  const bool weighted = !weight_column.empty();
+  const double rows_n = static_cast<double>(rows);
+  const double n = weighted ? weight_ : rows_n;
+  const double cells = weighted ? cell_weight_ : static_cast<double>(cells_);
   const double dy = targets_;
-  double sq = 0, ab = 0, cr = 0, cov = 0;
+  double sq = 0, ab = 0, cr = 0;
+  std::vector<double> cov(static_cast<std::size_t>(levels_), 0.0);
   for (int d = 0; d < targets_; ++d) {
     sq += squared_[d];
     ab += absolute_[d];
     cr += crps_[d];
-    cov += covered_[d];
+    for (int l = 0; l < levels_; ++l) cov[l] += covered_[d * levels_ + l];
   }
+  const bool several = intervals.size() > 1;
   nlohmann::ordered_json m;
   m["rows"] = rows;
+  if (weighted) {
+    m["weight_column"] = weight_column;
+    m["weight_sum"] = weight_;
+  }
   m["nll"] = nll_ / n;
-  if (cells_ > 0) m["nll_cell"] = cell_nll_ / static_cast<double>(cells_);
+  if (cells_ > 0) m["nll_cell"] = cell_nll_ / cells;
   m["rmse"] = std::sqrt(sq / (n * dy));
   m["mae"] = ab / (n * dy);
   m["crps"] = cr / (n * dy);
-  m["coverage"] = cov / (n * dy);
-  m["interval"] = interval;
-  m["mean_ess"] = ess_ / n;
+  m["coverage"] = cov[0] / (n * dy);
+  m["interval"] = intervals.at(0);
+  if (several) m["coverage_intervals"] = interval_coverage_json(intervals, cov, n * dy);
+  m["mean_ess"] = ess_ / rows_n;
   m["samples"] = samples;
   m["seed"] = seed;
   const std::vector<std::vector<long>> fine = pit_counts();
@@ -116,12 +139,15 @@ nlohmann::ordered_json MetricSums::to_json(const std::vector<std::string>& targe
   m["pit_histogram"] = pit_histogram(pooled, 10);
   nlohmann::ordered_json per_target = nlohmann::ordered_json::object();
   for (int d = 0; d < targets_; ++d) {
-    per_target[targets[d]] = {{"rmse", std::sqrt(squared_[d] / n)},
-                              {"mae", absolute_[d] / n},
-                              {"crps", crps_[d] / n},
-                              {"coverage", covered_[d] / n},
-                              {"coverage_levels", coverage_levels_json(fine[d])},
-                              {"pit_histogram", pit_histogram(fine[d], 10)}};
+    const std::vector<double> covered(covered_.begin() + d * levels_, covered_.begin() + (d + 1) * levels_);
+    nlohmann::ordered_json t = {{"rmse", std::sqrt(squared_[d] / n)},
+                                {"mae", absolute_[d] / n},
+                                {"crps", crps_[d] / n},
+                                {"coverage", covered[0] / n}};
+    if (several) t["coverage_intervals"] = interval_coverage_json(intervals, covered, n);
+    t["coverage_levels"] = coverage_levels_json(fine[d]);
+    t["pit_histogram"] = pit_histogram(fine[d], 10);
+    per_target[targets[d]] = std::move(t);
   }
   m["targets"] = per_target;
   return m;

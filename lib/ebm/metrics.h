@@ -26,19 +26,28 @@ std::vector<double> pit_histogram(const std::vector<long>& counts, int bins);  /
 struct TargetScore {
   double observed = 0, mean = 0;
   double crps = 0, scale = 1;  // CRPS in standardised units, and y's scale (CRPS in user's units = crps * scale)
-  bool covered = false;  // observed inside the central interval
+  // Observed inside the central interval of each level (the levels of MetricSums, in order).
+  std::vector<bool> covered;
   double pit = 0;        // predictive CDF at the observed value
 };
 
 class MetricSums {
  public:
-  explicit MetricSums(int targets = 0);
-  void add(int target, const TargetScore& score);
+  // `levels`: how many interval levels each score's `covered` holds (at least 1).
+  explicit MetricSums(int targets = 0, int levels = 1);
+  // `weight`: the row's weight (ebm-predict with the checkpoint's --weight column in the
+  // input): rmse, mae, crps, coverage, nll and nll_cell become weighted means; the PIT
+  // counts, the ESS and the row count are not weighted.
+  void add(int target, const TargetScore& score, double weight = 1.0);
   // One row: its log-density (user's units) when the targets are known, and the ESS.
-  void add_log_density(double log_density) { nll_ -= log_density; }
+  void add_log_density(double log_density, double weight = 1.0) {
+    nll_ -= weight * log_density;
+    weight_ += weight;
+  }
   // A lattice target's log-probability of the observed cell (lattice.h).
-  void add_cell_log_probability(double log_probability) {
-    cell_nll_ -= log_probability;
+  void add_cell_log_probability(double log_probability, double weight = 1.0) {
+    cell_nll_ -= weight * log_probability;
+    cell_weight_ += weight;
     ++cells_;
   }
   void add_ess(double ess) { ess_ += ess; }
@@ -46,17 +55,24 @@ class MetricSums {
 
   // Fine PIT counts of each target (kPitFineBins each).
   std::vector<std::vector<long>> pit_counts() const;
-  // Means over `rows` rows: nll, [nll_cell: -log P(observed lattice cell), lattice targets], rmse, mae, crps, coverage (of the level `interval`),
-  // mean_ess, coverage at kReportedCoverageLevels and a 10-bin PIT histogram, pooled and
-  // per target; `samples` and `seed` are recorded as given.
-  nlohmann::ordered_json to_json(const std::vector<std::string>& targets, std::size_t rows, double interval,
-                                 int samples, std::uint64_t seed) const;
+  // Means over `rows` rows: nll, [nll_cell: -log P(observed lattice cell), lattice targets], rmse, mae, crps,
+  // coverage (of the first of `intervals`, recorded as "interval"), mean_ess, coverage at
+  // kReportedCoverageLevels and a 10-bin PIT histogram, pooled and per target; with several
+  // intervals, "coverage_intervals" holds the coverage of each (as counted from the written
+  // interval columns). `samples` and `seed` are recorded as given.
+  // With `weight_column` non-empty, the means are weighted (divided by the sum of the
+  // weights instead of the row count) and "weight_column", "weight_sum" are recorded.
+  nlohmann::ordered_json to_json(const std::vector<std::string>& targets, std::size_t rows,
+                                 const std::vector<double>& intervals, int samples, std::uint64_t seed,
+                                 const std::string& weight_column = "") const;
 
  private:
-  int targets_ = 0;
+  int targets_ = 0, levels_ = 1;
   double nll_ = 0, ess_ = 0, cell_nll_ = 0;
+  double weight_ = 0, cell_weight_ = 0;  // sums of the rows' weights (of the rows with cells)
   long cells_ = 0;
-  std::vector<double> squared_, absolute_, crps_, covered_;
+  std::vector<double> squared_, absolute_, crps_;
+  std::vector<double> covered_;  // targets x levels
   std::vector<long> pit_;  // targets x kPitFineBins
 };
 

@@ -23,7 +23,13 @@ namespace {
 
 void validate(const PredictOptions& o) {
   if (o.samples < 2) throw UsageError("--samples must be at least 2");
-  if (o.interval && !(*o.interval > 0 && *o.interval < 1)) throw UsageError("--interval must be in (0, 1)");
+  for (std::size_t l = 0; l < o.intervals.size(); ++l) {
+    const double level = o.intervals[l];
+    if (!(level > 0 && level < 1)) throw UsageError("--interval: each level must be in (0, 1), found " + format_number(level));
+    for (std::size_t k = 0; k < l; ++k) {
+      if (o.intervals[k] == level) throw UsageError("--interval: the level " + format_number(level) + " is listed twice");
+    }
+  }
   for (std::size_t i = 0; i < o.quantiles.size(); ++i) {
     const double q = o.quantiles[i];
     if (!(q > 0 && q < 1)) throw UsageError("--quantiles: each level must be in (0, 1), found " + format_number(q));
@@ -39,29 +45,35 @@ void validate(const PredictOptions& o) {
 }
 
 // The columns of a prediction row: the kept input columns, then per target mean, std,
-// [lo, hi], [q<level>...], [mode], then [log_density], [ess].
+// [lo, hi per interval level], [q<level>...], [mode], then [log_density], [ess],
+// [outside_training]. One
+// interval level gives T_lo, T_hi; several give T_lo<level>, T_hi<level> for each.
 struct OutputLayout {
   const PredictOptions& o;
   int targets;
 
   int per_target() const {
-    return 2 + (o.interval ? 2 : 0) + static_cast<int>(o.quantiles.size()) + (o.mode ? 1 : 0);
+    return 2 + 2 * static_cast<int>(o.intervals.size()) + static_cast<int>(o.quantiles.size()) + (o.mode ? 1 : 0);
   }
-  int value_columns() const { return targets * per_target() + (o.logpdf ? 1 : 0) + (o.ess ? 1 : 0); }
+  int value_columns() const {
+    return targets * per_target() + (o.logpdf ? 1 : 0) + (o.ess ? 1 : 0) + (o.flag_extrapolation ? 1 : 0);
+  }
   std::vector<std::string> header(const std::vector<std::string>& target_names) const {
     std::vector<std::string> header(o.keep.begin(), o.keep.end());
     for (const auto& t : target_names) {
       header.push_back(t + "_mean");
       header.push_back(t + "_std");
-      if (o.interval) {
-        header.push_back(t + "_lo");
-        header.push_back(t + "_hi");
+      for (double level : o.intervals) {
+        const std::string suffix = o.intervals.size() > 1 ? format_number(level) : "";
+        header.push_back(t + "_lo" + suffix);
+        header.push_back(t + "_hi" + suffix);
       }
       for (double q : o.quantiles) header.push_back(t + "_q" + format_number(q));
       if (o.mode) header.push_back(t + "_mode");
     }
     if (o.logpdf) header.push_back("log_density");
     if (o.ess) header.push_back("ess");
+    if (o.flag_extrapolation) header.push_back("outside_training");
     return header;
   }
 };
@@ -74,9 +86,14 @@ struct PredictContext {
   const std::vector<ParamVector>& members;  // the ensemble's parameters (one for a single model)
   OutputLayout layout;
   bool has_targets;
-  double coverage_level;  // of the interval written and of the coverage metric
+  std::vector<double> levels;  // of the intervals written and of the coverage metrics (at least one)
   TargetSupport support;  // standardised; empty for a version 1 checkpoint
 };
+
+// The row's weight for the metrics (1 without a weight column).
+double row_weight(const InputChunk& chunk, int chunk_row) {
+  return chunk.weights.empty() ? 1.0 : chunk.weights[static_cast<std::size_t>(chunk_row)];
+}
 
 // The estimates of target d of row e, written from column k of `column` on (user's units),
 // and its scores against the observed value when the targets are known.
@@ -91,28 +108,28 @@ void write_target_estimates(const PredictContext& ctx, const ImportanceSample& i
   column(k++) = mean;
   column(k++) = moments.std * ys.scale[d];
   SortedDraws draws;
-  if (o.interval || ctx.has_targets || !o.quantiles.empty()) draws = sort_draws(is, e, d);
-  double lo = 0, hi = 0;
-  if (o.interval || ctx.has_targets) {
-    lo = ys.to_original(d, weighted_quantile(draws, 0.5 * (1 - ctx.coverage_level)));
-    hi = ys.to_original(d, weighted_quantile(draws, 0.5 * (1 + ctx.coverage_level)));
-  }
-  if (o.interval) {
-    column(k++) = lo;
-    column(k++) = hi;
+  if (!o.intervals.empty() || ctx.has_targets || !o.quantiles.empty()) draws = sort_draws(is, e, d);
+  TargetScore score;
+  if (ctx.has_targets) score.observed = chunk.y(d, chunk_row);
+  for (double level : ctx.levels) {
+    if (o.intervals.empty() && !ctx.has_targets) break;
+    const double lo = ys.to_original(d, weighted_quantile(draws, 0.5 * (1 - level)));
+    const double hi = ys.to_original(d, weighted_quantile(draws, 0.5 * (1 + level)));
+    if (!o.intervals.empty()) {
+      column(k++) = lo;
+      column(k++) = hi;
+    }
+    if (ctx.has_targets) score.covered.push_back(score.observed >= lo && score.observed <= hi);
   }
   for (double q : o.quantiles) column(k++) = ys.to_original(d, weighted_quantile(draws, q));
   if (o.mode) column(k++) = ys.to_original(d, modes(d, e));
   if (!ctx.has_targets) return;
-  TargetScore score;
-  score.observed = chunk.y(d, chunk_row);
   score.mean = mean;
   const double observed_std = ys.to_standard(d, score.observed);
   score.crps = weighted_crps(draws, observed_std);
   score.scale = ys.scale[d];
-  score.covered = score.observed >= lo && score.observed <= hi;
   score.pit = weighted_pit(draws, observed_std);
-  sums.add(d, score);
+  sums.add(d, score, row_weight(chunk, chunk_row));
 }
 
 // For a one-dimensional lattice target: the probability of the observed value's cell.
@@ -123,12 +140,13 @@ void add_cell_probabilities(const PredictContext& ctx, const EnsembleSample& es,
   const Lattice& lattice = ctx.c.y_lattice[0];
   const double observed = ys.to_standard(0, lattice.snap(chunk.y(0, chunk_row)));
   sums.add_cell_log_probability(
-      ensemble_cell_log_probability(ctx.model, ctx.members, es, e, observed, 0.5 * lattice.step / ys.scale[0]));
+      ensemble_cell_log_probability(ctx.model, ctx.members, es, e, observed, 0.5 * lattice.step / ys.scale[0]),
+      row_weight(chunk, chunk_row));
 }
 
 // Predicts the rows of one task into their columns of `values` (value_columns x R).
 void predict_task(const PredictContext& ctx, const InputChunk& chunk, const TaskRows& rows, Eigen::MatrixXd& values,
-                  MetricSums& sums) {
+                  MetricSums& sums, ExtrapolationCounts& flags) {
   const PredictOptions& o = ctx.o;
   const std::vector<std::uint64_t> streams = task_streams(chunk, rows);
   // Estimators read the mixture's weighted candidates; densities and modes need the members.
@@ -151,12 +169,14 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
       write_target_estimates(ctx, is, modes, chunk, rows.begin + e, e, d, column, k, sums);
     }
     if (ctx.has_targets) {
-      sums.add_log_density(log_densities[e]);
+      sums.add_log_density(log_densities[e], row_weight(chunk, rows.begin + e));
       add_cell_probabilities(ctx, es, chunk, rows.begin + e, e, sums);
     }
     sums.add_ess(is.ess[e]);
+    flags.low_ess += low_ess(is.ess[e], o.samples) ? 1 : 0;
     if (o.logpdf) column(k++) = log_densities[e];
     if (o.ess) column(k++) = is.ess[e];
+    if (o.flag_extrapolation) column(k++) = chunk.outside[rows.begin + e];
   }
 }
 
@@ -216,17 +236,24 @@ InputColumns predict_columns(const PredictOptions& o, const CsvReader& reader, c
   // Target cells are read only when something uses them: a blank target column in a file
   // to be predicted is normal. (--plot draws the observed points when they are there.)
   cols.has_targets = cols.has_targets && (want_metrics || o.logpdf || o.evaluate || !o.plot_path.empty() || want_report);
+  // The rows' weights count only in the metrics.
+  if (!cols.has_targets || !(want_metrics || o.evaluate)) cols.weight.reset();
   return cols;
 }
 
 // Metrics from the summed scores; a file to write them to needs rows and finite values.
-void finish_metrics(const PredictOptions& o, const Checkpoint& c, const CsvReader& reader, bool has_targets,
-                    const MetricSums& total, double coverage_level, SideFiles& files, PredictSummary& summary) {
-  if (!has_targets || summary.rows == 0) {
+void finish_metrics(const PredictOptions& o, const Checkpoint& c, const CsvReader& reader, const InputColumns& cols,
+                    const MetricSums& total, const std::vector<double>& levels, SideFiles& files,
+                    PredictSummary& summary) {
+  if (!cols.has_targets || summary.rows == 0) {
     if (files.metrics) throw DataError(reader.source() + ": no data rows to compute metrics on");
     return;
   }
-  summary.metrics = total.to_json(c.targets, summary.rows, coverage_level, o.samples, o.seed);
+  const std::string weight = cols.weight ? reader.columns()[*cols.weight] : std::string();
+  summary.metrics = total.to_json(c.targets, summary.rows, levels, o.samples, o.seed, weight);
+  if (cols.weight && !(summary.metrics["weight_sum"].get<double>() > 0)) {
+    throw DataError(reader.source() + ": the weights in column '" + weight + "' sum to 0: no weighted metrics");
+  }
   summary.pit_counts = total.pit_counts();
   if (!files.metrics) return;
   for (const auto& item : summary.metrics.items()) {
@@ -241,7 +268,8 @@ void write_side_files(const PredictOptions& o, const Checkpoint& c, const CsvRea
   if (files.plot) {
     if (summary.rows == 0) throw DataError(reader.source() + ": no data rows to plot");
     const DensityPlot plot = compute_density_plot(c, plot_inputs.x_lo, plot_inputs.x_hi, NAN, NAN, 120, 100,
-                                                  o.interval.value_or(0.9), o.samples, o.seed, plot_inputs.points);
+                                                  o.intervals.empty() ? 0.9 : o.intervals[0], o.samples, o.seed,
+                                                  plot_inputs.points);
     files.plot->stream() << density_plot_svg(plot);
   }
   if (files.report) {
@@ -273,22 +301,30 @@ PredictSummary run_predict(const PredictOptions& o) {
   CsvWriter writer(out.stream(), o.output_csv, o.precision);
   const std::vector<ParamVector> members = member_parameters(c);
   const PredictContext ctx{o, c, model, members, OutputLayout{o, c.architecture.y_dim}, cols.has_targets,
-                           o.interval.value_or(o.metrics_interval), standardised_support(c)};
+                           o.intervals.empty() ? std::vector<double>{o.metrics_interval} : o.intervals,
+                           standardised_support(c)};
+  const int levels = static_cast<int>(ctx.levels.size());
   HeaderOnce header(writer, ctx.layout.header(c.targets));
   PlotInputs plot_inputs(o.seed);
-  MetricSums total(c.architecture.y_dim);
+  MetricSums total(c.architecture.y_dim, levels);
   ThreadPool pool(o.threads);
   const int per_task = rows_per_task(o.samples);
   PredictSummary summary;
-  RowProgress progress(o.progress);
+  std::optional<RowProgress> progress(std::in_place, o.progress);  // reset (line erased) before the warning
   InputChunk chunk;
   while (read_chunk(reader, c, cols, o.chunk_rows, summary.rows, chunk)) {
     const int n = chunk.rows();
     Eigen::MatrixXd values(ctx.layout.value_columns(), n);
-    std::vector<MetricSums> task_sums(static_cast<std::size_t>(task_count(n, per_task)), MetricSums(c.architecture.y_dim));
-    run_tasks(pool, n, per_task,
-              [&](const TaskRows& rows) { predict_task(ctx, chunk, rows, values, task_sums[rows.index]); });
+    const auto tasks = static_cast<std::size_t>(task_count(n, per_task));
+    std::vector<MetricSums> task_sums(tasks, MetricSums(c.architecture.y_dim, levels));
+    std::vector<ExtrapolationCounts> task_flags(tasks);
+    run_tasks(pool, n, per_task, [&](const TaskRows& rows) {
+      predict_task(ctx, chunk, rows, values, task_sums[rows.index], task_flags[rows.index]);
+    });
     for (const MetricSums& s : task_sums) total.merge(s);  // in task order: independent of threads
+    for (const ExtrapolationCounts& f : task_flags) summary.extrapolation.merge(f);
+    summary.extrapolation.rows += static_cast<std::size_t>(n);
+    summary.extrapolation.outside += rows_outside(chunk);
     if (files.plot) plot_inputs.add(chunk, c.x_scaler, cols.has_targets, summary.rows);
     header.write();
     for (int r = 0; r < n; ++r) {
@@ -297,16 +333,18 @@ PredictSummary run_predict(const PredictOptions& o) {
       writer.end_row();
     }
     summary.rows += static_cast<std::size_t>(n);
-    progress.update(summary.rows);
+    progress->update(summary.rows);
   }
   header.write();
-  finish_metrics(o, c, reader, cols.has_targets, total, ctx.coverage_level, files, summary);
+  finish_metrics(o, c, reader, cols, total, ctx.levels, files, summary);
   write_side_files(o, c, reader, plot_inputs, summary, files);
   // Renamed only once every file is complete and written: a failed run leaves none.
   out.commit();
   if (files.metrics) files.metrics->commit();
   if (files.plot) files.plot->commit();
   if (files.report) files.report->commit();
+  progress.reset();
+  warn_extrapolation(o.warnings, "ebm-predict", summary.extrapolation, o.flag_extrapolation);
   return summary;
 }
 

@@ -209,6 +209,8 @@ nlohmann::ordered_json training_record(const TrainSettings& s, const TrainingFac
   t["valid_rows"] = facts.valid_rows;
   t["valid_samples"] = s.valid_samples;
   t["calibrate"] = s.calibrate;
+  if (!facts.weight.empty()) t["weight"] = facts.weight;
+  if (!facts.init_model.empty()) t["init_model"] = facts.init_model;
   if (!facts.config.empty()) t["config"] = facts.config;
   return t;
 }

@@ -64,6 +64,8 @@ struct TrainingFacts {
   std::string valid_path;  // validation file, if any
   std::size_t valid_rows = 0;
   std::string config;      // the effective options in --config format ("" = none)
+  std::string weight;      // the --weight column ("" = unweighted; not recorded then)
+  std::string init_model;  // the --init-model checkpoint ("" = none; not recorded then)
 };
 
 // The checkpoint's "training" object: the settings and the facts, in one fixed order.

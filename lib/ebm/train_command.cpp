@@ -42,6 +42,18 @@ void validate(const TrainOptions& options) {
     }
     if (!seen.insert(f).second) throw UsageError("feature '" + f + "' is given twice");
   }
+  if (!options.weight.empty()) {
+    const auto& t = options.targets;
+    const auto& f = options.features;
+    if (std::find(t.begin(), t.end(), options.weight) != t.end() ||
+        std::find(f.begin(), f.end(), options.weight) != f.end()) {
+      throw UsageError("--weight: column '" + options.weight + "' cannot be a feature or a target as well");
+    }
+  }
+  if (!options.init_model_path.empty() && !options.resume_path.empty()) {
+    throw UsageError("--init-model and --resume cannot be used together (--resume continues a run; --init-model starts "
+                     "a new one from a model's parameters)");
+  }
   if (options.ensemble < 1) throw UsageError("--ensemble must be at least 1");
   if (options.first_member < 0) throw UsageError("--first-member must be >= 0");
   if (options.ensemble > 1 && (options.checkpoint_every > 0 || !options.resume_path.empty())) {
@@ -57,10 +69,38 @@ struct TrainingData {
   std::vector<std::string> features, ignored_text_columns;
   Standardizer x_scaler, y_scaler;
   std::vector<double> y_min, y_max;  // range of each target over the training rows (user's units)
+  std::vector<double> x_min, x_max;  // and of each feature
   std::vector<Lattice> y_lattice;    // per target (lattice.h)
   Matrix<float> x, y;              // x_dim x N, y_dim x N
   Matrix<float> x_valid, y_valid;  // 0 columns without validation rows
+  TrainInputs inputs;              // the rows' weights (--weight); empty = unweighted
 };
+
+// The --weight column of `rows` of a table: finite (the reader refuses other text) and
+// >= 0, checked with the cell's file:line:col.
+std::vector<double> row_weights(const Table& table, const std::string& column, const std::vector<std::size_t>& rows) {
+  const std::size_t j = table.column_index(column);
+  if (!table.numeric[j]) throw DataError(table.source + ": --weight column '" + column + "' is not numeric");
+  std::vector<double> weights;
+  for (std::size_t r : rows) {
+    const double w = table.values(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j));
+    if (!(std::isfinite(w) && w >= 0)) {
+      throw DataError(table.source + ":" + std::to_string(table.line_numbers[r]) + ":" + std::to_string(j + 1) +
+                      ": column '" + column + "': a weight must be a finite number >= 0, found " + format_number(w));
+    }
+    weights.push_back(w);
+  }
+  return weights;
+}
+
+// A weighted mean needs a positive, finite total.
+void check_weight_sum(const std::vector<double>& weights, const std::string& source, const std::string& rows) {
+  const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
+  if (!(sum > 0 && std::isfinite(sum))) {
+    throw DataError(source + ": the weights of the " + rows + " rows sum to " + format_number(sum) +
+                    "; a weighted mean needs a positive, finite total");
+  }
+}
 
 std::vector<std::size_t> column_indices(const Table& table, const std::vector<std::string>& names) {
   std::vector<std::size_t> out;
@@ -100,6 +140,7 @@ void choose_features(const TrainOptions& options, const Table& table, TrainingDa
     for (std::size_t j = 0; j < table.columns.size(); ++j) {
       const std::string& name = table.columns[j];
       if (std::find(options.targets.begin(), options.targets.end(), name) != options.targets.end()) continue;
+      if (name == options.weight) continue;  // a weight is not a feature
       (table.numeric[j] ? data.features : data.ignored_text_columns).push_back(name);
     }
   }
@@ -178,36 +219,85 @@ void load_validation(const TrainOptions& options, const Table& table, const std:
   if (!options.valid_path.empty()) {
     std::vector<std::string> needed = data.features;
     needed.insert(needed.end(), options.targets.begin(), options.targets.end());
+    if (!options.weight.empty()) needed.push_back(options.weight);  // the validation rows are weighted too
     const Table valid = read_table(options.valid_path, options.csv, needed, true);
     std::vector<std::size_t> all(valid.rows());
     std::iota(all.begin(), all.end(), 0);
     data.x_valid = standardised_block(valid, column_indices(valid, data.features), all, data.x_scaler);
     data.y_valid = standardised_block(valid, column_indices(valid, options.targets), all, data.y_scaler);
+    if (!options.weight.empty()) {
+      data.inputs.valid_weights = row_weights(valid, options.weight, all);
+      check_weight_sum(data.inputs.valid_weights, valid.source, "validation");
+    }
   } else if (!valid_rows.empty()) {
     data.x_valid = standardised_block(table, column_indices(table, data.features), valid_rows, data.x_scaler);
     data.y_valid = standardised_block(table, column_indices(table, options.targets), valid_rows, data.y_scaler);
+    if (!options.weight.empty()) {
+      data.inputs.valid_weights = row_weights(table, options.weight, valid_rows);
+      check_weight_sum(data.inputs.valid_weights, table.source, "held-out validation");
+    }
   }
 }
 
-TrainingData prepare_training_data(const TrainOptions& options) {
+// --init-model: the model to start from must have the columns of this run; its
+// normalisation is kept (the parameters act on standardised values, so they mean the same
+// thing only with the same statistics).
+void check_init_columns(const TrainOptions& options, const TrainingData& data, const Checkpoint& init) {
+  const std::string& path = options.init_model_path;
+  if (init.features != data.features) {
+    throw DataError(path + ": --init-model has the features " + join_names(init.features) + ", this run " +
+                    join_names(data.features) + " (the same features, in the same order, are needed)");
+  }
+  if (init.targets != options.targets) {
+    throw DataError(path + ": --init-model has the targets " + join_names(init.targets) + ", this run " +
+                    join_names(options.targets));
+  }
+}
+
+// Fits the standardisers on the training rows, or takes them from the --init-model.
+void choose_scalers(const Eigen::MatrixXd& features_raw, const Eigen::MatrixXd& targets_raw, const Checkpoint* init,
+                    TrainingData& data) {
+  data.x_scaler = init != nullptr ? init->x_scaler : Standardizer::fit(features_raw);
+  data.y_scaler = init != nullptr ? init->y_scaler : Standardizer::fit(targets_raw);
+}
+
+TrainingData prepare_training_data(const TrainOptions& options, const Checkpoint* init) {
   std::vector<std::string> required = options.targets;
   required.insert(required.end(), options.features.begin(), options.features.end());
+  if (!options.weight.empty()) required.push_back(options.weight);
   // With explicit features, columns the model does not use are not even parsed.
   const Table table = read_table(options.data_path, options.csv, required, !options.features.empty());
   TrainingData data;
   choose_features(options, table, data);
+  if (init != nullptr) check_init_columns(options, data, *init);
   const std::vector<std::size_t> feature_columns = column_indices(table, data.features);
   const std::vector<std::size_t> target_columns = column_indices(table, options.targets);
   std::vector<std::size_t> train_rows, valid_rows;
   split_rows(options.settings, table, train_rows, valid_rows);
+  if (!options.weight.empty()) {
+    data.inputs.weights = row_weights(table, options.weight, train_rows);
+    check_weight_sum(data.inputs.weights, table.source, "training");
+  }
   const Eigen::MatrixXd features_raw = raw_block(table, feature_columns, train_rows);
   const Eigen::MatrixXd targets_raw = raw_block(table, target_columns, train_rows);
-  data.x_scaler = Standardizer::fit(features_raw);
-  data.y_scaler = Standardizer::fit(targets_raw);
+  choose_scalers(features_raw, targets_raw, init, data);
   for (Eigen::Index d = 0; d < targets_raw.cols(); ++d) {
     data.y_min.push_back(targets_raw.col(d).minCoeff());
     data.y_max.push_back(targets_raw.col(d).maxCoeff());
     data.y_lattice.push_back(detect_lattice(targets_raw.col(d)));
+  }
+  for (Eigen::Index j = 0; j < features_raw.cols(); ++j) {
+    data.x_min.push_back(features_raw.col(j).minCoeff());
+    data.x_max.push_back(features_raw.col(j).maxCoeff());
+  }
+  if (init != nullptr) {
+    // The model has now seen both data sets: the ranges cover both; the lattice is the
+    // old model's (the parameters learnt that density).
+    for (std::size_t j = 0; j < init->x_lo.size(); ++j) {
+      data.x_min[j] = std::min(data.x_min[j], init->x_lo[j]);
+      data.x_max[j] = std::max(data.x_max[j], init->x_hi[j]);
+    }
+    if (!init->y_lattice.empty()) data.y_lattice = init->y_lattice;
   }
   check_finite_statistics(options, data, table.source);
   check_constant_columns(targets_raw, features_raw, options, data, table.source);
@@ -231,6 +321,10 @@ std::string data_fingerprint(const TrainingData& data) {
     mix(shape, sizeof shape);
     mix(m->data(), static_cast<std::size_t>(m->size()) * sizeof(float));
   }
+  // The rows' weights (--weight) are data too; none = nothing mixed in.
+  for (const std::vector<double>* w : {&data.inputs.weights, &data.inputs.valid_weights}) {
+    if (!w->empty()) mix(w->data(), w->size() * sizeof(double));
+  }
   char text[17];
   std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
   return text;
@@ -238,13 +332,20 @@ std::string data_fingerprint(const TrainingData& data) {
 
 // ------------------------------------------------------------------ describe the model
 
-Checkpoint new_checkpoint(const TrainOptions& options, const TrainingData& data, int total_epochs) {
+Checkpoint new_checkpoint(const TrainOptions& options, const TrainingData& data, int total_epochs,
+                          const Checkpoint* init) {
   Checkpoint c;
   c.features = data.features;
   c.targets = options.targets;
   c.x_scaler = data.x_scaler;
   c.y_scaler = data.y_scaler;
   set_support_from_range(c, data.y_min, data.y_max);
+  for (std::size_t d = 0; init != nullptr && d < init->y_support_lo.size(); ++d) {
+    c.y_support_lo[d] = std::min(c.y_support_lo[d], init->y_support_lo[d]);  // covers old and new data
+    c.y_support_hi[d] = std::max(c.y_support_hi[d], init->y_support_hi[d]);
+  }
+  c.x_lo = data.x_min;
+  c.x_hi = data.x_max;
   c.y_lattice = data.y_lattice;
   c.architecture = options.architecture;
   c.architecture.x_dim = static_cast<int>(data.features.size());
@@ -256,6 +357,8 @@ Checkpoint new_checkpoint(const TrainOptions& options, const TrainingData& data,
   facts.valid_path = options.valid_path;
   facts.valid_rows = static_cast<std::size_t>(data.x_valid.cols());
   facts.config = options.config;
+  facts.weight = options.weight;
+  facts.init_model = options.init_model_path;
   c.training = training_record(options.settings, facts);
   return c;
 }
@@ -377,7 +480,42 @@ TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkp
                     previous.training[key].dump() + " vs " + checkpoint.training[key].dump() +
                     "); resume needs the same options");
   }
+  const std::string before_weight = previous.training.value("weight", std::string());
+  if (before_weight != options.weight) {
+    throw DataError(path + ": was trained with --weight '" + before_weight + "', this run with '" + options.weight +
+                    "'; resume needs the same options");
+  }
   return std::move(*previous.resume);
+}
+
+// --init-model: its architecture must be this run's (else the first key that differs is
+// named), and it must have a member for every member this run trains.
+std::vector<ParamVector> init_parameters(const TrainOptions& options, const Checkpoint& init,
+                                         const Architecture& architecture) {
+  const std::string& path = options.init_model_path;
+  if (init.architecture != architecture) {
+    const nlohmann::ordered_json a = to_json(init.architecture), b = to_json(architecture);
+    std::string key;
+    for (const auto& item : a.items()) {
+      if (!b.contains(item.key()) || b[item.key()] != item.value()) {
+        key = item.key();
+        break;
+      }
+    }
+    for (const auto& item : b.items()) {
+      if (key.empty() && !a.contains(item.key())) key = item.key();
+    }
+    throw DataError(path + ": --init-model has a different architecture: " + key + " is " +
+                    (a.contains(key) ? a[key].dump() : "absent") + " there, " + (b.contains(key) ? b[key].dump() : "absent") +
+                    " in this run (give the model's architecture options)");
+  }
+  std::vector<ParamVector> members = member_parameters(init);
+  const int needed = options.first_member + options.ensemble;
+  if (static_cast<int>(members.size()) < needed) {
+    throw DataError(path + ": --init-model has " + std::to_string(members.size()) + " member(s); this run trains members " +
+                    "up to " + std::to_string(needed) + " and starts member k from the model's member k");
+  }
+  return members;
 }
 
 // ------------------------------------------------------------------------- calibrate
@@ -391,7 +529,8 @@ Calibration calibrate(const TrainOptions& options, const TrainSettings& s, const
   const double log_jacobian = data.y_scaler.log_jacobian();
   std::ostream* log = options.verbosity >= 2 ? options.log : nullptr;
   double q_before = NAN, q_after = NAN;
-  cal.proposal_scale = fit_proposal_scale(model, params, data.x_valid, data.y_valid, &q_before, &q_after);
+  const std::vector<double>* weights = &data.inputs.valid_weights;  // empty = unweighted
+  cal.proposal_scale = fit_proposal_scale(model, params, data.x_valid, data.y_valid, &q_before, &q_after, weights);
   model.shift_proposal_log_variances(params.data(), static_cast<float>(2.0 * std::log(cal.proposal_scale)));
   if (log != nullptr) {
     *log << "calibration: proposal width x" << format_number(cal.proposal_scale, 4) << ", validation proposal NLL "
@@ -399,7 +538,8 @@ Calibration calibrate(const TrainOptions& options, const TrainSettings& s, const
   }
   double nll_before = NAN;
   cal.temperature = fit_temperature(model, params, data.x_valid, data.y_valid, s.valid_samples,
-                                    s.seed ^ streams::kTemperature, s.threads, &nll_before, &cal.nll_after, s.support);
+                                    s.seed ^ streams::kTemperature, s.threads, &nll_before, &cal.nll_after, s.support,
+                                    weights);
   model.scale_energy(params.data(), static_cast<float>(1.0 / cal.temperature));
   if (log != nullptr) {
     *log << "calibration: temperature " << format_number(cal.temperature, 4) << ", validation NLL "
@@ -440,7 +580,8 @@ struct MemberOutcome {
 // calibrates it, and records its results. With a single member this is exactly the run of
 // a single model, snapshots (--checkpoint-every) and --resume included.
 MemberOutcome train_member(const TrainOptions& options, const TrainingData& data, const TrainSettings& s,
-                           const EnergyModel& model, int total_epochs, int member, Checkpoint& checkpoint) {
+                           const EnergyModel& model, int total_epochs, int member, Checkpoint& checkpoint,
+                           const std::vector<ParamVector>& init_members) {
   const bool single = options.ensemble == 1;
   std::optional<TrainingState> resume;
   if (!options.resume_path.empty()) {
@@ -465,9 +606,11 @@ MemberOutcome train_member(const TrainOptions& options, const TrainingData& data
   };
   const auto on_batch = [&](int batch, int batches) { progress.batch_done(batch, batches); };
   MemberOutcome outcome;
+  TrainInputs inputs = data.inputs;  // weights, and the parameters to start from
+  if (!init_members.empty()) inputs.init_params = init_members[static_cast<std::size_t>(options.first_member + member)];
   if (options.training != nullptr) options.training->store(true);
   outcome.result = train(model, data.x, data.y, data.x_valid, data.y_valid, s, on_epoch, on_batch,
-                         resume ? &*resume : nullptr, options.interrupt);
+                         resume ? &*resume : nullptr, options.interrupt, &inputs);
   if (options.training != nullptr) options.training->store(false);
   if (outcome.result.interrupted) return outcome;
   outcome.params = outcome.result.params;
@@ -497,15 +640,19 @@ TrainSummary run_train(const TrainOptions& options) {
   std::optional<OutputFile> history_file;
   if (!options.plot_history_path.empty()) history_file.emplace(options.plot_history_path);
 
-  const TrainingData data = prepare_training_data(options);
+  std::optional<Checkpoint> init;
+  if (!options.init_model_path.empty()) init = load_checkpoint(options.init_model_path);
+  const TrainingData data = prepare_training_data(options, init ? &*init : nullptr);
   TrainSummary summary;
   summary.ignored_text_columns = data.ignored_text_columns;
   summary.train_rows = static_cast<std::size_t>(data.x.cols());
   summary.valid_rows = static_cast<std::size_t>(data.x_valid.cols());
   const int total_epochs = resolve_epochs(options.settings, summary.train_rows);
-  summary.checkpoint = new_checkpoint(options, data, total_epochs);
+  summary.checkpoint = new_checkpoint(options, data, total_epochs, init ? &*init : nullptr);
   Checkpoint& checkpoint = summary.checkpoint;
   checkpoint.data_fingerprint = data_fingerprint(data);
+  const std::vector<ParamVector> init_members =
+      init ? init_parameters(options, *init, checkpoint.architecture) : std::vector<ParamVector>{};
   TrainSettings s = options.settings;
   s.support = standardised_support(checkpoint);
   for (std::size_t d = 0; d < data.y_lattice.size(); ++d) {
@@ -517,7 +664,8 @@ TrainSummary run_train(const TrainOptions& options) {
   for (int member = 0; member < options.ensemble; ++member) {
     TrainSettings member_settings = s;
     member_settings.seed = s.seed + static_cast<std::uint64_t>(options.first_member + member);
-    MemberOutcome outcome = train_member(options, data, member_settings, model, total_epochs, member, checkpoint);
+    MemberOutcome outcome =
+        train_member(options, data, member_settings, model, total_epochs, member, checkpoint, init_members);
     if (outcome.result.interrupted) {
       summary.interrupted = true;
       // The first member keeps a single model's behaviour (a resumable snapshot); later

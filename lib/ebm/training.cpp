@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "ebm/adam.h"
+#include "ebm/csv.h"
 #include "ebm/errors.h"
 #include "ebm/inference.h"
 #include "ebm/proposal.h"
@@ -117,11 +118,11 @@ struct CandidateEnergies {
 };
 
 // The EBM objective of every example on its C candidate energies (columns e*C .. e*C+C-1
-// of f, log q_noise in column e of log_noise). Writes dL_e/df / B into d_f (1 x E*C,
-// B = 1 / inv_n) and returns sum_e L_e.
+// of f, log q_noise in column e of log_noise). Writes w_e dL_e/df / B into d_f (1 x E*C,
+// B = 1 / inv_n; w_e = example_weights[e], 1 without weights) and returns sum_e w_e L_e.
 template <typename S>
 double objective_gradient(Objective objective, const RowVector<S>& f, const Matrix<S>& log_noise, S inv_n,
-                          RowVector<S>& d_f) {
+                          const std::vector<double>& example_weights, RowVector<S>& d_f) {
   const int candidates = static_cast<int>(log_noise.rows());
   const int examples = static_cast<int>(log_noise.cols());
   d_f.resize(f.size());
@@ -133,8 +134,14 @@ double objective_gradient(Objective objective, const RowVector<S>& f, const Matr
     const S* ln = log_noise.col(e).data();
     const S loss = objective == Objective::ml_is ? ml_is_loss(fe, ln, candidates, dfe)
                                                  : nce_loss(fe, ln, candidates, dfe);
-    for (int c = 0; c < candidates; ++c) dfe[c] *= inv_n;
-    loss_sum += static_cast<double>(loss);
+    if (example_weights.empty()) {
+      for (int c = 0; c < candidates; ++c) dfe[c] *= inv_n;
+      loss_sum += static_cast<double>(loss);
+    } else {
+      const S scale = inv_n * S(example_weights[e]);
+      for (int c = 0; c < candidates; ++c) dfe[c] *= scale;
+      loss_sum += example_weights[e] * static_cast<double>(loss);
+    }
   }
   return loss_sum;
 }
@@ -149,12 +156,14 @@ struct ProposalOutputGradient {
 // J_KL for the proposal: the importance weights w_m = softmax_m(f_m - log q_noise_m) of
 // the draws come from the EBM and are held fixed, and so are the draws y_m; the gradient
 // flows into phi only, with coefficient -w_m / B on d log q_phi(y_m|x_i):
-//   J = -1/B sum_i sum_m w_im log q_phi(y_im|x_i).
+//   J = -1/B sum_i sum_m w_im log q_phi(y_im|x_i),
+// each example's term multiplied by its weight (example_weights[e]) when there are weights.
 // The responsibilities of the draws under q_phi are those of the learned noise (the same
 // q) or, for gmm noise, computed here.
 template <typename S>
 ProposalOutputGradient<S> proposal_kl_gradient(const MdnOutput<S>& q, const BatchCandidates<S>& cand,
-                                               const RowVector<S>& f, S inv_n) {
+                                               const RowVector<S>& f, S inv_n,
+                                               const std::vector<double>& example_weights) {
   const int candidates = static_cast<int>(cand.log_noise.rows());
   const int examples = static_cast<int>(cand.log_noise.cols());
   const int m_count = candidates - 1;
@@ -167,7 +176,8 @@ ProposalOutputGradient<S> proposal_kl_gradient(const MdnOutput<S>& q, const Batc
   for (int e = 0; e < examples; ++e) {
     const Eigen::Index base = static_cast<Eigen::Index>(e) * candidates;
     importance_weights(f.data() + base + 1, cand.log_noise.col(e).data() + 1, m_count, weights.data());
-    const RowVector<S> coefficients = -inv_n * weights;
+    const S scale = example_weights.empty() ? inv_n : inv_n * S(example_weights[e]);
+    const RowVector<S> coefficients = -scale * weights;
     const auto draws = cand.y.middleCols(base + 1, m_count);
     if (!cand.responsibilities.empty()) {
       mdn_accumulate_gradient_batch(q, e, draws, Matrix<S>(cand.responsibilities[e].rightCols(m_count)),
@@ -188,8 +198,12 @@ template <typename S>
 double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>& x,
                       const Matrix<S>& y, const std::vector<int>& indices,
                       const TrainSettings& settings, std::uint64_t stream_base, double normaliser,
-                      S* grads, double* proposal_nll) {
+                      S* grads, double* proposal_nll, const std::vector<double>* weights) {
   const int examples = static_cast<int>(indices.size());
+  std::vector<double> example_weights;  // of the batch's examples; empty = unweighted
+  if (weights != nullptr && !weights->empty()) {
+    for (int e = 0; e < examples; ++e) example_weights.push_back((*weights)[static_cast<std::size_t>(indices[e])]);
+  }
   const int candidates = settings.samples + 1;
   Matrix<S> xb(x.rows(), examples), yb(y.rows(), examples);
   for (int e = 0; e < examples; ++e) {
@@ -207,10 +221,14 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
   CandidateEnergies<S> energies(model, params, hx, cand.y, candidates);
   const S inv_n = S(1.0 / normaliser);
   RowVector<S> d_f;
-  const double loss_sum = objective_gradient(settings.objective, energies.f, cand.log_noise, inv_n, d_f);
-  const ProposalOutputGradient<S> d_q = proposal_kl_gradient(q, cand, energies.f, inv_n);
+  const double loss_sum =
+      objective_gradient(settings.objective, energies.f, cand.log_noise, inv_n, example_weights, d_f);
+  const ProposalOutputGradient<S> d_q = proposal_kl_gradient(q, cand, energies.f, inv_n, example_weights);
   double q_nll_sum = 0;
-  for (int e = 0; e < examples; ++e) q_nll_sum -= static_cast<double>(mdn_log_density(q, e, yb.col(e).data()));
+  for (int e = 0; e < examples; ++e) {
+    const double q_nll = -static_cast<double>(mdn_log_density(q, e, yb.col(e).data()));
+    q_nll_sum += example_weights.empty() ? q_nll : example_weights[e] * q_nll;
+  }
 
   // A non-finite loss is not thrown here (a worker thread does not know the epoch and
   // batch): it propagates into the returned loss and the gradients, and the training loop
@@ -226,16 +244,19 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
 
 template double batch_gradient<float>(const EnergyModel&, const float*, const Matrix<float>&,
                                       const Matrix<float>&, const std::vector<int>&,
-                                      const TrainSettings&, std::uint64_t, double, float*, double*);
+                                      const TrainSettings&, std::uint64_t, double, float*, double*,
+                                      const std::vector<double>*);
 template double batch_gradient<double>(const EnergyModel&, const double*, const Matrix<double>&,
                                        const Matrix<double>&, const std::vector<int>&,
                                        const TrainSettings&, std::uint64_t, double, double*,
-                                       double*);
+                                       double*, const std::vector<double>*);
 
 void evaluate_nll(const EnergyModel& model, const ParamVector& params,
                   const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
-                  int threads, double& nll, double& proposal_nll, const TargetSupport& support) {
+                  int threads, double& nll, double& proposal_nll, const TargetSupport& support,
+                  const std::vector<double>* weights) {
   const Eigen::Index n = x.cols();
+  const bool weighted = weights != nullptr && !weights->empty();
   const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / samples);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
   std::vector<double> nll_sums(chunks, 0.0), q_sums(chunks, 0.0);
@@ -248,17 +269,28 @@ void evaluate_nll(const EnergyModel& model, const ParamVector& params,
     const ImportanceSample is = importance_sample(model, params, xs, samples, seed, begin, nullptr, support);
     const std::vector<double> lp = log_density(model, params, is, ys);
     for (Eigen::Index e = 0; e < count; ++e) {
-      nll_sums[c] -= lp[e];
-      q_sums[c] -= mdn_log_density(is.proposal, static_cast<int>(e), ys.col(e).data());
+      const double q = mdn_log_density(is.proposal, static_cast<int>(e), ys.col(e).data());
+      if (weighted) {
+        const double w = (*weights)[static_cast<std::size_t>(begin + e)];
+        nll_sums[c] -= w * lp[e];
+        q_sums[c] -= w * q;
+      } else {
+        nll_sums[c] -= lp[e];
+        q_sums[c] -= q;
+      }
     }
   });
-  nll = std::accumulate(nll_sums.begin(), nll_sums.end(), 0.0) / static_cast<double>(n);
-  proposal_nll = std::accumulate(q_sums.begin(), q_sums.end(), 0.0) / static_cast<double>(n);
+  const double total = weighted ? std::accumulate(weights->begin(), weights->end(), 0.0) : static_cast<double>(n);
+  nll = std::accumulate(nll_sums.begin(), nll_sums.end(), 0.0) / total;
+  proposal_nll = std::accumulate(q_sums.begin(), q_sums.end(), 0.0) / total;
 }
 
 double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
-                          const Matrix<float>& y, double* nll_before, double* nll_after) {
+                          const Matrix<float>& y, double* nll_before, double* nll_after,
+                          const std::vector<double>* weights) {
   const Eigen::Index n = x.cols();
+  const bool weighted = weights != nullptr && !weights->empty();
+  const double total = weighted ? std::accumulate(weights->begin(), weights->end(), 0.0) : static_cast<double>(n);
   MdnOutput<float> q;
   model.proposal(params.data(), model.x_features(params.data(), x), q, nullptr);
   const Matrix<float> clamped = q.log_variances;
@@ -269,9 +301,12 @@ double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, c
                           .max(static_cast<float>(kMinLogVariance))
                           .min(static_cast<float>(kMaxLogVariance))
                           .matrix();
-    double total = 0;
-    for (Eigen::Index e = 0; e < n; ++e) total -= mdn_log_density(q, static_cast<int>(e), y.col(e).data());
-    return total / static_cast<double>(n);
+    double sum = 0;
+    for (Eigen::Index e = 0; e < n; ++e) {
+      const double log_q = mdn_log_density(q, static_cast<int>(e), y.col(e).data());
+      sum -= weighted ? (*weights)[static_cast<std::size_t>(e)] * log_q : log_q;
+    }
+    return sum / total;
   };
   const double at_one = nll(0.0);
   double best_scale = 1.0, best = at_one;
@@ -290,8 +325,11 @@ double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, c
 
 double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                        const Matrix<float>& y, int samples, std::uint64_t seed, int threads, double* nll_before,
-                       double* nll_after, const TargetSupport& support) {
+                       double* nll_after, const TargetSupport& support, const std::vector<double>* weights) {
   const Eigen::Index n = x.cols();
+  const bool weighted = weights != nullptr && !weights->empty();
+  const double weight_sum =
+      weighted ? std::accumulate(weights->begin(), weights->end(), 0.0) : static_cast<double>(n);
   // Energies of the candidates, their log base measure, and the energy of the observed y,
   // per row; candidates outside the support have log_base = -inf.
   const int candidates = candidate_count(samples, support, model.architecture().y_dim);
@@ -310,16 +348,17 @@ double fit_temperature(const EnergyModel& model, const ParamVector& params, cons
     draw_log_base.middleCols(begin, count) = is.log_base;
     for (Eigen::Index e = 0; e < count; ++e) observed_energy(begin + e) = f0(e);
   });
-  // NLL(T) = mean_i [ LSE_c(f_ic / T + log_base_ic) - f_i0 / T ].
+  // NLL(T) = mean_i [ LSE_c(f_ic / T + log_base_ic) - f_i0 / T ] (weighted: sum_i w_i [...] / sum_i w_i).
   auto nll = [&](double log_t) {
     const double inv_t = std::exp(-log_t);
     double total = 0;
     std::vector<double> terms(candidates);
     for (Eigen::Index i = 0; i < n; ++i) {
       for (int m = 0; m < candidates; ++m) terms[m] = draw_energy(m, i) * inv_t + draw_log_base(m, i);
-      total += log_sum_exp(terms.data(), candidates) - observed_energy(i) * inv_t;
+      const double term = log_sum_exp(terms.data(), candidates) - observed_energy(i) * inv_t;
+      total += weighted ? (*weights)[static_cast<std::size_t>(i)] * term : term;
     }
-    return total / static_cast<double>(n);
+    return total / weight_sum;
   };
   double lo = 0.0, hi = std::log(4.0);
   const double ratio = 0.6180339887498949;
@@ -368,7 +407,7 @@ void check_train_settings(const TrainSettings& settings, int rows) {
 // The state training starts from: a copy of `resume` (its Adam moments and step count
 // loaded into adam), or freshly initialised parameters (stream 0 of kInit).
 TrainingState initial_state(const EnergyModel& model, const TrainSettings& settings, const TrainingState* resume,
-                            Adam& adam) {
+                            const ParamVector* init_params, Adam& adam) {
   const std::size_t size = model.parameter_count();
   TrainingState state;
   if (resume != nullptr) {
@@ -380,6 +419,10 @@ TrainingState initial_state(const EnergyModel& model, const TrainSettings& setti
     adam.first_moment() = state.adam_m;
     adam.second_moment() = state.adam_v;
     adam.set_steps(state.adam_steps);
+  } else if (init_params != nullptr && !init_params->empty()) {
+    if (init_params->size() != size) throw DataError("the initial parameters do not match the model's parameter count");
+    state.params = *init_params;  // a warm start: the parameters only, a fresh optimiser
+    state.best_params = state.params;
   } else {
     state.params.resize(size);
     Rng init_rng(settings.seed ^ streams::kInit, 0);
@@ -389,18 +432,46 @@ TrainingState initial_state(const EnergyModel& model, const TrainSettings& setti
   return state;
 }
 
+// Weights, when given, are one per example, finite and >= 0, and not all zero (a weighted
+// mean needs a positive total).
+void check_weights(const TrainInputs& in, int rows, int valid_rows) {
+  const auto check = [](const std::vector<double>& w, int count, const char* which) {
+    if (w.empty()) return;
+    if (static_cast<int>(w.size()) != count) {
+      throw UsageError(std::string("the ") + which + " weights do not match the number of " + which + " rows");
+    }
+    double sum = 0;
+    for (double v : w) {
+      if (!(std::isfinite(v) && v >= 0)) throw UsageError(std::string("the ") + which + " weights must be finite and >= 0");
+      sum += v;
+    }
+    if (!(sum > 0) || !std::isfinite(sum)) {
+      throw DataError(std::string("the weights of the ") + which + " rows sum to " + format_number(sum) +
+                      ": a weighted mean needs a positive, finite total");
+    }
+  };
+  check(in.weights, rows, "training");
+  check(in.valid_weights, valid_rows, "validation");
+}
+
 using InterruptPoll = std::function<bool()>;
 
 // One training run's pass over the data, shared by its epochs: the thread pool, the
 // shuffled order and the gradient buffers of the work units (chunks) of a batch.
 class EpochRunner {
  public:
+  // `weights`: one per example, or empty (unweighted). Each batch's gradient is divided by
+  // B * mean(w): the mean over batches is that of the weighted mean loss over the data.
   EpochRunner(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
-              const TrainSettings& settings, int epochs)
+              const TrainSettings& settings, int epochs, const std::vector<double>& weights)
       : model_(model),
         x_(x),
         y_(y),
         settings_(settings),
+        weights_(weights),
+        mean_weight_(weights.empty() ? 1.0
+                                     : std::accumulate(weights.begin(), weights.end(), 0.0) /
+                                           static_cast<double>(weights.size())),
         pool_(settings.threads),
         rows_(static_cast<int>(x.cols())),
         chunk_size_(examples_per_chunk(settings.samples + 1, settings.batch_size)),
@@ -463,8 +534,9 @@ class EpochRunner {
       std::vector<int> idx(order_.begin() + cb, order_.begin() + cb + cc);
       std::fill(chunk_grads_[c].begin(), chunk_grads_[c].end(), 0.0f);
       chunk_q_[c] = 0;
-      chunk_loss_[c] = batch_gradient(model_, params.data(), x_, y_, idx, settings_, stream_base,
-                                      static_cast<double>(count), chunk_grads_[c].data(), &chunk_q_[c]);
+      const double normaliser = weights_.empty() ? static_cast<double>(count) : count * mean_weight_;
+      chunk_loss_[c] = batch_gradient(model_, params.data(), x_, y_, idx, settings_, stream_base, normaliser,
+                                      chunk_grads_[c].data(), &chunk_q_[c], weights_.empty() ? nullptr : &weights_);
     });
     // Sum the chunks in a fixed order: identical results for any thread count.
     std::copy(chunk_grads_[0].begin(), chunk_grads_[0].end(), grads_.begin());
@@ -494,6 +566,8 @@ class EpochRunner {
   const Matrix<float>& x_;
   const Matrix<float>& y_;
   const TrainSettings& settings_;
+  const std::vector<double>& weights_;
+  const double mean_weight_;
   ThreadPool pool_;
   const int rows_, chunk_size_, batches_;
   const long total_steps_;
@@ -503,11 +577,13 @@ class EpochRunner {
   ParamVector grads_;
 };
 
-// The validation NLL and proposal NLL of the epoch's parameters (kValid streams).
+// The validation NLL and proposal NLL of the epoch's parameters (kValid streams), weighted
+// means with `weights`.
 void validate(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x_valid,
-              const Matrix<float>& y_valid, const TrainSettings& settings, EpochRecord& record) {
+              const Matrix<float>& y_valid, const TrainSettings& settings, const std::vector<double>& weights,
+              EpochRecord& record) {
   evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ streams::kValid,
-               settings.threads, record.valid_nll, record.valid_proposal_nll, settings.support);
+               settings.threads, record.valid_nll, record.valid_proposal_nll, settings.support, &weights);
   if (!std::isfinite(record.valid_nll)) {
     throw NumericalError("validation NLL is not finite at epoch " + std::to_string(record.epoch) +
                          " (training diverged; try a lower --lr)");
@@ -541,17 +617,23 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
                   const Matrix<float>& x_valid, const Matrix<float>& y_valid,
                   const TrainSettings& settings, const EpochCallback& on_epoch,
                   const BatchCallback& on_batch, const TrainingState* resume,
-                  const std::atomic<bool>* interrupt) {
+                  const std::atomic<bool>* interrupt, const TrainInputs* inputs) {
   const int n = static_cast<int>(x.cols());
   check_train_settings(settings, n);
+  static const TrainInputs kNone;
+  const TrainInputs& in = inputs != nullptr ? *inputs : kNone;
+  check_weights(in, n, static_cast<int>(x_valid.cols()));
   const int epochs = resolve_epochs(settings, static_cast<std::size_t>(n));
   AdamSettings adam_settings;
   adam_settings.learning_rate = settings.learning_rate;
   adam_settings.weight_decay = settings.weight_decay;
   Adam adam(model.parameter_count(), adam_settings);
-  TrainingState state = initial_state(model, settings, resume, adam);
+  TrainingState state = initial_state(model, settings, resume, &in.init_params, adam);
   ParamVector params = state.params;
-  EpochRunner runner(model, x, y, settings, epochs);
+  EpochRunner runner(model, x, y, settings, epochs, in.weights);
+  // Epoch means: over the examples, or weighted (the sum of the weights).
+  const double epoch_total =
+      in.weights.empty() ? static_cast<double>(n) : std::accumulate(in.weights.begin(), in.weights.end(), 0.0);
   const bool has_valid = x_valid.cols() > 0;
   TrainResult result;
   const InterruptPoll interrupted = [&] { return interrupt != nullptr && interrupt->load(); };
@@ -569,9 +651,9 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
     }
     EpochRecord record;
     record.epoch = epoch;
-    record.train_loss = epoch_loss / n;
-    record.train_proposal_nll = epoch_q / n;
-    if (has_valid) validate(model, params, x_valid, y_valid, settings, record);
+    record.train_loss = epoch_loss / epoch_total;
+    record.train_proposal_nll = epoch_q / epoch_total;
+    if (has_valid) validate(model, params, x_valid, y_valid, settings, in.valid_weights, record);
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record_epoch(state, record, has_valid, params, adam);
     if (settings.early_stopping > 0 && has_valid && state.epochs_since_best >= settings.early_stopping) {

@@ -96,6 +96,19 @@ struct TrainResult {
   TrainingState state;        // at the end of the last completed epoch
 };
 
+// Optional inputs of a training run besides the data and the settings.
+struct TrainInputs {
+  // Per-example weights >= 0 (ebm-train --weight), one per column of x (weights) and of
+  // x_valid (valid_weights); empty = every example weighs 1. The objective becomes the
+  // weighted mean of the per-example losses (docs/maths.md §6a): each example's loss and
+  // gradient are multiplied by w_i / mean(w) before the batch mean, and the validation
+  // NLL (early stopping) is the weighted mean over the validation rows.
+  std::vector<double> weights, valid_weights;
+  // Start from these parameters (ebm-train --init-model) instead of a fresh
+  // initialisation; the optimiser state starts fresh. Empty = initialise.
+  ParamVector init_params;
+};
+
 // Called after every completed epoch with the state; return false to stop training.
 using EpochCallback = std::function<bool(const EpochRecord&, const TrainingState& state)>;
 // Called after every batch with (batch index, batches per epoch) for progress display.
@@ -108,12 +121,15 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
                   const Matrix<float>& x_valid, const Matrix<float>& y_valid,
                   const TrainSettings& settings, const EpochCallback& on_epoch = nullptr,
                   const BatchCallback& on_batch = nullptr, const TrainingState* resume = nullptr,
-                  const std::atomic<bool>* interrupt = nullptr);
+                  const std::atomic<bool>* interrupt = nullptr, const TrainInputs* inputs = nullptr);
 
 // Loss gradient for the examples `indices` of (x, y): every per-example gradient is
 // divided by `normaliser` (the batch size B) and added to `grads`. Example i draws its
 // random numbers from stream `stream_base + i`. Returns the sum of the per-example EBM
-// losses and adds the sum of -log q_phi(y_i|x_i) to *proposal_nll.
+// losses and adds the sum of -log q_phi(y_i|x_i) to *proposal_nll. With `weights`
+// (indexed like the columns of x), example i's loss, gradient and proposal NLL are
+// multiplied by weights[i] (sums become weighted sums; an example listed twice counts
+// twice, so weight 2 equals the example duplicated).
 // The gradient is that of
 //   1/B sum_i L_i(f_theta(x_i, y_ic), log q_noise(y_ic))  -  1/B sum_i sum_m w_im log q_phi(y_im|x_i)
 // with the candidates y_ic (draw_candidates), their log q_noise and the importance weights
@@ -125,7 +141,7 @@ template <typename S>
 double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>& x,
                       const Matrix<S>& y, const std::vector<int>& indices,
                       const TrainSettings& settings, std::uint64_t stream_base, double normaliser,
-                      S* grads, double* proposal_nll = nullptr);
+                      S* grads, double* proposal_nll = nullptr, const std::vector<double>* weights = nullptr);
 
 // The candidates of batch_gradient (its first stage), for the examples of y_batch
 // (y_dim x E: the targets of examples `indices`, proposal q computed for them). Example e
@@ -145,10 +161,12 @@ BatchCandidates<S> draw_candidates(const MdnOutput<S>& q, const Matrix<S>& y_bat
                                    const TrainSettings& settings, std::uint64_t stream_base);
 
 // Mean -log p(y|x) estimate (standardised units) and mean -log q(y|x) over a data set,
-// computed with `samples` proposal draws per row and the given seed.
+// computed with `samples` proposal draws per row and the given seed; weighted means with
+// `weights` (one per row, not all zero; null or empty = unweighted).
 void evaluate_nll(const EnergyModel& model, const ParamVector& params,
                   const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
-                  int threads, double& nll, double& proposal_nll, const TargetSupport& support = {});
+                  int threads, double& nll, double& proposal_nll, const TargetSupport& support = {},
+                  const std::vector<double>* weights = nullptr);
 
 // Width factor s >= 1 for the proposal's standard deviations minimising the validation
 // rows' proposal NLL, -mean log q_s(y|x), over s = 2^(j/4), j = 0..16 (s in [1, 16]).
@@ -158,9 +176,10 @@ void evaluate_nll(const EnergyModel& model, const ParamVector& params,
 // under-estimates log Z (log-densities 1.6 nats too high on yacht against a grid). A wider
 // proposal restores the overlap; s = 1 where the proposal already fits.
 // nll_before / nll_after receive the proposal NLL at s = 1 and at the optimum
-// (standardised units).
+// (standardised units). With `weights` (one per row), weighted means.
 double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
-                          const Matrix<float>& y, double* nll_before = nullptr, double* nll_after = nullptr);
+                          const Matrix<float>& y, double* nll_before = nullptr, double* nll_after = nullptr,
+                          const std::vector<double>* weights = nullptr);
 
 // Temperature T minimising the validation NLL of p_T(y|x) = exp(f/T) / Z_T(x), with Z_T
 // estimated as predictions estimate Z (SNIS with the proposal, or quadrature over the
@@ -170,9 +189,10 @@ double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, c
 // sharpening on a small validation split overfits it (seen on yacht: 28 validation rows,
 // T < 1 took 90% coverage from 0.80 to 0.43).
 // nll_before / nll_after receive the validation NLL at T = 1 and at the optimum
-// (standardised units).
+// (standardised units). With `weights` (one per row), the weighted mean NLL.
 double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                        const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
-                       double* nll_before = nullptr, double* nll_after = nullptr, const TargetSupport& support = {});
+                       double* nll_before = nullptr, double* nll_after = nullptr, const TargetSupport& support = {},
+                       const std::vector<double>* weights = nullptr);
 
 }  // namespace ebm

@@ -68,6 +68,9 @@ head -c 4096 "$build/ebm-train" > binary.csv          # an ELF header: NUL bytes
 { printf 'x,y\n1,'; head -c 17000000 /dev/zero | tr '\0' '1'; printf '\n'; } > long_line.csv  # > 16 MiB
 printf 'x,y\n1,5\n2,5\n3,5\n4,5\n5,5\n6,5\n7,5\n8,5\n9,5\n10,5\n' > const_target.csv
 printf 'x,y\n1,2\n' > one_row.csv
+printf 'x,w,y\n1,1,2\n2,-1,3\n3,1,4\n4,1,5\n' > neg_weight.csv
+printf 'x,w,y\n1,1,2\n2,abc,3\n' > text_weight.csv
+printf 'x,w,y\n1,0,2\n2,0,3\n3,0,4\n4,0,5\n5,0,6\n' > zero_weights.csv
 echo 'hello' > notjson.json
 : > emptyjson.json
 head -c 300 model.json > truncated.json
@@ -205,6 +208,17 @@ t 2 "--valid-fraction must be in \[0, 1\)$"                            train "$t
 t 2 "--valid-fraction must be in \[0, 1\)$"                            train "$train_data" --target y --valid-fraction -0.1 -m $M "${q[@]}"
 t 1 "three\.csv: --valid-fraction 0\.1 of 3 rows leaves no training or no validation rows$" \
                                                                        train three.csv --target y -m $M "${q[@]}"
+t 1 "neg_weight\.csv:3:2: column 'w': a weight must be a finite number >= 0, found -1$" \
+                                                                       train neg_weight.csv --target y --weight w -m $M "${q[@]}"
+t 1 "text_weight\.csv:3:2: column 'w': expected a number, found 'abc'$" train text_weight.csv --target y --weight w -m $M "${q[@]}"
+t 1 "zero_weights\.csv: the weights of the training rows sum to 0; a weighted mean needs a positive, finite total$" \
+                                                                       train zero_weights.csv --target y --weight w --valid-fraction 0 -m $M "${q[@]}"
+t 1 ".*/bimodal_train\.csv: no column 'w' \(columns: x, y\)$"            train "$train_data" --target y --weight w -m $M "${q[@]}"
+t 2 "--weight: column 'x' cannot be a feature or a target as well$"    train "$train_data" --target y -f x --weight x -m $M "${q[@]}"
+t 1 "model\.json: --init-model has a different architecture: hidden is 8 there, 4 in this run \(give the model's architecture options\)$" \
+                                                                       train "$train_data" --target y --init-model model.json -m $M "${q[@]}"
+t 1 "nosuch\.json: cannot open: No such file or directory$"            train "$train_data" --target y --init-model nosuch.json -m $M "${q[@]}"
+t 2 "--init-model and --resume cannot be used together"                train "$train_data" --target y --init-model model.json --resume model.json -m $M "${q[@]}"
 t 2 "--valid and --valid-fraction cannot be used together$"            train "$train_data" --target y --valid "$test_data" --valid-fraction 0.2 -m $M "${q[@]}"
 t 1 "nosuch\.csv: cannot open: No such file or directory$"             train "$train_data" --target y --valid nosuch.csv -m $M "${q[@]}"
 t 1 "x_only\.csv: no column 'y' \(columns: x\)$"                       train "$train_data" --target y --valid x_only.csv -m $M "${q[@]}"
@@ -319,8 +333,13 @@ t 1 "feat_late\.csv:5:1: column 'x': expected a number, found 'abc'$"  predict f
 IN=tgt_late.csv \
 t 1 "<stdin>:4:2: column 'y': expected a number, found 'xyz'$"         predict -m model.json --logpdf
 # ------------------------------------------------------------------ ebm-predict: options
-t 2 "--interval must be in \(0, 1\)$"                                  predict "$test_data" "${p[@]}" --interval 1.5
-t 2 "--interval must be in \(0, 1\)$"                                  predict "$test_data" "${p[@]}" --interval 0
+t 2 "--interval: each level must be in \(0, 1\), found 1\.5$"          predict "$test_data" "${p[@]}" --interval 1.5
+t 2 "--interval: each level must be in \(0, 1\), found 0$"            predict "$test_data" "${p[@]}" --interval 0.5,0
+t 2 "--interval: each level must be a probability in \(0, 1\), found 'abc'$" \
+                                                                       predict "$test_data" "${p[@]}" --interval abc
+t 2 "--interval: the level 0\.9 is listed twice$"                      predict "$test_data" "${p[@]}" --interval 0.9,0.5,0.9
+t 2 "--interval is given 2 times; list the levels once, comma-separated, e\.g\. --interval 0\.5,0\.9$" \
+                                                                       predict "$test_data" "${p[@]}" --interval 0.5 --interval 0.9
 t 2 "--quantiles: expected a comma-separated list of numbers, found 'abc'$" \
                                                                        predict "$test_data" "${p[@]}" --quantiles 0.5,abc
 t 2 "--quantiles: each level must be in \(0, 1\), found 0$"            predict "$test_data" "${p[@]}" --quantiles 0

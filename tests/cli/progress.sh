@@ -20,8 +20,13 @@ grep -q "rows/s" tty.log || fail "no 'rows/s' progress on a terminal: $(tail -c 
 grep -q $'\r\033\[K' tty.log || fail "the progress line is not redrawn in place"
 script -qec "$build/ebm-predict -m m.json many.csv --samples 64 -o quiet.csv -q" quiet.log > /dev/null
 grep -q "rows/s" quiet.log && fail "-q still shows progress"
+grep -q "warning" quiet.log && fail "-q still shows the extrapolation warning"
 "$build/ebm-predict" -m m.json many.csv --samples 64 -o plain.csv 2> plain.err
-[ -s plain.err ] && fail "progress written to a redirected stderr: $(head -c 200 plain.err)"
+# x runs over [-3, 3), beyond the training rows at the ends: the one warning line, nothing else.
+grep -v '^ebm-predict: warning: of [0-9]* rows, [1-9][0-9]* have features outside the training range' plain.err > other.err
+[ -s other.err ] && fail "progress written to a redirected stderr: $(head -c 200 other.err)"
+[ "$(wc -l < plain.err)" = 1 ] || fail "expected one warning line on stderr, found: $(head -c 300 plain.err)"
+grep -q $'\033\[K[^\r]*warning' tty.log || fail "the warning does not follow the erased progress line: $(tail -c 300 tty.log | cat -v)"
 cmp -s tty.csv plain.csv || fail "the output depends on whether stderr is a terminal"
 cmp -s quiet.csv plain.csv || fail "the output depends on -q"
 script -qec "$build/ebm-sample -m m.json many.csv -n 4 --proposal-samples 64 -o s.csv" sample.log > /dev/null ||
