@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   auto* r = "Run";
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
   bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal)")->group(r);
+  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no warnings about the input")->group(r);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     if (interval_option->count() > 0) o.interval = interval;
@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     o.output_csv = csv.output();
     o.precision = csv.precision;
     if (!quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
+    if (!quiet) o.log = &std::cerr;
     ebm::run_predict(o);
   });
 }

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(s);
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group("Run")->check(CLI::Range(1, 1024));
   bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal)")->group("Run");
+  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no warnings about the input")->group("Run");
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     if (!keep.empty()) o.keep = ebm::cli::split_names(keep, "--keep");
@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     o.output_csv = csv.output();
     o.precision = csv.precision;
     if (!quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
+    if (!quiet) o.log = &std::cerr;
     ebm::run_sample(o);
   });
 }

@@ -84,6 +84,7 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
                         {"x_scale", doubles(c.x_scaler.scale, "normalization.x_scale")},
                         {"y_mean", doubles(c.y_scaler.mean, "normalization.y_mean")},
                         {"y_scale", doubles(c.y_scaler.scale, "normalization.y_scale")}};
+  if (!c.feature_encoding.empty()) j["feature_encoding"] = encodings_to_json(c.feature_encoding);
   if (!version1) {
     j["support"] = {{"y_lo", doubles(c.y_support_lo, "support.y_lo")},
                     {"y_hi", doubles(c.y_support_hi, "support.y_hi")}};
@@ -177,7 +178,14 @@ void read_columns_and_architecture(const JsonReader& r, const nlohmann::ordered_
   c.targets = r.names(root, "targets");
   c.architecture = architecture_from_json(r.at(root, "architecture", ""), source);
   const Architecture& a = c.architecture;
-  if (static_cast<int>(c.features.size()) != a.x_dim) {
+  if (root.contains("feature_encoding")) {
+    c.feature_encoding = encodings_from_json(r, root["feature_encoding"], c.features.size());
+    const int width = encoded_width(c.feature_encoding, c.features.size());
+    if (width != a.x_dim) {
+      r.fail("'feature_encoding' gives " + std::to_string(width) + " network inputs but architecture.x_dim is " +
+             std::to_string(a.x_dim));
+    }
+  } else if (static_cast<int>(c.features.size()) != a.x_dim) {
     r.fail("'features' has " + std::to_string(c.features.size()) + " names but architecture.x_dim is " +
            std::to_string(a.x_dim));
   }
@@ -190,8 +198,8 @@ void read_columns_and_architecture(const JsonReader& r, const nlohmann::ordered_
 void read_normalization(const JsonReader& r, const nlohmann::ordered_json& root, Checkpoint& c) {
   const auto& norm = r.at(root, "normalization", "");
   const Architecture& a = c.architecture;
-  c.x_scaler.mean = r.numbers(norm, "x_mean", "normalization", a.x_dim);
-  c.x_scaler.scale = r.numbers(norm, "x_scale", "normalization", a.x_dim, true);
+  c.x_scaler.mean = r.numbers(norm, "x_mean", "normalization", c.features.size());
+  c.x_scaler.scale = r.numbers(norm, "x_scale", "normalization", c.features.size(), true);
   c.y_scaler.mean = r.numbers(norm, "y_mean", "normalization", a.y_dim);
   c.y_scaler.scale = r.numbers(norm, "y_scale", "normalization", a.y_dim, true);
 }
@@ -361,6 +369,7 @@ std::string ensemble_incompatibility(const Checkpoint& a, const Checkpoint& b) {
   }
   // Exact equality: members trained on the same rows (same data and --seed) have the same
   // statistics to the last bit; anything else means other training rows.
+  if (a.feature_encoding != b.feature_encoding) return "feature_encoding";
   if (a.x_scaler.mean != b.x_scaler.mean) return "normalization (x_mean)";
   if (a.x_scaler.scale != b.x_scaler.scale) return "normalization (x_scale)";
   if (a.y_scaler.mean != b.y_scaler.mean) return "normalization (y_mean)";

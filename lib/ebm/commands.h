@@ -26,7 +26,8 @@ struct TrainOptions {
   std::string plot_history_path;         // SVG of the losses per epoch (written with the model)
   std::string config;                    // the effective options in --config format, recorded in the checkpoint
   std::vector<std::string> targets;      // at least one
-  std::vector<std::string> features;     // empty = every other numeric column
+  std::vector<std::string> features;     // empty = every other numeric or categorical column
+  std::vector<std::string> categorical;  // categorical features (text or integer codes), one-hot encoded
   std::string valid_path;                // optional validation file
   double valid_fraction = 0.1;           // or carve this fraction off the training rows,
   int valid_min_rows = 64;               // but at least this many (at most a quarter of them)
@@ -53,6 +54,7 @@ struct TrainSummary {
   TrainResult result;
   std::size_t train_rows = 0, valid_rows = 0;
   std::vector<std::string> ignored_text_columns;
+  std::size_t rows_without_target = 0;   // rows skipped because a target cell is missing
   bool interrupted = false;              // stopped by the interrupt flag (checkpoint holds the last epoch)
 };
 
@@ -86,10 +88,12 @@ struct PredictOptions {
   CsvOptions output_csv;
   int precision = 0;                     // 0 = shortest round-trip
   std::ostream* progress = nullptr;      // if set (a terminal): rows done and rows/s, redrawn in place
+  std::ostream* log = nullptr;           // warnings about the input (stderr unless -q)
 };
 
 struct PredictSummary {
   std::size_t rows = 0;
+  std::size_t rows_without_target = 0;   // rows with a missing target cell (not scored)
   nlohmann::ordered_json metrics;        // empty unless the targets were present
   std::vector<std::vector<long>> pit_counts;  // per target, kPitFineBins counts of PIT values
 };
@@ -111,6 +115,7 @@ struct SampleOptions {
   CsvOptions output_csv;
   int precision = 0;
   std::ostream* progress = nullptr;      // as in PredictOptions
+  std::ostream* log = nullptr;           // as in PredictOptions
 };
 
 std::size_t run_sample(const SampleOptions& options);

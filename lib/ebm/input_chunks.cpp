@@ -1,6 +1,7 @@
 #include "ebm/input_chunks.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "ebm/errors.h"
 #include "ebm/inference.h"
@@ -30,13 +31,49 @@ InputColumns resolve_columns(const CsvReader& reader, const Checkpoint& c, const
   return cols;
 }
 
+namespace {
+
+// The raw value of each feature of the current record (feature_encoding.h): numbers, NaN
+// for a missing cell, level codes of categorical features (unknown levels counted).
+void read_raw_features(const CsvReader& reader, const Checkpoint& c, const InputColumns& cols,
+                       std::vector<double>& raw, EncodingCounts& counts) {
+  for (std::size_t j = 0; j < cols.features.size(); ++j) {
+    const std::size_t column = cols.features[j];
+    if (!is_categorical(c.feature_encoding, j)) {
+      raw[j] = reader.number_or_missing(column);
+      continue;
+    }
+    raw[j] = categorical_code(c.feature_encoding[j], reader.cell(column), reader.missing(column));
+    if (raw[j] == kUnknownCode) counts.add_unknown(j, cols.features.size(), reader.cell(column));
+  }
+}
+
+// The targets of the current record into column n; a row with a missing target is
+// marked (its standardised targets are set to 0 so that nothing downstream sees a NaN).
+void read_targets(const CsvReader& reader, const Checkpoint& c, const InputColumns& cols, Eigen::Index n,
+                  InputChunk& chunk) {
+  bool missing = false;
+  for (std::size_t d = 0; d < cols.targets.size(); ++d) {
+    const auto i = static_cast<Eigen::Index>(d);
+    chunk.y(i, n) = reader.number_or_missing(cols.targets[d]);
+    missing = missing || std::isnan(chunk.y(i, n));
+    chunk.y_std(i, n) = static_cast<float>(c.y_scaler.to_standard(static_cast<int>(d), chunk.y(i, n)));
+  }
+  if (missing) chunk.y_std.col(n).setZero();
+  chunk.target_missing.push_back(missing ? 1 : 0);
+}
+
+}  // namespace
+
 bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols, int max_rows,
-                std::size_t first_row, InputChunk& chunk) {
-  const Eigen::Index dx = static_cast<Eigen::Index>(cols.features.size());
+                std::size_t first_row, InputChunk& chunk, EncodingCounts& counts) {
+  const Eigen::Index dx = c.architecture.x_dim;
   const Eigen::Index dy = static_cast<Eigen::Index>(cols.targets.size());
   chunk.first_row = first_row;
   chunk.kept.clear();
   chunk.streams.clear();
+  chunk.target_missing.clear();
+  chunk.feature_missing.clear();
   // Filled in place, column by column, in blocks that double as rows arrive (a file of a
   // few very wide rows must not reserve max_rows columns), then trimmed to the rows read.
   const auto reserve = [&](Eigen::Index columns) {
@@ -51,17 +88,11 @@ bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols
   Eigen::Index n = 0;
   while (n < max_rows && reader.next()) {
     if (n == chunk.x_std.cols()) reserve(std::min<Eigen::Index>(max_rows, 2 * n));
-    for (Eigen::Index j = 0; j < dx; ++j) {
-      raw[j] = reader.number(cols.features[j]);
-      chunk.x_std(j, n) = static_cast<float>(c.x_scaler.to_standard(static_cast<int>(j), raw[j]));
-    }
+    read_raw_features(reader, c, cols, raw, counts);
+    chunk.feature_missing.push_back(std::any_of(raw.begin(), raw.end(), [](double v) { return std::isnan(v); }) ? 1 : 0);
+    encode_row(c.feature_encoding, c.x_scaler, raw.data(), raw.size(), chunk.x_std.col(n).data(), &counts);
     chunk.streams.push_back(row_stream(raw.data(), static_cast<int>(raw.size())));
-    if (cols.has_targets) {
-      for (Eigen::Index d = 0; d < dy; ++d) {
-        chunk.y(d, n) = reader.number(cols.targets[d]);
-        chunk.y_std(d, n) = static_cast<float>(c.y_scaler.to_standard(static_cast<int>(d), chunk.y(d, n)));
-      }
-    }
+    if (cols.has_targets) read_targets(reader, c, cols, n, chunk);
     std::vector<std::string> kept;
     for (std::size_t k : cols.keep) kept.emplace_back(reader.cell(k));
     chunk.kept.push_back(std::move(kept));

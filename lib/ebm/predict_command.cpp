@@ -96,7 +96,7 @@ void write_target_estimates(const PredictContext& ctx, const ImportanceSample& i
   }
   for (double q : o.quantiles) column(k++) = ys.to_original(d, weighted_quantile(draws, q));
   if (o.mode) column(k++) = ys.to_original(d, modes(d, e));
-  if (!ctx.has_targets) return;
+  if (!ctx.has_targets || chunk.target_missing[chunk_row]) return;
   TargetScore score;
   score.observed = chunk.y(d, chunk_row);
   score.mean = mean;
@@ -143,12 +143,16 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
     for (int d = 0; d < ctx.c.architecture.y_dim; ++d) {
       write_target_estimates(ctx, is, modes, chunk, rows.begin + e, e, d, column, k, sums);
     }
-    if (ctx.has_targets) {
+    // A row without its target is predicted but not scored: its log_density is left empty.
+    const bool scored = ctx.has_targets && !chunk.target_missing[rows.begin + e];
+    if (scored) {
       sums.add_log_density(log_densities[e]);
       add_cell_probabilities(ctx, es, chunk, rows.begin + e, e, sums);
+      sums.add_ess(is.ess[e]);
+    } else if (!ctx.has_targets) {
+      sums.add_ess(is.ess[e]);
     }
-    sums.add_ess(is.ess[e]);
-    if (o.logpdf) column(k++) = log_densities[e];
+    if (o.logpdf) column(k++) = scored ? log_densities[e] : std::numeric_limits<double>::quiet_NaN();
     if (o.ess) column(k++) = is.ess[e];
   }
 }
@@ -162,10 +166,11 @@ class PlotInputs {
 
   void add(const InputChunk& chunk, const Standardizer& x_scaler, bool has_targets, std::size_t rows_before) {
     for (int r = 0; r < chunk.rows(); ++r) {
+      if (chunk.feature_missing[r]) continue;  // no x to draw it at
       const double x = x_scaler.to_original(0, chunk.x_std(0, r));
       x_lo = std::min(x_lo, x);
       x_hi = std::max(x_hi, x);
-      if (!has_targets) continue;
+      if (!has_targets || chunk.target_missing[r]) continue;
       const std::size_t seen = rows_before + static_cast<std::size_t>(r);
       const std::pair<double, double> point{x, chunk.y(0, r)};
       if (seen < kMaxPoints) {
@@ -196,10 +201,9 @@ struct SideFiles {
 };
 
 void check_plot_model(const PredictOptions& o, const Checkpoint& c) {
-  if (o.plot_path.empty() || (c.architecture.x_dim == 1 && c.architecture.y_dim == 1)) return;
-  throw UsageError("--plot needs a model with one feature and one target; " + o.model_path + " has " +
-                   std::to_string(c.architecture.x_dim) + " feature(s) and " + std::to_string(c.architecture.y_dim) +
-                   " target(s)");
+  if (o.plot_path.empty()) return;
+  const std::string refusal = density_plot_refusal(c, o.model_path);
+  if (!refusal.empty()) throw UsageError("--plot needs " + refusal);
 }
 
 InputColumns predict_columns(const PredictOptions& o, const CsvReader& reader, const Checkpoint& c) {
@@ -212,14 +216,30 @@ InputColumns predict_columns(const PredictOptions& o, const CsvReader& reader, c
   return cols;
 }
 
+// One warning line per kind of silent replacement in the input (unless -q).
+void report_input_warnings(const PredictOptions& o, const Checkpoint& c, const EncodingCounts& counts,
+                           const PredictSummary& summary) {
+  if (o.log == nullptr) return;
+  *o.log << counts.warnings("ebm-predict", c.features);
+  if (summary.rows_without_target > 0) {
+    *o.log << "ebm-predict: warning: " << summary.rows_without_target << " row(s) without a target value: "
+           << "predicted, but without log_density and left out of the metrics\n";
+  }
+}
+
 // Metrics from the summed scores; a file to write them to needs rows and finite values.
 void finish_metrics(const PredictOptions& o, const Checkpoint& c, const CsvReader& reader, bool has_targets,
                     const MetricSums& total, double coverage_level, SideFiles& files, PredictSummary& summary) {
-  if (!has_targets || summary.rows == 0) {
-    if (files.metrics) throw DataError(reader.source() + ": no data rows to compute metrics on");
+  const std::size_t scored = summary.rows - summary.rows_without_target;
+  if (!has_targets || scored == 0) {
+    if (files.metrics) {
+      throw DataError(reader.source() + ": no data rows" + (summary.rows > 0 ? " with target values" : "") +
+                      " to compute metrics on");
+    }
     return;
   }
-  summary.metrics = total.to_json(c.targets, summary.rows, coverage_level, o.samples, o.seed);
+  summary.metrics = total.to_json(c.targets, scored, coverage_level, o.samples, o.seed);
+  if (summary.rows_without_target > 0) summary.metrics["rows_without_target"] = summary.rows_without_target;
   summary.pit_counts = total.pit_counts();
   if (!files.metrics) return;
   for (const auto& item : summary.metrics.items()) {
@@ -275,7 +295,8 @@ PredictSummary run_predict(const PredictOptions& o) {
   PredictSummary summary;
   RowProgress progress(o.progress);
   InputChunk chunk;
-  while (read_chunk(reader, c, cols, o.chunk_rows, summary.rows, chunk)) {
+  EncodingCounts counts;
+  while (read_chunk(reader, c, cols, o.chunk_rows, summary.rows, chunk, counts)) {
     const int n = chunk.rows();
     Eigen::MatrixXd values(ctx.layout.value_columns(), n);
     std::vector<MetricSums> task_sums(static_cast<std::size_t>(task_count(n, per_task)), MetricSums(c.architecture.y_dim));
@@ -286,13 +307,24 @@ PredictSummary run_predict(const PredictOptions& o) {
     header.write();
     for (int r = 0; r < n; ++r) {
       for (const auto& kept : chunk.kept[r]) writer.field(kept);
-      for (Eigen::Index k = 0; k < values.rows(); ++k) writer.field(values(k, r));
+      for (Eigen::Index k = 0; k < values.rows(); ++k) {
+        if (std::isnan(values(k, r))) {
+          writer.field(std::string_view{});  // a value that does not exist (no target): an empty cell
+        } else {
+          writer.field(values(k, r));
+        }
+      }
       writer.end_row();
     }
     summary.rows += static_cast<std::size_t>(n);
+    if (cols.has_targets) {
+      summary.rows_without_target +=
+          static_cast<std::size_t>(std::count(chunk.target_missing.begin(), chunk.target_missing.end(), 1));
+    }
     progress.update(summary.rows);
   }
   header.write();
+  report_input_warnings(o, c, counts, summary);
   finish_metrics(o, c, reader, cols.has_targets, total, ctx.coverage_level, files, summary);
   write_side_files(o, c, reader, plot_inputs, summary, files);
   // Renamed only once every file is complete and written: a failed run leaves none.

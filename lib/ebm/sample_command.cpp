@@ -71,7 +71,8 @@ std::size_t run_sample(const SampleOptions& o) {
   std::size_t rows_done = 0;
   RowProgress progress(o.progress);
   InputChunk chunk;
-  while (read_chunk(reader, c, cols, chunk_rows, rows_done, chunk)) {
+  EncodingCounts counts;
+  while (read_chunk(reader, c, cols, chunk_rows, rows_done, chunk, counts)) {
     Matrix<float> draws(c.architecture.y_dim, static_cast<Eigen::Index>(chunk.rows()) * o.draws);
     run_tasks(pool, chunk.rows(), per_task,
               [&](const TaskRows& rows) { sample_task(o, c, model, members, proposal_samples, chunk, rows, draws); });
@@ -81,6 +82,7 @@ std::size_t run_sample(const SampleOptions& o) {
     progress.update(rows_done);
   }
   header_once.write();
+  if (o.log != nullptr) *o.log << counts.warnings("ebm-sample", c.features);
   out.commit();
   return rows_done;
 }
