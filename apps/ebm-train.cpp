@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  ebm-train data/bimodal_train.csv --target y -m model.json\n"
       "  ebm-train train.csv --target price --features area,rooms -m m.json --valid-fraction 0.1 --early-stopping 10\n"
-      "  ebm-train data/mixed_train.csv --target y --categorical group -m m.json   # missing cells are fine\n"
+      "  ebm-train data/mixed_train.csv --target y --categorical group -m m.json\n"
       "  cat train.csv | ebm-train - --target y1 --target y2 -m m.json --method ml-is\n"
       "  ebm-train train.csv --target y -m ensemble.json --ensemble 5\n"
       "  ebm-train --merge member0.json member1.json -m ensemble.json\n"
