@@ -99,5 +99,15 @@ grep -q "<svg" p.svg || fail "no picture"
 grep -q "features (x, group vs x) differs" merge.err || fail "merge refusal: $(cat merge.err)"
 "$predict" -m ens.json odd.csv -q -o ens.csv || fail "predict with the ensemble"
 
+# 7. The periodic embedding reads the encoded inputs; a --valid file is encoded like the
+#    training rows (its unseen levels and missing cells included).
+"$train" "$data" -t y --categorical group -m emb.json "${tiny[@]}" -q --x-embedding periodic --embedding-dim 4 \
+  --valid odd.csv 2> emb.err || fail "train --x-embedding periodic --valid: $(cat emb.err)"
+python3 -c "
+import json; c = json.load(open('emb.json'))
+assert c['parameters']['x_embedding.frequencies']['shape'] == [16, 6], c['parameters']['x_embedding.frequencies']['shape']
+assert c['training']['valid_rows'] == 3, c['training']" || fail "embedding of 6 inputs / 3 validation rows"
+"$predict" -m emb.json odd.csv -q -o emb.csv || fail "predict with the embedding"
+
 [ "$failures" -eq 0 ] || exit 1
 echo "tabular: ok"
