@@ -108,9 +108,10 @@ grep -E "^(training on|ebm-train: skipped|missing values|categorical)" "$d/train
 "$predict" -m "$d/model.json" data/mixed_test.csv --keep x,group --interval 0.9 \
   --metrics "$d/metrics.json" -o "$d/predictions.csv"
 show_metrics "$d/metrics.json"
-echo "   rows with x missing get the wider distribution of y over all x in their group:"
-{ head -n 1 "$d/predictions.csv"; grep -m 2 '^,\|^NA,' "$d/predictions.csv"; sed -n '2,3p' "$d/predictions.csv"; } |
-  sed 's/^/    /'
+echo "   predictions for two rows with x missing (NA or empty) and two with x observed:"
+awk -F, 'NR == 1 { print; next }
+  ($1 == "" || $1 == "NA") && missing++ < 2 { print }
+  $1 != "" && $1 != "NA" && observed++ < 2 { print }' "$d/predictions.csv" | sed 's/^/    /'
 printf 'x,group,y\n1.5,e,\n' > "$d/unseen.csv"
 echo "   a level never seen in training is treated as unknown, with one warning line:"
 "$predict" -m "$d/model.json" "$d/unseen.csv" --keep group -o "$d/unseen_predictions.csv" 2>&1 | sed 's/^/    /'

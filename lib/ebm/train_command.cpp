@@ -256,11 +256,17 @@ void load_validation(const TrainOptions& options, const Table& table, const std:
   }
 }
 
-// Rows among `rows` with some feature missing (NaN, or a categorical code below 0).
-std::size_t rows_with_missing(const Eigen::MatrixXd& features_raw) {
+// Rows of a raw feature block with some feature missing (NaN, or a categorical code
+// below 0).
+std::size_t rows_with_missing(const Eigen::MatrixXd& features_raw, const FeatureEncodings& encoding) {
   std::size_t count = 0;
   for (Eigen::Index r = 0; r < features_raw.rows(); ++r) {
-    count += (features_raw.row(r).array().isNaN() || features_raw.row(r).array() < 0).any() ? 1 : 0;
+    bool missing = false;
+    for (Eigen::Index j = 0; j < features_raw.cols(); ++j) {
+      const double v = features_raw(r, j);
+      missing = missing || std::isnan(v) || (is_categorical(encoding, static_cast<std::size_t>(j)) && v < 0);
+    }
+    count += missing ? 1 : 0;
   }
   return count;
 }
@@ -280,7 +286,7 @@ TrainingData prepare_training_data(const TrainOptions& options) {
   data.encoding = fit_encodings(table, feature_columns, data.categorical, train_rows);
   const Eigen::MatrixXd features_raw = raw_feature_block(table, feature_columns, data.encoding, train_rows);
   const Eigen::MatrixXd targets_raw = raw_block(table, target_columns, train_rows);
-  data.rows_with_missing_features = rows_with_missing(features_raw);
+  data.rows_with_missing_features = rows_with_missing(features_raw, data.encoding);
   data.x_scaler = fit_feature_scaler(features_raw, data.encoding);
   data.y_scaler = Standardizer::fit(targets_raw);
   for (Eigen::Index d = 0; d < targets_raw.cols(); ++d) {
