@@ -283,6 +283,16 @@ void CsvFlags::add_input(CLI::App& app) {
   app.add_flag("--tabs", tabs, "Input is tab-separated (same as --delimiter $'\\t')")->group("Input format");
   app.add_flag("--no-header", no_header, "Input has no header row; columns are named 1, 2, 3, ...")
       ->group("Input format");
+  app.add_option("--na-values", na_values,
+                 "Comma-separated cells that mean a missing value, besides the empty cell ('' for none)")
+      ->group("Input format")
+      ->capture_default_str();
+}
+
+std::string default_na_values() {
+  std::string joined;
+  for (const std::string& token : kDefaultNaValues) joined += (joined.empty() ? "" : ",") + token;
+  return joined;
 }
 
 void CsvFlags::add_output(CLI::App& app) {
@@ -306,6 +316,11 @@ CsvOptions CsvFlags::input() const {
   CsvOptions o;
   o.delimiter = tabs ? '\t' : single_char(delimiter, "--delimiter");
   o.header = !no_header;
+  o.na_values.clear();
+  std::stringstream tokens(na_values);
+  for (std::string token; std::getline(tokens, token, ',');) {
+    if (!token.empty()) o.na_values.push_back(token);
+  }
   return o;
 }
 

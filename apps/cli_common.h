@@ -35,11 +35,16 @@ void install_signal_handler(void (*handler)(int));
 // --seed: an integer in [0, 2^64 - 1], digits only.
 CLI::Validator seed_value();
 
-// --delimiter/--tabs/--no-header for input and --output-delimiter/--precision for output.
+// The default of --na-values: "NA,N/A,NaN,nan,null,NULL".
+std::string default_na_values();
+
+// --delimiter/--tabs/--no-header/--na-values for input and --output-delimiter/--precision
+// for output.
 struct CsvFlags {
   std::string delimiter = ",";
   bool tabs = false;
   bool no_header = false;
+  std::string na_values = default_na_values();
   std::string output_delimiter;
   int precision = 7;  // float arithmetic: 7 significant digits carry all the information
   void add_input(CLI::App& app);

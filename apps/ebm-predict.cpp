@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   auto* r = "Run";
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
   bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no extrapolation warning")->group(r);
+  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no warnings about the input")->group(r);
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     o.intervals = ebm::cli::interval_levels(intervals);

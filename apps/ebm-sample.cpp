@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   app.add_flag("--flag-extrapolation", o.flag_extrapolation, "Add outside_training: the row's features outside the training range")->group(s);
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group("Run")->check(CLI::Range(1, 1024));
   bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no extrapolation warning")->group("Run");
+  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no warnings about the input")->group("Run");
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     if (!keep.empty()) o.keep = ebm::cli::split_names(keep, "--keep");

@@ -28,7 +28,7 @@ extern "C" void on_interrupt(int signal_number) {
 
 // Options given as text on the command line, turned into typed settings by finish().
 struct TextOptions {
-  std::string features, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
+  std::string features, categorical, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
   std::string x_embedding = "none";
   std::string schedule = "constant", epochs = "auto";
   bool quiet = false, no_progress = false, no_calibrate = false;
@@ -44,7 +44,12 @@ void add_data_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   app.add_option("DATA", o.data_path, "Training CSV file, or - for standard input")->group(g);
   app.add_option("--target,-t", o.targets, "Target column (repeat for several targets)")->group(g);
   app.add_option("-m,--model", o.model_path, "Where to write the checkpoint (JSON)")->required()->group(g);
-  app.add_option("--features,-f", text.features, "Comma-separated feature columns (default: every other numeric column)")
+  app.add_option("--features,-f", text.features,
+                 "Comma-separated feature columns (default: every other numeric or --categorical column)")
+      ->group(g);
+  app.add_option("--categorical", text.categorical,
+                 "Comma-separated categorical feature columns (text or integer codes), one-hot encoded; levels not seen "
+                 "in training count as unknown")
       ->group(g);
   app.add_option("--valid", o.valid_path, "Validation CSV file (same columns)")->group(g);
   text.valid_fraction = app.add_option("--valid-fraction", o.settings.valid_fraction,
@@ -119,7 +124,7 @@ void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
 // (`ebm-train --config FILE -m NEW.json` reproduces it). Without an x-embedding its
 // options change nothing either and are left out, so such a checkpoint is the same as
 // one written before the embedding existed.
-std::string recorded_config(const CLI::App& app, bool has_x_embedding) {
+std::string recorded_config(const CLI::App& app, bool has_x_embedding, bool default_na_values) {
   std::istringstream lines(ebm::cli::effective_config(app));
   std::string line, out;
   while (std::getline(lines, line)) {
@@ -130,6 +135,8 @@ std::string recorded_config(const CLI::App& app, bool has_x_embedding) {
     }
     // A single model's record stays as it was before ensembles existed.
     if (line == "ensemble=1" || line == "first-member=0") recorded = false;
+    // Likewise for the missing-value tokens when they are the default ones.
+    if (default_na_values && line.rfind("na-values=", 0) == 0) recorded = false;
     for (const char* key : {"x-embedding=", "embedding-frequencies=", "embedding-dim=", "embedding-sigma="}) {
       if (!has_x_embedding && line.rfind(key, 0) == 0) recorded = false;
     }
@@ -169,7 +176,9 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   o.log = &std::cerr;
   o.interrupt = &g_interrupted;
   o.training = &g_training;
-  o.config = recorded_config(app, o.architecture.x_embedding != ebm::XEmbedding::none);
+  if (!text.categorical.empty()) o.categorical = ebm::cli::split_names(text.categorical, "--categorical");
+  o.config = recorded_config(app, o.architecture.x_embedding != ebm::XEmbedding::none,
+                             text.csv.na_values == ebm::cli::default_na_values());
 }
 
 }  // namespace
@@ -184,6 +193,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  ebm-train data/bimodal_train.csv --target y -m model.json\n"
       "  ebm-train train.csv --target price --features area,rooms -m m.json --valid-fraction 0.1 --early-stopping 10\n"
+      "  ebm-train data/mixed_train.csv --target y --categorical group -m m.json\n"
       "  cat train.csv | ebm-train - --target y1 --target y2 -m m.json --method ml-is\n"
       "  ebm-train train.csv --target y -m ensemble.json --ensemble 5\n"
       "  ebm-train train.csv --target y --weight w -m weighted.json\n"

@@ -144,8 +144,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (std::size_t i = 0; i < table.rows(); ++i) {
         const double v = table.values(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j));
         double expected = 0;
-        if (table.numeric[j] ? !(ebm::parse_number(records.rows[i][j], expected) && same_double(v, expected))
-                             : !std::isnan(v)) {
+        // A missing cell (empty or an NA token) reads as NaN in any column.
+        const bool missing = ebm::is_missing(records.rows[i][j], options);
+        if (table.numeric[j] && !missing
+                ? !(ebm::parse_number(records.rows[i][j], expected) && same_double(v, expected))
+                : !std::isnan(v)) {
           __builtin_trap();
         }
       }

@@ -3,7 +3,8 @@
 # Called by `make demo` as: bash scripts/demo.sh BUILD_DIR
 # Trains, predicts (intervals, quantiles, mode, log-density, metrics) and samples on
 # data/bimodal_*, then runs the same pipeline briefly on data/twotarget_* (two targets)
-# and data/multi_* (several features, a text id column passed through with --keep).
+# and data/multi_* (several features, a text id column passed through with --keep), and
+# on data/mixed_* (missing values, rows without target, a categorical column).
 # Everything is written under demo-output/ in the repository root; takes about half a
 # minute on two cores.
 set -euo pipefail
@@ -28,7 +29,7 @@ for tool in "$train" "$predict" "$sample"; do
 done
 
 out=demo-output
-mkdir -p "$out/bimodal" "$out/twotarget" "$out/multi"
+mkdir -p "$out/bimodal" "$out/twotarget" "$out/multi" "$out/mixed"
 
 # Prints the top-level numbers of a metrics JSON file (written by ebm-predict --metrics)
 # as "name value" lines, without needing a JSON tool.
@@ -98,6 +99,24 @@ train_to "$d/train.log" data/multi_train.csv --target y -m "$d/model.json" \
 show_metrics "$d/metrics.json"
 head -n 3 "$d/predictions.csv" | sed 's/^/    /'
 
+# ------------------------------------------------------------------ mixed (missing values, categorical)
+d=$out/mixed
+step "mixed: x missing in 15% of the rows (NA or empty), 8 targets missing, categorical 'group' (40 epochs)"
+train_to "$d/train.log" data/mixed_train.csv --target y --categorical group -m "$d/model.json" \
+  --epochs 40 --seed 1
+grep -E "^(training on|ebm-train: skipped|missing values|categorical)" "$d/train.log" | sed 's/^/   /'
+"$predict" -m "$d/model.json" data/mixed_test.csv --keep x,group --interval 0.9 \
+  --metrics "$d/metrics.json" -o "$d/predictions.csv"
+show_metrics "$d/metrics.json"
+echo "   predictions for two rows with x missing (NA or empty) and two with x observed:"
+awk -F, 'NR == 1 { print; next }
+  ($1 == "" || $1 == "NA") && missing++ < 2 { print }
+  $1 != "" && $1 != "NA" && observed++ < 2 { print }' "$d/predictions.csv" | sed 's/^/    /'
+printf 'x,group,y\n1.5,e,\n' > "$d/unseen.csv"
+echo "   a level never seen in training is treated as unknown, with one warning line:"
+"$predict" -m "$d/model.json" "$d/unseen.csv" --keep group -o "$d/unseen_predictions.csv" 2>&1 | sed 's/^/    /'
+"$sample" -m "$d/model.json" data/mixed_test.csv --keep group -n 20 --seed 1 -o "$d/samples.csv"
+
 step "outputs"
 cat <<EOF
    $root/$out/
@@ -105,5 +124,6 @@ cat <<EOF
                  density.svg (p(y|x) heat map)  history.svg  calibration.svg
      twotarget/  model.json  train.log  predictions.csv  metrics.json  samples.csv
      multi/      model.json  train.log  predictions.csv  metrics.json  samples.csv
+     mixed/      model.json  train.log  predictions.csv  metrics.json  samples.csv
    Column meanings, options and metric definitions: docs/usage.md
 EOF

@@ -360,6 +360,47 @@ TEST_CASE("read_table infers column kinds from the first data row") {
         path + ": no column 'q' (columns: id, x, y, label)");
 }
 
+TEST_CASE("read_table: missing values do not decide a column's kind") {
+  ScratchDirectory dir;
+  // bmi's first cell is NA: the column is still numeric (it used to become "text").
+  const std::string path =
+      dir.write("t.csv", "bmi,region,y,note\nNA,north,1,\n 22.5 ,,2,hello\nnull,south,N/A,3\n,\"NA\",4,x\n");
+  const ebm::Table table = ebm::read_table(path, {}, {"y"}, false, {"region"});
+  CHECK(table.numeric == std::vector<bool>{true, false, true, false});
+  REQUIRE(table.rows() == 4);
+  CHECK(std::isnan(table.values(0, 0)));
+  CHECK(table.values(1, 0) == 22.5);
+  CHECK(std::isnan(table.values(2, 0)));
+  CHECK(std::isnan(table.values(3, 0)));
+  CHECK(std::isnan(table.values(2, 2)));  // N/A target
+  CHECK(table.values(3, 2) == 4.0);
+  CHECK(table.text[1] == std::vector<std::string>{"north", "", "south", ""});  // "NA", quoted or not, is missing
+  CHECK(table.text[0].empty());
+  // Another set of tokens: "NA" is then a text value.
+  ebm::CsvOptions options;
+  options.na_values = {"-"};
+  const std::string other = dir.write("u.csv", "a,b\n-,NA\n2,x\n");
+  const ebm::Table t2 = ebm::read_table(other, options);
+  CHECK(t2.numeric == std::vector<bool>{true, false});
+  CHECK(std::isnan(t2.values(0, 0)));
+  CHECK(data_error_message([&] { ebm::read_table(dir.write("v.csv", "a\nNA\n1\n"), options, {"a"}); }) ==
+        dir.path("v.csv") + ":2:1: column 'a': expected a number, found 'NA'");
+}
+
+TEST_CASE("CsvReader: missing() and number_or_missing()") {
+  ScratchDirectory dir;
+  const std::string path = dir.write("t.csv", "a,b,c,d\nNaN, ,NULL,7\n");
+  ebm::CsvReader reader(path);
+  REQUIRE(reader.next());
+  for (std::size_t j = 0; j < 3; ++j) {
+    CHECK(reader.missing(j));
+    CHECK(std::isnan(reader.number_or_missing(j)));
+  }
+  CHECK(!reader.missing(3));
+  CHECK(reader.number_or_missing(3) == 7.0);
+  CHECK(data_error_message([&] { reader.number(0); }) == path + ":2:1: column 'a': expected a number, found 'NaN'");
+}
+
 TEST_CASE("read_table errors") {
   ScratchDirectory dir;
   SUBCASE("a required column that is text in the first row") {
@@ -368,9 +409,19 @@ TEST_CASE("read_table errors") {
           path + ":2:2: column 'y': expected a number, found 'oops'");
   }
   SUBCASE("a later bad cell in a numeric column") {
-    const std::string path = dir.write("t.csv", "x,y\n1,2\n3,4\n5,\n");
+    const std::string path = dir.write("t.csv", "x,y\n1,2\n3,4\n5,oops\n");
     CHECK(data_error_message([&] { ebm::read_table(path, {}); }) ==
-          path + ":4:2: column 'y': expected a number, found an empty cell");
+          path + ":4:2: column 'y': expected a number, found 'oops'");
+  }
+  SUBCASE("a required column without any number") {
+    const std::string path = dir.write("t.csv", "x,y\n1,NA\n3,\n");
+    CHECK(data_error_message([&] { ebm::read_table(path, {}, {"y"}); }) ==
+          path + ": column 'y' has no numbers (every cell is empty or a missing-value token)");
+  }
+  SUBCASE("a required column whose first value is text") {
+    const std::string path = dir.write("t.csv", "x,y\n1,NA\n3,abc\n");
+    CHECK(data_error_message([&] { ebm::read_table(path, {}, {"y"}); }) ==
+          path + ":3:2: column 'y': expected a number, found 'abc'");
   }
   SUBCASE("a missing required column") {
     const std::string path = dir.write("t.csv", "x,y\n1,2\n");

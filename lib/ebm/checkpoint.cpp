@@ -89,6 +89,7 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   if (!c.x_lo.empty()) {
     j["x_range"] = {{"lo", doubles(c.x_lo, "x_range.lo")}, {"hi", doubles(c.x_hi, "x_range.hi")}};
   }
+  if (!c.feature_encoding.empty()) j["feature_encoding"] = encodings_to_json(c.feature_encoding);
   if (!version1) {
     j["support"] = {{"y_lo", doubles(c.y_support_lo, "support.y_lo")},
                     {"y_hi", doubles(c.y_support_hi, "support.y_hi")}};
@@ -183,7 +184,14 @@ void read_columns_and_architecture(const JsonReader& r, const nlohmann::ordered_
   c.targets = r.names(root, "targets");
   c.architecture = architecture_from_json(r.at(root, "architecture", ""), source);
   const Architecture& a = c.architecture;
-  if (static_cast<int>(c.features.size()) != a.x_dim) {
+  if (root.contains("feature_encoding")) {
+    c.feature_encoding = encodings_from_json(r, root["feature_encoding"], c.features.size());
+    const int width = encoded_width(c.feature_encoding, c.features.size());
+    if (width != a.x_dim) {
+      r.fail("'feature_encoding' gives " + std::to_string(width) + " network inputs but architecture.x_dim is " +
+             std::to_string(a.x_dim));
+    }
+  } else if (static_cast<int>(c.features.size()) != a.x_dim) {
     r.fail("'features' has " + std::to_string(c.features.size()) + " names but architecture.x_dim is " +
            std::to_string(a.x_dim));
   }
@@ -197,7 +205,7 @@ void read_columns_and_architecture(const JsonReader& r, const nlohmann::ordered_
 void read_x_range(const JsonReader& r, const nlohmann::ordered_json& root, Checkpoint& c) {
   if (!root.contains("x_range")) return;
   const auto& range = root["x_range"];
-  const auto dx = static_cast<std::size_t>(c.architecture.x_dim);
+  const std::size_t dx = c.features.size();  // one per feature (x_dim counts encoded inputs)
   c.x_lo = r.numbers(range, "lo", "x_range", dx);
   c.x_hi = r.numbers(range, "hi", "x_range", dx);
   for (std::size_t j = 0; j < dx; ++j) {
@@ -210,8 +218,8 @@ void read_x_range(const JsonReader& r, const nlohmann::ordered_json& root, Check
 void read_normalization(const JsonReader& r, const nlohmann::ordered_json& root, Checkpoint& c) {
   const auto& norm = r.at(root, "normalization", "");
   const Architecture& a = c.architecture;
-  c.x_scaler.mean = r.numbers(norm, "x_mean", "normalization", a.x_dim);
-  c.x_scaler.scale = r.numbers(norm, "x_scale", "normalization", a.x_dim, true);
+  c.x_scaler.mean = r.numbers(norm, "x_mean", "normalization", c.features.size());
+  c.x_scaler.scale = r.numbers(norm, "x_scale", "normalization", c.features.size(), true);
   c.y_scaler.mean = r.numbers(norm, "y_mean", "normalization", a.y_dim);
   c.y_scaler.scale = r.numbers(norm, "y_scale", "normalization", a.y_dim, true);
   if (const int d = c.y_scaler.first_out_of_range(); d >= 0) {
@@ -402,6 +410,7 @@ std::string ensemble_incompatibility(const Checkpoint& a, const Checkpoint& b) {
   }
   // Exact equality: members trained on the same rows (same data and --seed) have the same
   // statistics to the last bit; anything else means other training rows.
+  if (a.feature_encoding != b.feature_encoding) return "feature_encoding";
   if (a.x_scaler.mean != b.x_scaler.mean) return "normalization (x_mean)";
   if (a.x_scaler.scale != b.x_scaler.scale) return "normalization (x_scale)";
   if (a.y_scaler.mean != b.y_scaler.mean) return "normalization (y_mean)";

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ebm/feature_encoding.h"
 #include "ebm/inference.h"
 #include "ebm/lattice.h"
 #include "ebm/model.h"
@@ -37,7 +38,10 @@ struct EnsembleMember {
 
 struct Checkpoint {
   std::vector<std::string> features, targets;
-  Standardizer x_scaler, y_scaler;
+  Standardizer x_scaler, y_scaler;  // x_scaler: one entry per feature (mean 0, scale 1 for a categorical one)
+  // How each feature becomes network inputs (feature_encoding.h); empty = the plain
+  // encoding (all numeric, no missing-value indicator), and then x_dim = features.size().
+  FeatureEncodings feature_encoding;
   // Support of p(y|x) per target in the user's units (version 2): the training range of y
   // widened by half of it on each side. Empty for a version 1 checkpoint.
   std::vector<double> y_support_lo, y_support_hi;

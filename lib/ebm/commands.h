@@ -27,7 +27,8 @@ struct TrainOptions {
   std::string plot_history_path;         // SVG of the losses per epoch (written with the model)
   std::string config;                    // the effective options in --config format, recorded in the checkpoint
   std::vector<std::string> targets;      // at least one
-  std::vector<std::string> features;     // empty = every other numeric column
+  std::vector<std::string> features;     // empty = every other numeric or categorical column
+  std::vector<std::string> categorical;  // categorical features (text or integer codes), one-hot encoded
   std::string valid_path;                // optional validation file
   std::string weight;                    // column of per-row weights >= 0 ("" = every row weighs 1)
   std::string init_model_path;           // start from this checkpoint's parameters (fine-tuning; "" = initialise)
@@ -59,6 +60,7 @@ struct TrainSummary {
   TrainResult result;
   std::size_t train_rows = 0, valid_rows = 0;
   std::vector<std::string> ignored_text_columns;
+  std::size_t rows_without_target = 0;   // rows skipped because a target cell is missing
   bool interrupted = false;              // stopped by the interrupt flag (checkpoint holds the last epoch)
 };
 
@@ -93,12 +95,13 @@ struct PredictOptions {
   CsvOptions output_csv;
   int precision = 0;                     // 0 = shortest round-trip
   std::ostream* progress = nullptr;      // if set (a terminal): rows done and rows/s, redrawn in place
-  std::ostream* warnings = nullptr;      // if set: the extrapolation warning (warn_extrapolation)
+  std::ostream* warnings = nullptr;      // if set (stderr unless -q): warnings about the input and the extrapolation warning
 };
 
 struct PredictSummary {
   std::size_t rows = 0;
   ExtrapolationCounts extrapolation;     // rows outside the training range / with a very low ESS
+  std::size_t rows_without_target = 0;   // rows with a missing target cell (not scored)
   nlohmann::ordered_json metrics;        // empty unless the targets were present
   std::vector<std::vector<long>> pit_counts;  // per target, kPitFineBins counts of PIT values
 };

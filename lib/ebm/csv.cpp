@@ -368,6 +368,19 @@ double CsvReader::number(std::size_t column) const {
   throw DataError(location(column) + ": column '" + columns_[column] + "': expected a number, found " + found);
 }
 
+double CsvReader::number_or_missing(std::size_t column) const {
+  return missing(column) ? std::numeric_limits<double>::quiet_NaN() : number(column);
+}
+
+bool is_missing(std::string_view cell, const CsvOptions& options) {
+  const std::string_view text = trim_spaces_and_tabs(cell);
+  if (text.empty()) return true;
+  for (const std::string& token : options.na_values) {
+    if (text == token) return true;
+  }
+  return false;
+}
+
 std::size_t CsvReader::split_current_line() {
   const std::string_view line = line_;
   const char delimiter = options_.delimiter;
@@ -436,41 +449,72 @@ std::size_t Table::column_index(const std::string& name) const {
   return find_column(source, columns, column_lookup, name);
 }
 
-Table read_table(const std::string& path, const CsvOptions& options,
-                 const std::vector<std::string>& required_numeric, bool only_required) {
+namespace {
+
+// How read_table treats a column: decided by the first cell that is not missing, unless
+// the caller fixed it (required numeric, kept as text, not parsed).
+enum class ColumnKind { undecided, undecided_required, numeric, text_kept, text_ignored, skipped };
+
+// The value stored for cell j of the current record; decides an undecided column.
+double table_cell(const CsvReader& reader, std::size_t j, ColumnKind& kind, std::vector<std::string>& text) {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  switch (kind) {
+    case ColumnKind::numeric:
+      return reader.number_or_missing(j);
+    case ColumnKind::text_kept:
+      text.emplace_back(reader.missing(j) ? std::string_view{} : reader.cell(j));
+      return nan;
+    case ColumnKind::text_ignored:
+    case ColumnKind::skipped:
+      return nan;
+    case ColumnKind::undecided:
+    case ColumnKind::undecided_required:
+      break;
+  }
+  if (reader.missing(j)) return nan;
+  double value = 0.0;
+  if (kind == ColumnKind::undecided && !parse_number(reader.cell(j), value)) {
+    kind = ColumnKind::text_ignored;
+    return nan;
+  }
+  kind = ColumnKind::numeric;
+  return reader.number(j);  // a required column's first value must be a number: reported here
+}
+
+std::vector<ColumnKind> initial_kinds(const CsvReader& reader, const std::vector<std::string>& required_numeric,
+                                      bool only_required, const std::vector<std::string>& text_columns) {
+  std::vector<ColumnKind> kinds(reader.columns().size(), only_required ? ColumnKind::skipped : ColumnKind::undecided);
+  for (const auto& name : required_numeric) kinds[reader.column_index(name)] = ColumnKind::undecided_required;
+  for (const auto& name : text_columns) kinds[reader.column_index(name)] = ColumnKind::text_kept;
+  return kinds;
+}
+
+}  // namespace
+
+Table read_table(const std::string& path, const CsvOptions& options, const std::vector<std::string>& required_numeric,
+                 bool only_required, const std::vector<std::string>& text_columns) {
   CsvReader reader(path, options);
   Table table;
   table.source = reader.source();
   table.columns = reader.columns();
   table.column_lookup = index_columns(table.columns);
   const std::size_t width = table.columns.size();
-  std::vector<std::size_t> required_columns;
-  for (const auto& name : required_numeric) required_columns.push_back(reader.column_index(name));
-
+  std::vector<ColumnKind> kinds = initial_kinds(reader, required_numeric, only_required, text_columns);
+  table.text.resize(width);
   std::vector<double> row_major_values;
-  bool first_row = true;
   while (reader.next()) {
-    if (first_row) {
-      table.numeric.assign(width, false);
-      double ignored = 0.0;
-      for (std::size_t j = 0; j < width; ++j) {
-        table.numeric[j] = !only_required && parse_number(reader.cell(j), ignored);
-      }
-      for (std::size_t j : required_columns) table.numeric[j] = parse_number(reader.cell(j), ignored);
-      // A required column must not silently become text: report its first cell.
-      for (std::size_t j : required_columns) {
-        if (!table.numeric[j]) reader.number(j);
-      }
-      first_row = false;
-    }
-    for (std::size_t j = 0; j < width; ++j) {
-      row_major_values.push_back(table.numeric[j] ? reader.number(j)
-                                                  : std::numeric_limits<double>::quiet_NaN());
-    }
+    for (std::size_t j = 0; j < width; ++j) row_major_values.push_back(table_cell(reader, j, kinds[j], table.text[j]));
     table.line_numbers.push_back(reader.line_number());
   }
   if (table.line_numbers.empty()) throw DataError(table.source + ": no data rows");
-
+  table.numeric.assign(width, false);
+  for (std::size_t j = 0; j < width; ++j) {
+    table.numeric[j] = kinds[j] == ColumnKind::numeric;
+    if (kinds[j] == ColumnKind::undecided_required) {
+      throw DataError(table.source + ": column '" + table.columns[j] +
+                      "' has no numbers (every cell is empty or a missing-value token)");
+    }
+  }
   const Eigen::Index rows = static_cast<Eigen::Index>(table.line_numbers.size());
   const Eigen::Index cols = static_cast<Eigen::Index>(width);
   table.values = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(

@@ -5,7 +5,9 @@
 // delimiter, a header row unless told otherwise, CRLF tolerated, blank lines skipped,
 // a missing final newline tolerated. Numbers are parsed with std::from_chars after
 // trimming spaces: a leading '+' is accepted; "nan", "inf", empty cells and trailing
-// garbage are errors. Every error message is "SOURCE:LINE:COLUMN: expected ..., found ..."
+// garbage are not numbers. An empty cell or one of the missing-value tokens
+// (CsvOptions::na_values: NA, N/A, NaN, nan, null, NULL by default) is a missing value,
+// which the callers that allow it ask for with missing() / number_or_missing(). Every error message is "SOURCE:LINE:COLUMN: expected ..., found ..."
 // (1-based line of the physical file, 1-based column index of the cell) or
 // "SOURCE: ..." when no line applies. SOURCE is the path, or "<stdin>" for "-".
 //
@@ -31,10 +33,17 @@ namespace ebm {
 // Column name -> position.
 using ColumnIndex = std::unordered_map<std::string, std::size_t>;
 
+// The tokens that mean "missing" besides the empty cell (--na-values replaces them).
+inline const std::vector<std::string> kDefaultNaValues = {"NA", "N/A", "NaN", "nan", "null", "NULL"};
+
 struct CsvOptions {
   char delimiter = ',';
   bool header = true;  // false: columns are named "1", "2", ... (1-based)
+  std::vector<std::string> na_values = kDefaultNaValues;  // an empty cell is always missing
 };
+
+// Whether a cell (as CsvReader::cell returns it) is a missing value under `options`.
+bool is_missing(std::string_view cell, const CsvOptions& options);
 
 // Streaming reader: one row at a time, memory independent of the file size.
 class CsvReader {
@@ -70,6 +79,10 @@ class CsvReader {
   // number, found 'TEXT'".
   double number(std::size_t column) const;
   std::string location(std::size_t column) const;  // "SOURCE:LINE:COL" of a cell of the current record
+  // Whether the cell is empty or a missing-value token; number_or_missing returns NaN for
+  // such a cell and number() for any other.
+  bool missing(std::size_t column) const { return is_missing(cell(column), options_); }
+  double number_or_missing(std::size_t column) const;
 
  private:
   std::size_t split_current_line();  // returns the number of cells (only the first width + 1 stored)
@@ -99,13 +112,18 @@ std::string join_names(const std::vector<std::string>& names);
 std::vector<double> parse_number_list(const std::string& text, const std::string& option);
 
 // A whole table read into memory, as the trainer needs it. Column kinds are inferred
-// from the first data row: a column whose first cell is a number is numeric, otherwise
-// text. A later non-numeric cell in a numeric column is an error naming line and column.
+// from the first cell of each column that is not missing: a number makes the column
+// numeric, anything else text. A later non-numeric cell in a numeric column is an error
+// naming line and column; a missing cell is NaN. A column with no value at all is not
+// numeric.
 struct Table {
   std::string source;
   std::vector<std::string> columns;
   std::vector<bool> numeric;  // per column
-  Eigen::MatrixXd values;     // rows x columns; text columns hold NaN
+  Eigen::MatrixXd values;     // rows x columns; text columns and missing cells hold NaN
+  // Per column: the cells of the columns read as text (read_table's text_columns), one
+  // per row, "" for a missing cell; empty for the other columns.
+  std::vector<std::vector<std::string>> text;
   std::vector<std::size_t> line_numbers;  // physical line of each row, for messages
   ColumnIndex column_lookup;              // name -> position (filled by read_table)
 
@@ -114,12 +132,15 @@ struct Table {
 };
 
 // Reads a table; every column in `required_numeric` must exist and be numeric
-// (a non-number there, even in the first row, is an error with its line and column).
+// (a non-number there, even in the first row, is an error with its line and column;
+// missing cells are allowed, but not a column without any number).
 // Throws DataError if there are no data rows.
 // With only_required, the other columns are not parsed at all (numeric = false, NaN):
 // a blank or text cell in a column the caller does not use is then no error.
+// The columns in text_columns (which must exist) are kept as text in Table::text.
 Table read_table(const std::string& path, const CsvOptions& options,
-                 const std::vector<std::string>& required_numeric = {}, bool only_required = false);
+                 const std::vector<std::string>& required_numeric = {}, bool only_required = false,
+                 const std::vector<std::string>& text_columns = {});
 
 // Formats a double: precision 0 = shortest round-trip form; otherwise that many
 // significant digits (printf %.Ng style, trailing zeros dropped).

@@ -52,13 +52,47 @@ namespace {
 // deviations from the training mean is refused at its line and column: in float it would
 // become inf (1e39) or push the network's activations there, and end as "non-finite
 // importance weights" without a location, or as a log-density of -nan.
-float standardised_cell(const CsvReader& reader, std::size_t column, const Standardizer& scaler, int j, double value) {
+double checked_standardised(const CsvReader& reader, std::size_t column, const Standardizer& scaler, int j,
+                            double value) {
   const double z = scaler.to_standard(j, value);
-  if (std::abs(z) <= Standardizer::kMaxStandardised) return static_cast<float>(z);
+  if (std::abs(z) <= Standardizer::kMaxStandardised) return z;
   throw DataError(reader.source() + ":" + std::to_string(reader.line_number()) + ":" + std::to_string(column + 1) +
                   ": column '" + reader.columns()[column] + "': " + format_number(value) + " is " +
                   format_number(std::abs(z), 3) + " standard deviations from the training mean (the model takes at most " +
                   std::to_string(static_cast<long>(Standardizer::kMaxStandardised)) + ")");
+}
+
+// The raw value of each feature of the current record (feature_encoding.h): numbers, NaN
+// for a missing cell, level codes of categorical features (unknown levels counted).
+void read_raw_features(const CsvReader& reader, const Checkpoint& c, const InputColumns& cols,
+                       std::vector<double>& raw, EncodingCounts& counts) {
+  for (std::size_t j = 0; j < cols.features.size(); ++j) {
+    const std::size_t column = cols.features[j];
+    if (!is_categorical(c.feature_encoding, j)) {
+      raw[j] = reader.number_or_missing(column);
+      if (!std::isnan(raw[j])) checked_standardised(reader, column, c.x_scaler, static_cast<int>(j), raw[j]);
+      continue;
+    }
+    raw[j] = categorical_code(c.feature_encoding[j], reader.cell(column), reader.missing(column));
+    if (raw[j] == kUnknownCode) counts.add_unknown(j, cols.features.size(), reader.cell(column));
+  }
+}
+
+// The targets of the current record into column n; a row with a missing target is
+// marked (its standardised targets are set to 0 so that nothing downstream sees a NaN).
+void read_targets(const CsvReader& reader, const Checkpoint& c, const InputColumns& cols, Eigen::Index n,
+                  InputChunk& chunk) {
+  bool missing = false;
+  for (std::size_t d = 0; d < cols.targets.size(); ++d) {
+    const auto i = static_cast<Eigen::Index>(d);
+    const double value = reader.number_or_missing(cols.targets[d]);
+    chunk.y(i, n) = value;
+    missing = missing || std::isnan(value);
+    chunk.y_std(i, n) = static_cast<float>(
+        std::isnan(value) ? value : checked_standardised(reader, cols.targets[d], c.y_scaler, static_cast<int>(d), value));
+  }
+  if (missing) chunk.y_std.col(n).setZero();
+  chunk.target_missing.push_back(missing ? 1 : 0);
 }
 
 }  // namespace
@@ -70,14 +104,16 @@ std::string weight_column(const Checkpoint& c) {
 }
 
 bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols, int max_rows,
-                std::size_t first_row, InputChunk& chunk) {
-  const Eigen::Index dx = static_cast<Eigen::Index>(cols.features.size());
+                std::size_t first_row, InputChunk& chunk, EncodingCounts& counts) {
+  const Eigen::Index dx = c.architecture.x_dim;
   const Eigen::Index dy = static_cast<Eigen::Index>(cols.targets.size());
   chunk.first_row = first_row;
   chunk.kept.clear();
   chunk.streams.clear();
   chunk.outside.clear();
   chunk.weights.clear();
+  chunk.target_missing.clear();
+  chunk.feature_missing.clear();
   // Filled in place, column by column, in blocks that double as rows arrive (a file of a
   // few very wide rows must not reserve max_rows columns), then trimmed to the rows read.
   const auto reserve = [&](Eigen::Index columns) {
@@ -93,10 +129,9 @@ bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols
   std::size_t kept_bytes = 0;
   while (n < max_rows && reader.next()) {
     if (n == chunk.x_std.cols()) reserve(std::min<Eigen::Index>(max_rows, 2 * n));
-    for (Eigen::Index j = 0; j < dx; ++j) {
-      raw[j] = reader.number(cols.features[j]);
-      chunk.x_std(j, n) = standardised_cell(reader, cols.features[j], c.x_scaler, static_cast<int>(j), raw[j]);
-    }
+    read_raw_features(reader, c, cols, raw, counts);
+    chunk.feature_missing.push_back(std::any_of(raw.begin(), raw.end(), [](double v) { return std::isnan(v); }) ? 1 : 0);
+    encode_row(c.feature_encoding, c.x_scaler, raw.data(), raw.size(), chunk.x_std.col(n).data(), &counts);
     chunk.streams.push_back(row_stream(raw.data(), static_cast<int>(raw.size())));
     chunk.outside.push_back(features_outside_training(c, raw.data()));
     if (cols.has_targets && cols.weight) {
@@ -107,12 +142,7 @@ bool read_chunk(CsvReader& reader, const Checkpoint& c, const InputColumns& cols
       }
       chunk.weights.push_back(w);
     }
-    if (cols.has_targets) {
-      for (Eigen::Index d = 0; d < dy; ++d) {
-        chunk.y(d, n) = reader.number(cols.targets[d]);
-        chunk.y_std(d, n) = standardised_cell(reader, cols.targets[d], c.y_scaler, static_cast<int>(d), chunk.y(d, n));
-      }
-    }
+    if (cols.has_targets) read_targets(reader, c, cols, n, chunk);
     std::vector<std::string> kept;
     for (std::size_t k : cols.keep) {
       kept.emplace_back(reader.cell(k));

@@ -42,9 +42,11 @@ void check_unique_names(const std::vector<std::string>& names, const std::string
 // One chunk of R input rows.
 struct InputChunk {
   std::size_t first_row = 0;                   // index of the chunk's first row in the input
-  Matrix<float> x_std;                         // x_dim x R, standardised
+  Matrix<float> x_std;                         // x_dim x R, standardised and encoded
   Eigen::MatrixXd y;                           // y_dim x R, user's units (if has_targets)
-  Matrix<float> y_std;                         // y_dim x R, standardised (if has_targets)
+  Matrix<float> y_std;                         // y_dim x R, standardised (if has_targets; 0 where missing)
+  std::vector<char> feature_missing;           // R: some numeric feature of the row is missing
+  std::vector<char> target_missing;            // R (if has_targets): some target cell of the row is missing
   std::vector<std::vector<std::string>> kept;  // R x keep
   std::vector<std::uint64_t> streams;          // R: random stream of each row (from its features)
   std::vector<int> outside;                    // R: features outside the training range (0 without a range)
@@ -60,9 +62,11 @@ std::string weight_column(const Checkpoint& checkpoint);
 constexpr std::size_t kMaxChunkKeptBytes = std::size_t{1} << 24;
 
 // Reads up to max_rows rows into `chunk` (fewer once their kept cells hold
-// kMaxChunkKeptBytes); false when the input had no more rows.
+// kMaxChunkKeptBytes), its features encoded for the network (feature_encoding.h); false
+// when the input had no more rows. Missing feature values without an indicator and
+// unknown categorical levels are added to `counts`.
 bool read_chunk(CsvReader& reader, const Checkpoint& checkpoint, const InputColumns& columns, int max_rows,
-                std::size_t first_row, InputChunk& chunk);
+                std::size_t first_row, InputChunk& chunk, EncodingCounts& counts);
 
 // Rows whose predictions rest on thin ground: features outside the training range, or an
 // effective sample size so low that the estimates come from a handful of proposal draws.

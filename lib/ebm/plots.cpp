@@ -46,14 +46,22 @@ void widen_if_flat(double& lo, double& hi) {
 
 }  // namespace
 
+std::string density_plot_refusal(const Checkpoint& c, const std::string& name) {
+  if (c.features.size() != 1 || c.architecture.y_dim != 1) {
+    return "a model with one feature and one target; " + name + " has " + std::to_string(c.features.size()) +
+           " feature(s) and " + std::to_string(c.architecture.y_dim) + " target(s)";
+  }
+  if (is_categorical(c.feature_encoding, 0)) {
+    return "a numeric feature; the feature '" + c.features[0] + "' of " + name + " is categorical";
+  }
+  return "";
+}
+
 DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, double y_lo, double y_hi, int nx,
                                  int ny, double interval, int samples, std::uint64_t seed,
                                  std::vector<std::pair<double, double>> points) {
-  if (c.architecture.x_dim != 1 || c.architecture.y_dim != 1) {
-    throw UsageError("--plot needs a model with one feature and one target; this one has " +
-                     std::to_string(c.architecture.x_dim) + " feature(s) and " +
-                     std::to_string(c.architecture.y_dim) + " target(s)");
-  }
+  const std::string refusal = density_plot_refusal(c, "this one");
+  if (!refusal.empty()) throw UsageError("--plot needs " + refusal);
   const EnergyModel model(c.architecture);
   DensityPlot plot;
   plot.x_name = c.features.at(0);
@@ -61,11 +69,12 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
   plot.interval = interval;
   plot.points = std::move(points);
   widen_if_flat(x_lo, x_hi);
-  Matrix<float> xs(1, nx);
+  // The network's inputs at each grid x (an observed value: a missing-value indicator is 0).
+  Matrix<float> xs(c.architecture.x_dim, nx);
   for (int i = 0; i < nx; ++i) {
     const double x = x_lo + (x_hi - x_lo) * i / std::max(1, nx - 1);
     plot.x.push_back(x);
-    xs(0, i) = static_cast<float>(c.x_scaler.to_standard(0, x));
+    encode_row(c.feature_encoding, c.x_scaler, &x, 1, xs.col(i).data(), nullptr);
   }
   // One importance sample per grid column gives the mean, the interval and log Z(x).
   const std::vector<ParamVector> members = member_parameters(c);

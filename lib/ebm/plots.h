@@ -31,6 +31,9 @@ struct DensityPlot {
 // 99.5% quantiles and the points, padded by 5%). The density at (x, y) is
 // exp(f(x, y) - log Z(x)) / scale_y with log Z from self-normalised importance sampling
 // with `samples` proposal draws, the same estimate ebm-predict --logpdf reports.
+// Why a model cannot be drawn ("" if it can): "a model with one feature and one target;
+// NAME has ..." or "a numeric feature; ...", to follow "--plot needs ".
+std::string density_plot_refusal(const Checkpoint& checkpoint, const std::string& name);
 DensityPlot compute_density_plot(const Checkpoint& checkpoint, double x_lo, double x_hi, double y_lo, double y_hi,
                                  int nx, int ny, double interval, int samples, std::uint64_t seed,
                                  std::vector<std::pair<double, double>> points = {});

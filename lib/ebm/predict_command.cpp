@@ -56,7 +56,7 @@ struct OutputLayout {
     return 2 + 2 * static_cast<int>(o.intervals.size()) + static_cast<int>(o.quantiles.size()) + (o.mode ? 1 : 0);
   }
   int value_columns() const {
-    return targets * per_target() + (o.logpdf ? 1 : 0) + (o.ess ? 1 : 0) + (o.flag_extrapolation ? 1 : 0);
+    return targets * per_target() + (o.warningspdf ? 1 : 0) + (o.ess ? 1 : 0) + (o.flag_extrapolation ? 1 : 0);
   }
   std::vector<std::string> header(const std::vector<std::string>& target_names) const {
     std::vector<std::string> header(o.keep.begin(), o.keep.end());
@@ -71,7 +71,7 @@ struct OutputLayout {
       for (double q : o.quantiles) header.push_back(t + "_q" + format_number(q));
       if (o.mode) header.push_back(t + "_mode");
     }
-    if (o.logpdf) header.push_back("log_density");
+    if (o.warningspdf) header.push_back("log_density");
     if (o.ess) header.push_back("ess");
     if (o.flag_extrapolation) header.push_back("outside_training");
     return header;
@@ -123,7 +123,7 @@ void write_target_estimates(const PredictContext& ctx, const ImportanceSample& i
   }
   for (double q : o.quantiles) column(k++) = ys.to_original(d, weighted_quantile(draws, q));
   if (o.mode) column(k++) = ys.to_original(d, modes(d, e));
-  if (!ctx.has_targets) return;
+  if (!ctx.has_targets || chunk.target_missing[chunk_row]) return;
   score.mean = mean;
   const double observed_std = ys.to_standard(d, score.observed);
   score.crps = weighted_crps(draws, observed_std);
@@ -168,13 +168,17 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
     for (int d = 0; d < ctx.c.architecture.y_dim; ++d) {
       write_target_estimates(ctx, is, modes, chunk, rows.begin + e, e, d, column, k, sums);
     }
-    if (ctx.has_targets) {
+    // A row without its target is predicted but not scored: its log_density is left empty.
+    const bool scored = ctx.has_targets && !chunk.target_missing[rows.begin + e];
+    if (scored) {
       sums.add_log_density(log_densities[e], row_weight(chunk, rows.begin + e));
       add_cell_probabilities(ctx, es, chunk, rows.begin + e, e, sums);
+      sums.add_ess(is.ess[e]);
+    } else if (!ctx.has_targets) {
+      sums.add_ess(is.ess[e]);
     }
-    sums.add_ess(is.ess[e]);
     flags.low_ess += low_ess(is.ess[e], o.samples) ? 1 : 0;
-    if (o.logpdf) column(k++) = log_densities[e];
+    if (o.warningspdf) column(k++) = scored ? log_densities[e] : std::numeric_limits<double>::quiet_NaN();
     if (o.ess) column(k++) = is.ess[e];
     if (o.flag_extrapolation) column(k++) = chunk.outside[rows.begin + e];
   }
@@ -189,10 +193,11 @@ class PlotInputs {
 
   void add(const InputChunk& chunk, const Standardizer& x_scaler, bool has_targets, std::size_t rows_before) {
     for (int r = 0; r < chunk.rows(); ++r) {
+      if (chunk.feature_missing[r]) continue;  // no x to draw it at
       const double x = x_scaler.to_original(0, chunk.x_std(0, r));
       x_lo = std::min(x_lo, x);
       x_hi = std::max(x_hi, x);
-      if (!has_targets) continue;
+      if (!has_targets || chunk.target_missing[r]) continue;
       const std::size_t seen = rows_before + static_cast<std::size_t>(r);
       const std::pair<double, double> point{x, chunk.y(0, r)};
       if (seen < kMaxPoints) {
@@ -223,34 +228,49 @@ struct SideFiles {
 };
 
 void check_plot_model(const PredictOptions& o, const Checkpoint& c) {
-  if (o.plot_path.empty() || (c.architecture.x_dim == 1 && c.architecture.y_dim == 1)) return;
-  throw UsageError("--plot needs a model with one feature and one target; " + o.model_path + " has " +
-                   std::to_string(c.architecture.x_dim) + " feature(s) and " + std::to_string(c.architecture.y_dim) +
-                   " target(s)");
+  if (o.plot_path.empty()) return;
+  const std::string refusal = density_plot_refusal(c, o.model_path);
+  if (!refusal.empty()) throw UsageError("--plot needs " + refusal);
 }
 
 InputColumns predict_columns(const PredictOptions& o, const CsvReader& reader, const Checkpoint& c) {
   const bool want_metrics = !o.metrics_path.empty(), want_report = !o.report_path.empty();
-  InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.logpdf || want_report,
+  InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.warningspdf || want_report,
                                       want_metrics ? "--metrics" : want_report ? "--report" : "--logpdf");
   // Target cells are read only when something uses them: a blank target column in a file
   // to be predicted is normal. (--plot draws the observed points when they are there.)
-  cols.has_targets = cols.has_targets && (want_metrics || o.logpdf || o.evaluate || !o.plot_path.empty() || want_report);
+  cols.has_targets = cols.has_targets && (want_metrics || o.warningspdf || o.evaluate || !o.plot_path.empty() || want_report);
   // The rows' weights count only in the metrics.
   if (!cols.has_targets || !(want_metrics || o.evaluate)) cols.weight.reset();
   return cols;
+}
+
+// One warning line per kind of silent replacement in the input (unless -q).
+void report_input_warnings(const PredictOptions& o, const Checkpoint& c, const EncodingCounts& counts,
+                           const PredictSummary& summary) {
+  if (o.warnings == nullptr) return;
+  *o.warnings << counts.warnings("ebm-predict", c.features);
+  if (summary.rows_without_target > 0) {
+    *o.warnings << "ebm-predict: warning: " << summary.rows_without_target << " row(s) without a target value: "
+           << "predicted, but without log_density and left out of the metrics\n";
+  }
 }
 
 // Metrics from the summed scores; a file to write them to needs rows and finite values.
 void finish_metrics(const PredictOptions& o, const Checkpoint& c, const CsvReader& reader, const InputColumns& cols,
                     const MetricSums& total, const std::vector<double>& levels, SideFiles& files,
                     PredictSummary& summary) {
-  if (!cols.has_targets || summary.rows == 0) {
-    if (files.metrics) throw DataError(reader.source() + ": no data rows to compute metrics on");
+  const std::size_t scored = summary.rows - summary.rows_without_target;
+  if (!cols.has_targets || scored == 0) {
+    if (files.metrics) {
+      throw DataError(reader.source() + ": no data rows" + (summary.rows > 0 ? " with target values" : "") +
+                      " to compute metrics on");
+    }
     return;
   }
   const std::string weight = cols.weight ? reader.columns()[*cols.weight] : std::string();
-  summary.metrics = total.to_json(c.targets, summary.rows, levels, o.samples, o.seed, weight);
+  summary.metrics = total.to_json(c.targets, scored, levels, o.samples, o.seed, weight);
+  if (summary.rows_without_target > 0) summary.metrics["rows_without_target"] = summary.rows_without_target;
   if (cols.weight && !(summary.metrics["weight_sum"].get<double>() > 0)) {
     throw DataError(reader.source() + ": the weights in column '" + weight + "' sum to 0: no weighted metrics");
   }
@@ -312,7 +332,8 @@ PredictSummary run_predict(const PredictOptions& o) {
   PredictSummary summary;
   std::optional<RowProgress> progress(std::in_place, o.progress);  // reset (line erased) before the warning
   InputChunk chunk;
-  while (read_chunk(reader, c, cols, o.chunk_rows, summary.rows, chunk)) {
+  EncodingCounts counts;
+  while (read_chunk(reader, c, cols, o.chunk_rows, summary.rows, chunk, counts)) {
     const int n = chunk.rows();
     Eigen::MatrixXd values(ctx.layout.value_columns(), n);
     const auto tasks = static_cast<std::size_t>(task_count(n, per_task));
@@ -329,10 +350,20 @@ PredictSummary run_predict(const PredictOptions& o) {
     header.write();
     for (int r = 0; r < n; ++r) {
       for (const auto& kept : chunk.kept[r]) writer.field(kept);
-      for (Eigen::Index k = 0; k < values.rows(); ++k) writer.field(values(k, r));
+      for (Eigen::Index k = 0; k < values.rows(); ++k) {
+        if (std::isnan(values(k, r))) {
+          writer.field(std::string_view{});  // a value that does not exist (no target): an empty cell
+        } else {
+          writer.field(values(k, r));
+        }
+      }
       writer.end_row();
     }
     summary.rows += static_cast<std::size_t>(n);
+    if (cols.has_targets) {
+      summary.rows_without_target +=
+          static_cast<std::size_t>(std::count(chunk.target_missing.begin(), chunk.target_missing.end(), 1));
+    }
     progress->update(summary.rows);
   }
   header.write();
@@ -344,6 +375,7 @@ PredictSummary run_predict(const PredictOptions& o) {
   if (files.plot) files.plot->commit();
   if (files.report) files.report->commit();
   progress.reset();
+  report_input_warnings(o, c, counts, summary);
   warn_extrapolation(o.warnings, "ebm-predict", summary.extrapolation, o.flag_extrapolation);
   return summary;
 }

@@ -84,7 +84,8 @@ std::size_t run_sample(const SampleOptions& o) {
   std::optional<RowProgress> progress(std::in_place, o.progress);  // reset (line erased) before the warning
   ExtrapolationCounts flags;
   InputChunk chunk;
-  while (read_chunk(reader, c, cols, chunk_rows, rows_done, chunk)) {
+  EncodingCounts counts;
+  while (read_chunk(reader, c, cols, chunk_rows, rows_done, chunk, counts)) {
     Matrix<float> draws(c.architecture.y_dim, static_cast<Eigen::Index>(chunk.rows()) * o.draws);
     std::vector<std::size_t> task_low_ess(static_cast<std::size_t>(task_count(chunk.rows(), per_task)), 0);
     run_tasks(pool, chunk.rows(), per_task, [&](const TaskRows& rows) {
@@ -101,6 +102,7 @@ std::size_t run_sample(const SampleOptions& o) {
   header_once.write();
   out.commit();
   progress.reset();
+  if (o.warnings != nullptr) *o.warnings << counts.warnings("ebm-sample", c.features);
   warn_extrapolation(o.warnings, "ebm-sample", flags, o.flag_extrapolation);
   return rows_done;
 }

@@ -1,6 +1,7 @@
 // ebm-train: prepare data -> build the checkpoint's description -> [resume] -> train ->
 // calibrate -> write the checkpoint (and the history picture).
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
@@ -10,6 +11,7 @@
 
 #include "ebm/commands.h"
 #include "ebm/errors.h"
+#include "ebm/feature_encoding.h"
 #include "ebm/output_file.h"
 #include "ebm/plots.h"
 #include "ebm/progress.h"
@@ -54,6 +56,16 @@ void validate(const TrainOptions& options) {
     throw UsageError("--init-model and --resume cannot be used together (--resume continues a run; --init-model starts "
                      "a new one from a model's parameters)");
   }
+  std::set<std::string> categorical;
+  for (const auto& name : options.categorical) {
+    if (!categorical.insert(name).second) throw UsageError("--categorical: column '" + name + "' is given twice");
+    if (std::find(options.targets.begin(), options.targets.end(), name) != options.targets.end()) {
+      throw UsageError("--categorical: column '" + name + "' is a target; targets are numeric");
+    }
+    if (!options.features.empty() && !seen.count(name)) {
+      throw UsageError("--categorical: column '" + name + "' is not one of the --features");
+    }
+  }
   if (options.ensemble < 1) throw UsageError("--ensemble must be at least 1");
   if (options.first_member < 0) throw UsageError("--first-member must be >= 0");
   if (options.ensemble > 1 && (options.checkpoint_every > 0 || !options.resume_path.empty())) {
@@ -67,6 +79,9 @@ void validate(const TrainOptions& options) {
 // The training (and validation) rows in the model's standardised units.
 struct TrainingData {
   std::vector<std::string> features, ignored_text_columns;
+  std::vector<bool> categorical;     // per feature (--categorical)
+  FeatureEncodings encoding;         // feature_encoding.h; empty = plain
+  std::size_t rows_without_target = 0, rows_with_missing_features = 0;  // of the training rows
   Standardizer x_scaler, y_scaler;
   std::vector<double> y_min, y_max;  // range of each target over the training rows (user's units)
   std::vector<double> x_min, x_max;  // and of each feature
@@ -112,11 +127,36 @@ std::vector<std::size_t> column_indices(const Table& table, const std::vector<st
   return out;
 }
 
+bool is_declared_categorical(const TrainOptions& options, const std::string& name) {
+  return std::find(options.categorical.begin(), options.categorical.end(), name) != options.categorical.end();
+}
+
+// The columns read_table must parse as numbers: the targets and the given features that
+// are not categorical.
+std::vector<std::string> numeric_columns(const TrainOptions& options, const std::vector<std::string>& features) {
+  std::vector<std::string> out = options.targets;
+  for (const auto& name : features) {
+    if (!is_declared_categorical(options, name)) out.push_back(name);
+  }
+  return out;
+}
+
 Eigen::MatrixXd raw_block(const Table& table, const std::vector<std::size_t>& columns,
                           const std::vector<std::size_t>& rows) {
   Eigen::MatrixXd out(rows.size(), columns.size());
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (std::size_t j = 0; j < columns.size(); ++j) out(r, j) = table.values(rows[r], columns[j]);
+  }
+  return out;
+}
+
+// The columns of the features: numeric ones (checked) and the declared categorical ones.
+std::vector<std::size_t> feature_column_indices(const TrainOptions& options, const Table& table,
+                                                const std::vector<std::string>& features) {
+  std::vector<std::size_t> out;
+  for (const auto& name : features) {
+    out.push_back(is_declared_categorical(options, name) ? table.column_index(name)
+                                                         : column_indices(table, {name}).front());
   }
   return out;
 }
@@ -133,7 +173,8 @@ Matrix<float> standardised_block(const Table& table, const std::vector<std::size
   return out;
 }
 
-// The features given, or every numeric column that is not a target (text columns are noted).
+// The features given, or every numeric or declared categorical column that is not a
+// target (the other text columns are noted).
 void choose_features(const TrainOptions& options, const Table& table, TrainingData& data) {
   data.features = options.features;
   if (data.features.empty()) {
@@ -141,31 +182,45 @@ void choose_features(const TrainOptions& options, const Table& table, TrainingDa
       const std::string& name = table.columns[j];
       if (std::find(options.targets.begin(), options.targets.end(), name) != options.targets.end()) continue;
       if (name == options.weight) continue;  // a weight is not a feature
-      (table.numeric[j] ? data.features : data.ignored_text_columns).push_back(name);
+      const bool feature = table.numeric[j] || is_declared_categorical(options, name);
+      (feature ? data.features : data.ignored_text_columns).push_back(name);
     }
   }
+  for (const auto& name : data.features) data.categorical.push_back(is_declared_categorical(options, name));
   if (data.features.empty()) {
     throw DataError(table.source + ": no feature columns (every column other than the targets is text or absent)");
   }
 }
 
-// Training and held-out rows of the table (sorted), by a seeded shuffle.
-void split_rows(const TrainSettings& s, const Table& table, std::vector<std::size_t>& train_rows,
-                std::vector<std::size_t>& valid_rows) {
-  train_rows.resize(table.rows());
-  std::iota(train_rows.begin(), train_rows.end(), 0);
+// The rows whose targets are all present (a row with a missing target teaches nothing).
+std::vector<std::size_t> rows_with_targets(const Table& table, const std::vector<std::size_t>& target_columns) {
+  std::vector<std::size_t> rows;
+  for (std::size_t r = 0; r < table.rows(); ++r) {
+    bool complete = true;
+    for (std::size_t j : target_columns) complete = complete && !std::isnan(table.values(r, j));
+    if (complete) rows.push_back(r);
+  }
+  if (rows.empty()) throw DataError(table.source + ": no row has a value in every target column");
+  return rows;
+}
+
+// Training and held-out rows among `usable` (sorted), by a seeded shuffle.
+void split_rows(const TrainSettings& s, const std::string& source, const std::vector<std::size_t>& usable,
+                std::vector<std::size_t>& train_rows, std::vector<std::size_t>& valid_rows) {
+  train_rows = usable;
   if (s.valid_fraction <= 0) return;
+  const std::size_t total = usable.size();
   Rng rng(s.seed ^ streams::kValidSplit, 0);
   for (std::size_t i = train_rows.size(); i-- > 1;) std::swap(train_rows[i], train_rows[rng.below(i + 1)]);
   // Early stopping and the temperature are chosen on these rows; on small data 10% is
   // too few to tell a calibrated model from an over-confident one (yacht: 28 rows gave
   // 75% coverage of 90% intervals), so the held-out set has at least valid_min_rows
   // rows, as long as that leaves three quarters of the data for training.
-  std::size_t n_valid = static_cast<std::size_t>(std::llround(s.valid_fraction * table.rows()));
-  n_valid = std::max(n_valid, std::min(static_cast<std::size_t>(std::max(s.valid_min_rows, 0)), table.rows() / 4));
-  if (n_valid < 1 || n_valid >= table.rows()) {
-    throw DataError(table.source + ": --valid-fraction " + format_number(s.valid_fraction) + " of " +
-                    std::to_string(table.rows()) + " rows leaves no training or no validation rows");
+  std::size_t n_valid = static_cast<std::size_t>(std::llround(s.valid_fraction * total));
+  n_valid = std::max(n_valid, std::min(static_cast<std::size_t>(std::max(s.valid_min_rows, 0)), total / 4));
+  if (n_valid < 1 || n_valid >= total) {
+    throw DataError(source + ": --valid-fraction " + format_number(s.valid_fraction) + " of " +
+                    std::to_string(total) + " rows leaves no training or no validation rows");
   }
   valid_rows.assign(train_rows.end() - static_cast<std::ptrdiff_t>(n_valid), train_rows.end());
   train_rows.resize(train_rows.size() - n_valid);
@@ -191,6 +246,18 @@ void check_finite_statistics(const TrainOptions& options, const TrainingData& da
   }
 }
 
+// Whether the values of a raw feature column that are present (not NaN; for a categorical
+// one, the level codes, missing included) are all equal.
+bool observed_constant(const Eigen::VectorXd& column) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (double v : column) {
+    if (std::isnan(v)) continue;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  return lo == hi;
+}
+
 // A constant target has no distribution to learn (its density is a spike): a clear error
 // rather than a model of noise. A constant feature is merely useless: a warning.
 void check_constant_columns(const Eigen::MatrixXd& targets_raw, const Eigen::MatrixXd& features_raw,
@@ -204,7 +271,7 @@ void check_constant_columns(const Eigen::MatrixXd& targets_raw, const Eigen::Mat
   }
   if (options.log == nullptr || options.verbosity < 1) return;
   for (Eigen::Index j = 0; j < features_raw.cols(); ++j) {
-    if (features_raw.rows() > 1 && features_raw.col(j).maxCoeff() == features_raw.col(j).minCoeff()) {
+    if (features_raw.rows() > 1 && observed_constant(features_raw.col(j))) {
       *options.log << "ebm-train: warning: feature '" << data.features[static_cast<std::size_t>(j)]
                    << "' is constant in the training rows and carries no information\n";
     }
@@ -217,20 +284,23 @@ void load_validation(const TrainOptions& options, const Table& table, const std:
   data.x_valid.resize(data.x.rows(), 0);
   data.y_valid.resize(data.y.rows(), 0);
   if (!options.valid_path.empty()) {
-    std::vector<std::string> needed = data.features;
-    needed.insert(needed.end(), options.targets.begin(), options.targets.end());
+    std::vector<std::string> needed = numeric_columns(options, data.features);
     if (!options.weight.empty()) needed.push_back(options.weight);  // the validation rows are weighted too
-    const Table valid = read_table(options.valid_path, options.csv, needed, true);
-    std::vector<std::size_t> all(valid.rows());
-    std::iota(all.begin(), all.end(), 0);
-    data.x_valid = standardised_block(valid, column_indices(valid, data.features), all, data.x_scaler);
-    data.y_valid = standardised_block(valid, column_indices(valid, options.targets), all, data.y_scaler);
+    const Table valid = read_table(options.valid_path, options.csv, needed, true, options.categorical);
+    const std::vector<std::size_t> target_columns = column_indices(valid, options.targets);
+    const std::vector<std::size_t> rows = rows_with_targets(valid, target_columns);
+    data.x_valid = encode_block(raw_feature_block(valid, feature_column_indices(options, valid, data.features),
+                                                  data.encoding, rows),
+                                data.encoding, data.x_scaler);
+    data.y_valid = standardised_block(valid, target_columns, rows, data.y_scaler);
     if (!options.weight.empty()) {
-      data.inputs.valid_weights = row_weights(valid, options.weight, all);
+      data.inputs.valid_weights = row_weights(valid, options.weight, rows);
       check_weight_sum(data.inputs.valid_weights, valid.source, "validation");
     }
   } else if (!valid_rows.empty()) {
-    data.x_valid = standardised_block(table, column_indices(table, data.features), valid_rows, data.x_scaler);
+    data.x_valid = encode_block(raw_feature_block(table, feature_column_indices(options, table, data.features),
+                                                  data.encoding, valid_rows),
+                                data.encoding, data.x_scaler);
     data.y_valid = standardised_block(table, column_indices(table, options.targets), valid_rows, data.y_scaler);
     if (!options.weight.empty()) {
       data.inputs.valid_weights = row_weights(table, options.weight, valid_rows);
@@ -257,8 +327,23 @@ void check_init_columns(const TrainOptions& options, const TrainingData& data, c
 // Fits the standardisers on the training rows, or takes them from the --init-model.
 void choose_scalers(const Eigen::MatrixXd& features_raw, const Eigen::MatrixXd& targets_raw, const Checkpoint* init,
                     TrainingData& data) {
-  data.x_scaler = init != nullptr ? init->x_scaler : Standardizer::fit(features_raw);
+  data.x_scaler = init != nullptr ? init->x_scaler : fit_feature_scaler(features_raw, data.encoding);
   data.y_scaler = init != nullptr ? init->y_scaler : Standardizer::fit(targets_raw);
+}
+
+// Rows of a raw feature block with some feature missing (NaN, or a categorical code
+// below 0).
+std::size_t rows_with_missing(const Eigen::MatrixXd& features_raw, const FeatureEncodings& encoding) {
+  std::size_t count = 0;
+  for (Eigen::Index r = 0; r < features_raw.rows(); ++r) {
+    bool missing = false;
+    for (Eigen::Index j = 0; j < features_raw.cols(); ++j) {
+      const double v = features_raw(r, j);
+      missing = missing || std::isnan(v) || (is_categorical(encoding, static_cast<std::size_t>(j)) && v < 0);
+    }
+    count += missing ? 1 : 0;
+  }
+  return count;
 }
 
 TrainingData prepare_training_data(const TrainOptions& options, const Checkpoint* init) {
@@ -266,20 +351,28 @@ TrainingData prepare_training_data(const TrainOptions& options, const Checkpoint
   required.insert(required.end(), options.features.begin(), options.features.end());
   if (!options.weight.empty()) required.push_back(options.weight);
   // With explicit features, columns the model does not use are not even parsed.
-  const Table table = read_table(options.data_path, options.csv, required, !options.features.empty());
+  const Table table = read_table(options.data_path, options.csv, numeric_columns(options, options.features),
+                                 !options.features.empty(), options.categorical);
   TrainingData data;
   choose_features(options, table, data);
   if (init != nullptr) check_init_columns(options, data, *init);
-  const std::vector<std::size_t> feature_columns = column_indices(table, data.features);
+  const std::vector<std::size_t> feature_columns = feature_column_indices(options, table, data.features);
   const std::vector<std::size_t> target_columns = column_indices(table, options.targets);
+  const std::vector<std::size_t> usable = rows_with_targets(table, target_columns);
+  data.rows_without_target = table.rows() - usable.size();
   std::vector<std::size_t> train_rows, valid_rows;
-  split_rows(options.settings, table, train_rows, valid_rows);
+  split_rows(options.settings, table.source, usable, train_rows, valid_rows);
   if (!options.weight.empty()) {
     data.inputs.weights = row_weights(table, options.weight, train_rows);
     check_weight_sum(data.inputs.weights, table.source, "training");
   }
-  const Eigen::MatrixXd features_raw = raw_block(table, feature_columns, train_rows);
+  // An --init-model's encoding is kept, as its normalisation is: its parameters read
+  // inputs in that layout.
+  data.encoding = init != nullptr ? init->feature_encoding
+                                  : fit_encodings(table, feature_columns, data.categorical, train_rows);
+  const Eigen::MatrixXd features_raw = raw_feature_block(table, feature_columns, data.encoding, train_rows);
   const Eigen::MatrixXd targets_raw = raw_block(table, target_columns, train_rows);
+  data.rows_with_missing_features = rows_with_missing(features_raw, data.encoding);
   choose_scalers(features_raw, targets_raw, init, data);
   for (Eigen::Index d = 0; d < targets_raw.cols(); ++d) {
     data.y_min.push_back(targets_raw.col(d).minCoeff());
@@ -287,8 +380,17 @@ TrainingData prepare_training_data(const TrainOptions& options, const Checkpoint
     data.y_lattice.push_back(detect_lattice(targets_raw.col(d)));
   }
   for (Eigen::Index j = 0; j < features_raw.cols(); ++j) {
-    data.x_min.push_back(features_raw.col(j).minCoeff());
-    data.x_max.push_back(features_raw.col(j).maxCoeff());
+    // Over the observed values (a missing numeric value is NaN; a categorical feature's
+    // range is that of its level codes, so an unseen level reads as outside it).
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (Eigen::Index r = 0; r < features_raw.rows(); ++r) {
+      const double v = features_raw(r, j);
+      if (std::isnan(v)) continue;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    data.x_min.push_back(lo);
+    data.x_max.push_back(hi);
   }
   if (init != nullptr) {
     // The model has now seen both data sets: the ranges cover both; the lattice is the
@@ -301,7 +403,7 @@ TrainingData prepare_training_data(const TrainOptions& options, const Checkpoint
   }
   check_finite_statistics(options, data, table.source);
   check_constant_columns(targets_raw, features_raw, options, data, table.source);
-  data.x = standardised_block(table, feature_columns, train_rows, data.x_scaler);
+  data.x = encode_block(features_raw, data.encoding, data.x_scaler);
   data.y = standardised_block(table, target_columns, train_rows, data.y_scaler);
   load_validation(options, table, valid_rows, data);
   return data;
@@ -338,6 +440,7 @@ Checkpoint new_checkpoint(const TrainOptions& options, const TrainingData& data,
   c.features = data.features;
   c.targets = options.targets;
   c.x_scaler = data.x_scaler;
+  c.feature_encoding = data.encoding;
   c.y_scaler = data.y_scaler;
   set_support_from_range(c, data.y_min, data.y_max);
   for (std::size_t d = 0; init != nullptr && d < init->y_support_lo.size(); ++d) {
@@ -348,7 +451,7 @@ Checkpoint new_checkpoint(const TrainOptions& options, const TrainingData& data,
   c.x_hi = data.x_max;
   c.y_lattice = data.y_lattice;
   c.architecture = options.architecture;
-  c.architecture.x_dim = static_cast<int>(data.features.size());
+  c.architecture.x_dim = encoded_width(data.encoding, data.features.size());
   c.architecture.y_dim = static_cast<int>(options.targets.size());
   TrainingFacts facts;
   facts.data = options.data_path == "-" ? "<stdin>" : options.data_path;
@@ -363,6 +466,28 @@ Checkpoint new_checkpoint(const TrainOptions& options, const TrainingData& data,
   return c;
 }
 
+// The rows skipped, and how missing values and categorical features enter the network.
+void log_encoding(std::ostream& log, const TrainingData& data) {
+  if (data.rows_without_target > 0) {
+    log << "ebm-train: skipped " << data.rows_without_target << " row(s) with a missing target value\n";
+  }
+  if (data.encoding.empty()) return;
+  std::vector<std::string> missing, categorical;
+  for (std::size_t j = 0; j < data.features.size(); ++j) {
+    const FeatureEncoding& e = data.encoding[j];
+    if (e.kind == FeatureKind::categorical) {
+      categorical.push_back(data.features[j] + " (" + std::to_string(e.levels.size()) + " levels)");
+    } else if (e.missing_in_training) {
+      missing.push_back(data.features[j]);
+    }
+  }
+  if (!missing.empty()) {
+    log << "missing values in " << data.rows_with_missing_features << " training row(s); imputed by the mean, with "
+        << "an indicator input, for: " << join_names(missing) << "\n";
+  }
+  if (!categorical.empty()) log << "categorical (one-hot): " << join_names(categorical) << "\n";
+}
+
 void log_plan(const TrainOptions& options, const TrainingData& data, const EnergyModel& model) {
   if (options.log == nullptr || options.verbosity < 1) return;
   std::ostream& log = *options.log;
@@ -370,6 +495,7 @@ void log_plan(const TrainOptions& options, const TrainingData& data, const Energ
   if (data.x_valid.cols() > 0) log << ", validating on " << data.x_valid.cols();
   log << "; features: " << join_names(data.features) << "; targets: " << join_names(options.targets) << "\n";
   if (!data.ignored_text_columns.empty()) log << "ignoring text columns: " << join_names(data.ignored_text_columns) << "\n";
+  log_encoding(log, data);
   for (std::size_t d = 0; d < data.y_lattice.size(); ++d) {
     if (!data.y_lattice[d].discrete()) continue;
     log << "ebm-train: target '" << options.targets[d] << "' takes values on "
@@ -443,7 +569,7 @@ TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkp
     throw DataError(path + ": has no training state to resume from (write one with --checkpoint-every)");
   }
   if (previous.features != checkpoint.features || previous.targets != checkpoint.targets ||
-      previous.architecture != checkpoint.architecture) {
+      previous.architecture != checkpoint.architecture || previous.feature_encoding != checkpoint.feature_encoding) {
     throw DataError(path + ": columns or architecture differ from this run's options");
   }
   if (previous.x_scaler.mean != checkpoint.x_scaler.mean || previous.x_scaler.scale != checkpoint.x_scaler.scale ||
@@ -645,6 +771,7 @@ TrainSummary run_train(const TrainOptions& options) {
   const TrainingData data = prepare_training_data(options, init ? &*init : nullptr);
   TrainSummary summary;
   summary.ignored_text_columns = data.ignored_text_columns;
+  summary.rows_without_target = data.rows_without_target;
   summary.train_rows = static_cast<std::size_t>(data.x.cols());
   summary.valid_rows = static_cast<std::size_t>(data.x_valid.cols());
   const int total_epochs = resolve_epochs(options.settings, summary.train_rows);

@@ -11,7 +11,7 @@ printf 'x,y\n1,2\n3,abc\n' > bad_cell.csv
 printf 'x,y\n1,2\n3\n' > ragged.csv
 printf 'x,y\n' > header_only.csv
 : > empty.csv
-printf 'x,y\n1,nan\n' > nan.csv
+printf 'x,y\n1,inf\n' > nan.csv  # (nan itself is a missing value)
 printf 'x,x\n1,2\n' > dup.csv
 printf 'z\n1\n' > no_x.csv
 printf '{"format": "other"}' > notours.json
