@@ -232,7 +232,7 @@ TEST_CASE("end to end: a missing value and a level say something about y") {
   p.samples = 256;
   p.logpdf = true;
   std::ostringstream log;
-  p.log = &log;
+  p.warnings = &log;
   const PredictSummary s = run_predict(p);
   CHECK(s.rows == 4);
   CHECK(s.rows_without_target == 4);

@@ -56,7 +56,7 @@ struct OutputLayout {
     return 2 + 2 * static_cast<int>(o.intervals.size()) + static_cast<int>(o.quantiles.size()) + (o.mode ? 1 : 0);
   }
   int value_columns() const {
-    return targets * per_target() + (o.warningspdf ? 1 : 0) + (o.ess ? 1 : 0) + (o.flag_extrapolation ? 1 : 0);
+    return targets * per_target() + (o.logpdf ? 1 : 0) + (o.ess ? 1 : 0) + (o.flag_extrapolation ? 1 : 0);
   }
   std::vector<std::string> header(const std::vector<std::string>& target_names) const {
     std::vector<std::string> header(o.keep.begin(), o.keep.end());
@@ -71,7 +71,7 @@ struct OutputLayout {
       for (double q : o.quantiles) header.push_back(t + "_q" + format_number(q));
       if (o.mode) header.push_back(t + "_mode");
     }
-    if (o.warningspdf) header.push_back("log_density");
+    if (o.logpdf) header.push_back("log_density");
     if (o.ess) header.push_back("ess");
     if (o.flag_extrapolation) header.push_back("outside_training");
     return header;
@@ -178,7 +178,7 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
       sums.add_ess(is.ess[e]);
     }
     flags.low_ess += low_ess(is.ess[e], o.samples) ? 1 : 0;
-    if (o.warningspdf) column(k++) = scored ? log_densities[e] : std::numeric_limits<double>::quiet_NaN();
+    if (o.logpdf) column(k++) = scored ? log_densities[e] : std::numeric_limits<double>::quiet_NaN();
     if (o.ess) column(k++) = is.ess[e];
     if (o.flag_extrapolation) column(k++) = chunk.outside[rows.begin + e];
   }
@@ -235,11 +235,11 @@ void check_plot_model(const PredictOptions& o, const Checkpoint& c) {
 
 InputColumns predict_columns(const PredictOptions& o, const CsvReader& reader, const Checkpoint& c) {
   const bool want_metrics = !o.metrics_path.empty(), want_report = !o.report_path.empty();
-  InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.warningspdf || want_report,
+  InputColumns cols = resolve_columns(reader, c, o.keep, want_metrics || o.logpdf || want_report,
                                       want_metrics ? "--metrics" : want_report ? "--report" : "--logpdf");
   // Target cells are read only when something uses them: a blank target column in a file
   // to be predicted is normal. (--plot draws the observed points when they are there.)
-  cols.has_targets = cols.has_targets && (want_metrics || o.warningspdf || o.evaluate || !o.plot_path.empty() || want_report);
+  cols.has_targets = cols.has_targets && (want_metrics || o.logpdf || o.evaluate || !o.plot_path.empty() || want_report);
   // The rows' weights count only in the metrics.
   if (!cols.has_targets || !(want_metrics || o.evaluate)) cols.weight.reset();
   return cols;
