@@ -611,7 +611,17 @@ TEST_CASE("batch gradient with sample weights: weight 2 on an example equals the
     const double without =
         batch_gradient(c.model, c.params.data(), c.x, c.y, std::vector<int>{1, 2, 4}, c.settings, 100, 3.0,
                        g_none.data());
+    // All weights 1: the same loss, and the same gradient up to rounding. (Bit identity of
+    // the gradient held in one build and not in another: vectorised exp/log differ in the
+    // last bit on a buffer's unaligned head, and the heap layout differs between the two
+    // calls. A run without --weight never takes the weighted path: the golden outputs
+    // check those bytes.)
     CHECK(with_ones == without);
-    CHECK(g_ones == g_none);
+    double worst = 0, largest = 0;
+    for (std::size_t i = 0; i < g_ones.size(); ++i) {
+      worst = std::max(worst, std::abs(g_ones[i] - g_none[i]));
+      largest = std::max(largest, std::abs(g_none[i]));
+    }
+    CHECK(worst <= 1e-12 * largest);
   }
 }

@@ -392,7 +392,12 @@ void set_support_from_range(Checkpoint& c, const std::vector<double>& y_min, con
 
 int features_outside_training(const Checkpoint& c, const double* x) {
   int outside = 0;
-  for (std::size_t j = 0; j < c.x_lo.size(); ++j) outside += (x[j] < c.x_lo[j] || x[j] > c.x_hi[j]) ? 1 : 0;
+  for (std::size_t j = 0; j < c.x_lo.size(); ++j) {
+    // A categorical feature's levels are checked when its cells are read (an unseen level
+    // is "unknown", with its own warning); a missing value (NaN) is never outside.
+    if (is_categorical(c.feature_encoding, j)) continue;
+    outside += (x[j] < c.x_lo[j] || x[j] > c.x_hi[j]) ? 1 : 0;
+  }
   return outside;
 }
 
