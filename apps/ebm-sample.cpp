@@ -1,4 +1,5 @@
 // ebm-sample: draw samples from the energy-based model p(y|x) for each CSV row.
+#include <chrono>
 #include <iostream>
 
 #include <unistd.h>
@@ -39,15 +40,18 @@ int main(int argc, char** argv) {
   app.add_option("--langevin-step", o.langevin_step, "MALA step size (standardised units of y)")->capture_default_str()->group(s)->check(ebm::cli::positive_number());
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(s);
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group("Run")->check(CLI::Range(1, 1024));
-  bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal)")->group("Run");
+  ebm::cli::Verbosity verbosity;
+  verbosity.add(app, "Run", "No progress line (shown only when stderr is a terminal)",
+                "At the end, one line on stderr: rows, time, rows per second");
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     if (!keep.empty()) o.keep = ebm::cli::split_names(keep, "--keep");
     o.csv = csv.input();
     o.output_csv = csv.output();
     o.precision = csv.precision;
-    if (!quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
-    ebm::run_sample(o);
+    if (!verbosity.quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t rows = ebm::run_sample(o);
+    if (verbosity.verbose > 0) ebm::cli::print_rows_done(program, rows, start);
   });
 }

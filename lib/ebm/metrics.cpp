@@ -39,6 +39,7 @@ MetricSums::MetricSums(int targets)
       absolute_(static_cast<std::size_t>(targets)),
       crps_(static_cast<std::size_t>(targets)),
       covered_(static_cast<std::size_t>(targets)),
+      covered_at_(static_cast<std::size_t>(targets) * kReportedLevelCount),
       pit_(static_cast<std::size_t>(kPitFineBins) * static_cast<std::size_t>(targets)) {}
 
 void MetricSums::add(int d, const TargetScore& s) {
@@ -47,6 +48,7 @@ void MetricSums::add(int d, const TargetScore& s) {
   absolute_[d] += std::abs(error);
   crps_[d] += s.crps * s.scale;
   covered_[d] += s.covered ? 1.0 : 0.0;
+  for (int k = 0; k < kReportedLevelCount; ++k) covered_at_[static_cast<std::size_t>(d) * kReportedLevelCount + k] += s.covered_at[k];
   const int bin = std::min(kPitFineBins - 1, static_cast<int>(s.pit * kPitFineBins));
   pit_[static_cast<std::size_t>(d) * kPitFineBins + bin] += 1;
 }
@@ -63,6 +65,7 @@ void MetricSums::merge(const MetricSums& other) {
     covered_[d] += other.covered_[d];
   }
   for (std::size_t b = 0; b < pit_.size(); ++b) pit_[b] += other.pit_[b];
+  for (std::size_t k = 0; k < covered_at_.size(); ++k) covered_at_[k] += other.covered_at_[k];
 }
 
 std::vector<std::vector<long>> MetricSums::pit_counts() const {
@@ -76,9 +79,13 @@ std::vector<std::vector<long>> MetricSums::pit_counts() const {
 
 namespace {
 
-nlohmann::ordered_json coverage_levels_json(const std::vector<long>& fine) {
+// Shares of `pairs` (row, target) pairs inside the interval of each reported level, from
+// the kReportedLevelCount counts at `counts`.
+nlohmann::ordered_json coverage_levels_json(const long* counts, double pairs) {
   nlohmann::ordered_json levels = nlohmann::ordered_json::object();
-  for (double level : kReportedCoverageLevels) levels[format_number(level)] = pit_coverage(fine, level);
+  for (int k = 0; k < kReportedLevelCount; ++k) {
+    levels[format_number(kReportedCoverageLevels[k])] = static_cast<double>(counts[k]) / pairs;
+  }
   return levels;
 }
 
@@ -112,7 +119,13 @@ nlohmann::ordered_json MetricSums::to_json(const std::vector<std::string>& targe
   for (const auto& counts : fine) {
     for (int b = 0; b < kPitFineBins; ++b) pooled[b] += counts[b];
   }
-  m["coverage_levels"] = coverage_levels_json(pooled);
+  std::vector<long> pooled_covered(kReportedLevelCount, 0);
+  for (int d = 0; d < targets_; ++d) {
+    for (int k = 0; k < kReportedLevelCount; ++k) {
+      pooled_covered[k] += covered_at_[static_cast<std::size_t>(d) * kReportedLevelCount + k];
+    }
+  }
+  m["coverage_levels"] = coverage_levels_json(pooled_covered.data(), n * dy);
   m["pit_histogram"] = pit_histogram(pooled, 10);
   nlohmann::ordered_json per_target = nlohmann::ordered_json::object();
   for (int d = 0; d < targets_; ++d) {
@@ -120,7 +133,7 @@ nlohmann::ordered_json MetricSums::to_json(const std::vector<std::string>& targe
                               {"mae", absolute_[d] / n},
                               {"crps", crps_[d] / n},
                               {"coverage", covered_[d] / n},
-                              {"coverage_levels", coverage_levels_json(fine[d])},
+                              {"coverage_levels", coverage_levels_json(&covered_at_[static_cast<std::size_t>(d) * kReportedLevelCount], n)},
                               {"pit_histogram", pit_histogram(fine[d], 10)}};
   }
   m["targets"] = per_target;
