@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <unistd.h>
 
 #include "ebm/commands.h"
@@ -21,7 +22,7 @@ namespace {
 void write_dataset(const fs::path& path, int rows, std::uint64_t seed, double& y_min, double& y_max) {
   Rng rng(seed, 0);
   std::ofstream out(path);
-  out << "signal,noise,y\n";
+  out << std::setprecision(17) << "signal,noise,y\n";  // the file holds the doubles exactly
   y_min = INFINITY;
   y_max = -INFINITY;
   for (int i = 0; i < rows; ++i) {

@@ -4,7 +4,7 @@
 # standard input for ebm-train, -v in ebm-predict and ebm-sample, -f with spaces, the
 # training summary, one definition of coverage, --metrics - beside -o FILE.
 set -euo pipefail
-build="$1"; src="$2"
+build="$(cd "$1" && pwd)"; src="$(cd "$2" && pwd)"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "$work"
