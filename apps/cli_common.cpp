@@ -208,10 +208,14 @@ CsvOptions CsvFlags::output() const {
 
 void Verbosity::add(CLI::App& app, const std::string& group, const std::string& quiet_help,
                     const std::string& verbose_help) {
-  auto* q = app.add_flag("-q,--quiet", quiet, quiet_help)->group(group);
-  auto* v = app.add_flag("-v,--verbose", verbose, verbose_help)->group(group);
-  q->excludes(v);
-  v->excludes(q);
+  app.add_flag("-q,--quiet", quiet, quiet_help)->group(group);
+  app.add_flag("-v,--verbose", verbose, verbose_help)->group(group);
+}
+
+void Verbosity::check() const {
+  // Checked on the values, not with CLI11's excludes(): --print-config writes both keys
+  // (quiet=false, verbose=0), and reading such a file back must not count as giving both.
+  if (quiet && verbose > 0) throw UsageError("-q/--quiet and -v/--verbose cannot be used together");
 }
 
 void print_rows_done(const std::string& program, std::size_t rows, std::chrono::steady_clock::time_point start) {

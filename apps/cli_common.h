@@ -32,11 +32,12 @@ struct CsvFlags {
 };
 
 // -q/--quiet and -v/--verbose (repeatable), the same pair in every tool; giving both is a
-// usage error rather than one silently winning.
+// usage error (check()) rather than one silently winning.
 struct Verbosity {
   bool quiet = false;
   int verbose = 0;
   void add(CLI::App& app, const std::string& group, const std::string& quiet_help, const std::string& verbose_help);
+  void check() const;  // throws UsageError if both are given
 };
 
 // -v's closing line of ebm-predict and ebm-sample on stderr: "PROGRAM: N rows in S s (R rows/s)".

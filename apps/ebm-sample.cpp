@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
     o.csv = csv.input();
     o.output_csv = csv.output();
     o.precision = csv.precision;
+    verbosity.check();
     if (!verbosity.quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
     const auto start = std::chrono::steady_clock::now();
     const std::size_t rows = ebm::run_sample(o);

@@ -154,6 +154,7 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   o.settings.calibrate = !text.no_calibrate;
   o.architecture.activation = ebm::activation_from_name(text.activation);
   o.architecture.x_embedding = ebm::x_embedding_from_name(text.x_embedding);
+  text.verbosity.check();
   o.verbosity = text.verbosity.quiet ? 0 : 1 + text.verbosity.verbose;
   o.progress_bar = !text.verbosity.quiet && !text.no_progress && isatty(STDERR_FILENO);
   o.log = &std::cerr;

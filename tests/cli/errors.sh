@@ -241,7 +241,7 @@ t 2 "unknown option '--bogus' \(see ebm-[a-z]+ --help\)$"                       
 t 2 "unknown option '--epoch' \(did you mean --epochs\?\) \(see ebm-[a-z]+ --help\)$"           train "$train_data" --target y -m $M --epoch 5 --hidden 4 -q
 t 2 "unknown option '--hiden' \(did you mean --hidden\?\) \(see ebm-[a-z]+ --help\)$"           train "$train_data" --target y -m $M --hiden=4 --epochs 1 -q
 t 2 "unknown option '-Z' \(see ebm-[a-z]+ --help\)$"                                             train "$train_data" --target y -m $M -Z "${q[@]}"
-t 2 "--quiet excludes --verbose"                                       train "$train_data" --target y -m $M "${q[@]}" -v
+t 2 "-q/--quiet and -v/--verbose cannot be used together$"                             train "$train_data" --target y -m $M "${q[@]}" -v
 t 2 "--model is required"                                              train "$train_data" --target y "${q[@]}"
 t 2 "--target is required"                                             train "$train_data" -m $M "${q[@]}"
 IN=tgt_late.csv \
@@ -348,7 +348,7 @@ t 2 "Could not convert: --seed = abc"                                  predict "
 t 2 "The following argument was not expected: extra\.csv"              predict "$test_data" extra.csv "${p[@]}"
 t 2 "unknown option '--bogus' \(see ebm-[a-z]+ --help\)$"                                        predict "$test_data" "${p[@]}" --bogus
 t 2 "unknown option '--interva' \(did you mean --interval\?\) \(see ebm-[a-z]+ --help\)$"        predict "$test_data" "${p[@]}" --interva 0.9
-t 2 "--quiet excludes --verbose"                                       predict "$test_data" "${p[@]}" -q -v
+t 2 "-q/--quiet and -v/--verbose cannot be used together$"                             predict "$test_data" "${p[@]}" -q -v
 t 2 "--metrics - would mix its output into the CSV predictions on standard output; write one of them to a file \(e\.g\. -o pred\.csv\)$" \
                                                                        predict "$test_data" -m model.json --metrics -
 t 2 "--report - would mix its output into --metrics's on standard output" \
@@ -356,7 +356,7 @@ t 2 "--report - would mix its output into --metrics's on standard output" \
 
 # ------------------------------------------------------------------------- ebm-sample
 t 2 "--draws is required"                                              sample "$test_data" -m model.json -o out/s.csv
-t 2 "--quiet excludes --verbose"                                       sample "$test_data" "${s[@]}" -v -q
+t 2 "-q/--quiet and -v/--verbose cannot be used together$"                             sample "$test_data" "${s[@]}" -v -q
 t 2 "--model is required"                                              sample "$test_data" -n 2 -o out/s.csv
 t 2 "--draws: Value 0 not in range 1 to"                               sample "$test_data" -m model.json -n 0 -o out/s.csv
 t 2 "--draws: Value -1 not in range 1 to"                              sample "$test_data" -m model.json -n -1 -o out/s.csv
