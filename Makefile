@@ -76,7 +76,7 @@ datasets: all
 
 # Man pages generated from each tool's --help and --version by help2man (installed on
 # demand, like the build's packages), into man/.
-MAN_PAGES = man/ebm-train.1 man/ebm-predict.1 man/ebm-sample.1
+MAN_PAGES = man/ebm-train.1 man/ebm-predict.1 man/ebm-sample.1 man/ebm-inspect.1
 man: all
 	@command -v help2man >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends help2man; }
@@ -87,10 +87,12 @@ man: all
 	  --output=man/ebm-predict.1 $(BUILD)/ebm-predict
 	help2man --no-info --section=1 --source=ebm --name="draw samples from p(y|x) for the rows of a CSV file" \
 	  --output=man/ebm-sample.1 $(BUILD)/ebm-sample
+	help2man --no-info --section=1 --source=ebm --name="describe a trained ebm model and the importance of its features" \
+	  --output=man/ebm-inspect.1 $(BUILD)/ebm-inspect
 
 install: all man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 $(BUILD)/ebm-train $(BUILD)/ebm-predict $(BUILD)/ebm-sample $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/ebm-train $(BUILD)/ebm-predict $(BUILD)/ebm-sample $(BUILD)/ebm-inspect $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1
 
 clean:

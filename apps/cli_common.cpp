@@ -3,11 +3,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <iomanip>
 #include <iostream>
 #include <new>
 #include <sstream>
@@ -32,6 +35,63 @@ CLI::Validator number_check(bool strictly_positive) {
       },
       strictly_positive ? "NUMBER > 0" : "NUMBER >= 0");
 }
+// Levenshtein distance, for suggestions.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The long option closest to `name` (a prefix of it, or at most a third of its letters
+// off), or "" if none is close.
+std::string closest_option(const CLI::App& app, const std::string& name) {
+  std::string best;
+  std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
+  for (const CLI::Option* option : app.get_options()) {
+    for (const std::string& candidate : option->get_lnames()) {
+      const std::size_t distance = candidate.rfind(name, 0) == 0 ? 1 : edit_distance(name, candidate);
+      if (distance < best_distance) {
+        best_distance = distance;
+        best = candidate;
+      }
+    }
+  }
+  return best.empty() ? "" : "--" + best;
+}
+
+// CLI11 reports an unknown option with everything it could not place ("The following
+// arguments were not expected: 5 --epoch"); this names the first unknown option alone and
+// the option probably meant. "" if every option on the command line is known.
+std::string unknown_option_message(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.rfind("--", 0) == 0) {
+      const std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
+      bool known = false;
+      for (const CLI::Option* option : app.get_options()) known = known || option->check_lname(name);
+      if (known) continue;
+      const std::string suggestion = closest_option(app, name);
+      return "unknown option '--" + name + "'" + (suggestion.empty() ? "" : " (did you mean " + suggestion + "?)");
+    }
+    if (arg.size() >= 2 && arg[0] == '-' && std::isalpha(static_cast<unsigned char>(arg[1]))) {
+      bool known = false;
+      for (const CLI::Option* option : app.get_options()) known = known || option->check_sname(arg.substr(1, 1));
+      if (!known) return "unknown option '" + arg.substr(0, 2) + "'";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 namespace {
@@ -245,6 +305,9 @@ int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
     const std::string unknown = "INI was not able to parse ";
     if (message.rfind(unknown, 0) == 0) {
       message = config_path + ": unknown option '" + message.substr(unknown.size()) + "'";
+    } else if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+      const std::string unknown_option = unknown_option_message(app, argc, argv);
+      if (!unknown_option.empty()) message = unknown_option;
     } else if (const auto at = message.find(" was not readable (missing?)"); at != std::string::npos) {
       message = message.substr(0, at) + ": cannot read the configuration file";
     }
@@ -331,11 +394,34 @@ CsvOptions CsvFlags::output() const {
   return o;
 }
 
+void Verbosity::add(CLI::App& app, const std::string& group, const std::string& quiet_help,
+                    const std::string& verbose_help) {
+  app.add_flag("-q,--quiet", quiet, quiet_help)->group(group);
+  app.add_flag("-v,--verbose", verbose, verbose_help)->group(group);
+}
+
+void Verbosity::check() const {
+  // Checked on the values, not with CLI11's excludes(): --print-config writes both keys
+  // (quiet=false, verbose=0), and reading such a file back must not count as giving both.
+  if (quiet && verbose > 0) throw UsageError("-q/--quiet and -v/--verbose cannot be used together");
+}
+
+void print_rows_done(const std::string& program, std::size_t rows, std::chrono::steady_clock::time_point start) {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::ostringstream line;
+  line << program << ": " << rows << " rows in " << std::fixed << std::setprecision(2) << seconds << " s ("
+       << static_cast<long>(static_cast<double>(rows) / std::max(seconds, 1e-9)) << " rows/s)\n";
+  std::cerr << line.str();
+}
+
 std::vector<std::string> split_names(const std::string& text, const std::string& option) {
   std::vector<std::string> out;
   std::stringstream stream(text);
   std::string item;
   while (std::getline(stream, item, ',')) {
+    // Spaces after the commas are a list's usual typing, as --quantiles accepts them.
+    const auto first = item.find_first_not_of(" \t");
+    item = first == std::string::npos ? "" : item.substr(first, item.find_last_not_of(" \t") - first + 1);
     if (item.empty()) throw UsageError(option + ": empty column name in '" + text + "'");
     out.push_back(item);
   }

@@ -1,6 +1,8 @@
 // Shared plumbing of the three executables: error reporting, exit codes, common options.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -53,7 +55,19 @@ struct CsvFlags {
   CsvOptions output() const;  // defaults to the input delimiter
 };
 
-// Splits "a,b,c" into names (empty items are a usage error).
+// -q/--quiet and -v/--verbose (repeatable), the same pair in every tool; giving both is a
+// usage error (check()) rather than one silently winning.
+struct Verbosity {
+  bool quiet = false;
+  int verbose = 0;
+  void add(CLI::App& app, const std::string& group, const std::string& quiet_help, const std::string& verbose_help);
+  void check() const;  // throws UsageError if both are given
+};
+
+// -v's closing line of ebm-predict and ebm-sample on stderr: "PROGRAM: N rows in S s (R rows/s)".
+void print_rows_done(const std::string& program, std::size_t rows, std::chrono::steady_clock::time_point start);
+
+// Splits "a,b,c" into names, without the spaces around each (-f "age, bmi") (empty items are a usage error).
 std::vector<std::string> split_names(const std::string& text, const std::string& option);
 
 std::string version_string(const std::string& program);

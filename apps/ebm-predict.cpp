@@ -1,4 +1,5 @@
 // ebm-predict: predictive distributions p(y|x) of a trained model for each CSV row.
+#include <chrono>
 #include <iostream>
 
 #include <unistd.h>
@@ -59,8 +60,9 @@ int main(int argc, char** argv) {
   app.add_option("--report", o.report_path, "Draw the calibration curve and the PIT histogram (SVG; needs the targets)")->group(pictures);
   auto* r = "Run";
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(r)->check(CLI::Range(1, 1024));
-  bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no warnings about the input")->group(r);
+  ebm::cli::Verbosity verbosity;
+  verbosity.add(app, "Run", "No progress line (shown only when stderr is a terminal) and no warnings about the input",
+                "At the end, one line on stderr: rows, time, rows per second");
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     o.intervals = ebm::cli::interval_levels(intervals);
@@ -69,8 +71,11 @@ int main(int argc, char** argv) {
     o.csv = csv.input();
     o.output_csv = csv.output();
     o.precision = csv.precision;
-    if (!quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
-    if (!quiet) o.warnings = &std::cerr;
-    ebm::run_predict(o);
+    verbosity.check();
+    if (!verbosity.quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
+    if (!verbosity.quiet) o.warnings = &std::cerr;
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t rows = ebm::run_predict(o).rows;
+    if (verbosity.verbose > 0) ebm::cli::print_rows_done(program, rows, start);
   });
 }

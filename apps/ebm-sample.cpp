@@ -1,4 +1,5 @@
 // ebm-sample: draw samples from the energy-based model p(y|x) for each CSV row.
+#include <chrono>
 #include <iostream>
 
 #include <unistd.h>
@@ -41,16 +42,20 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(s)->check(ebm::cli::seed_value());
   app.add_flag("--flag-extrapolation", o.flag_extrapolation, "Add outside_training: the row's features outside the training range")->group(s);
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group("Run")->check(CLI::Range(1, 1024));
-  bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress line (shown only when stderr is a terminal) and no warnings about the input")->group("Run");
+  ebm::cli::Verbosity verbosity;
+  verbosity.add(app, "Run", "No progress line (shown only when stderr is a terminal) and no warnings about the input",
+                "At the end, one line on stderr: rows, time, rows per second");
 
   return ebm::cli::run_main(program, app, argc, argv, [&] {
     if (!keep.empty()) o.keep = ebm::cli::split_names(keep, "--keep");
     o.csv = csv.input();
     o.output_csv = csv.output();
     o.precision = csv.precision;
-    if (!quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
-    if (!quiet) o.warnings = &std::cerr;
-    ebm::run_sample(o);
+    verbosity.check();
+    if (!verbosity.quiet && isatty(STDERR_FILENO)) o.progress = &std::cerr;
+    if (!verbosity.quiet) o.warnings = &std::cerr;
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t rows = ebm::run_sample(o);
+    if (verbosity.verbose > 0) ebm::cli::print_rows_done(program, rows, start);
   });
 }

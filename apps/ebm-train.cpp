@@ -31,8 +31,8 @@ struct TextOptions {
   std::string features, categorical, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
   std::string x_embedding = "none";
   std::string schedule = "constant", epochs = "auto";
-  bool quiet = false, no_progress = false, no_calibrate = false;
-  int verbose = 0;
+  bool no_progress = false, no_calibrate = false;
+  ebm::cli::Verbosity verbosity;
   std::vector<std::string> merge;
   CLI::Option* valid_fraction = nullptr;
   ebm::cli::CsvFlags csv;
@@ -41,7 +41,7 @@ struct TextOptions {
 void add_data_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   const char* g = "Data";
   // DATA and --target are required unless --merge is given (checked in finish_options).
-  app.add_option("DATA", o.data_path, "Training CSV file, or - for standard input")->group(g);
+  app.add_option("DATA", o.data_path, "Training CSV file, or - for standard input (default)")->group(g);
   app.add_option("--target,-t", o.targets, "Target column (repeat for several targets)")->group(g);
   app.add_option("-m,--model", o.model_path, "Where to write the checkpoint (JSON)")->required()->group(g);
   app.add_option("--features,-f", text.features,
@@ -112,8 +112,7 @@ void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   app.add_option("--resume", o.resume_path, "Continue training from a checkpoint written with --checkpoint-every or by an interrupted run (same data, options, seed; a larger --epochs extends it)")->group(g);
   app.add_option("--init-model", o.init_model_path, "Start from this checkpoint's parameters and normalisation (fine-tuning on new data: same columns and architecture, fresh optimiser)")->group(g);
   app.add_option("-j,--threads", o.settings.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group(g)->check(CLI::Range(1, 1024));
-  app.add_flag("-q,--quiet", text.quiet, "No progress output")->group(g);
-  app.add_flag("-v,--verbose", text.verbose, "One line per epoch (loss, proposal and validation NLL, time)")->group(g);
+  text.verbosity.add(app, g, "No progress output", "One line per epoch (loss, proposal and validation NLL, time)");
   app.add_flag("--no-progress", text.no_progress, "No progress bar, even on a terminal")->group(g);
   app.add_option("--plot-history", o.plot_history_path, "Draw the training loss and validation NLL per epoch (SVG)")->group(g);
 }
@@ -148,7 +147,7 @@ std::string recorded_config(const CLI::App& app, bool has_x_embedding, bool defa
 // Typed settings from the text options; the library validates the values (settings.h).
 void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions& text) {
   if (text.merge.empty()) {
-    if (o.data_path.empty()) throw ebm::UsageError("DATA is required (the training CSV file, or - for standard input)");
+    if (o.data_path.empty()) o.data_path = "-";  // like ebm-predict and ebm-sample
     if (o.targets.empty()) throw ebm::UsageError("--target is required");
   } else if (!o.data_path.empty() || !o.targets.empty()) {
     throw ebm::UsageError("--merge combines trained checkpoints: it takes no DATA or --target");
@@ -171,8 +170,9 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   o.settings.calibrate = !text.no_calibrate;
   o.architecture.activation = ebm::activation_from_name(text.activation);
   o.architecture.x_embedding = ebm::x_embedding_from_name(text.x_embedding);
-  o.verbosity = text.quiet ? 0 : 1 + text.verbose;
-  o.progress_bar = !text.quiet && !text.no_progress && isatty(STDERR_FILENO);
+  text.verbosity.check();
+  o.verbosity = text.verbosity.quiet ? 0 : 1 + text.verbosity.verbose;
+  o.progress_bar = !text.verbosity.quiet && !text.no_progress && isatty(STDERR_FILENO);
   o.log = &std::cerr;
   o.interrupt = &g_interrupted;
   o.training = &g_training;

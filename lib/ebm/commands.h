@@ -1,4 +1,4 @@
-// The three user-level operations behind ebm-train, ebm-predict and ebm-sample.
+// The user-level operations behind ebm-train, ebm-predict, ebm-sample and ebm-inspect.
 // The executables only parse options into these structs and report errors; tests call
 // the same functions directly.
 #pragma once
@@ -128,6 +128,24 @@ struct SampleOptions {
 };
 
 std::size_t run_sample(const SampleOptions& options);
+
+// ebm-inspect: a checkpoint's columns (name, kind and training statistics), architecture,
+// training settings, history summary and calibration; with data_path (a CSV with the
+// features and targets), the permutation importance of each feature: the increase of the
+// mean NLL when that feature's column is shuffled (inspect_command.cpp).
+struct InspectOptions {
+  std::string model_path;
+  std::string data_path;                 // "" = no importance; "-" = stdin
+  CsvOptions csv;
+  int samples = 1024;                    // proposal samples per row, as ebm-predict --samples
+  int repeats = 1;                       // shuffles per feature (their mean; sd if > 1)
+  std::uint64_t seed = 0;                // proposal draws (as ebm-predict --seed) and shuffles
+  int threads = 1;
+};
+
+// The report as JSON (ebm-inspect --json; keys in docs/usage.md), and as text.
+nlohmann::ordered_json run_inspect(const InspectOptions& options);
+std::string inspect_text(const nlohmann::ordered_json& report);
 
 
 }  // namespace ebm

@@ -81,7 +81,11 @@ std::size_t find_column(const std::string& source, const std::vector<std::string
                         const std::string& name) {
   const auto it = index.find(name);
   if (it != index.end()) return it->second;
-  throw DataError(source + ": no column '" + name + "' (columns: " + join_names(columns) + ")");
+  // A tab-separated file read with the default comma is one column whose name has tabs.
+  const bool tabs_in_one_column = columns.size() == 1 && columns[0].find('\t') != std::string::npos;
+  throw DataError(source + ": no column '" + name + "' (columns: " + join_names(columns) + ")" +
+                  (tabs_in_one_column ? "; the header has tabs but reads as one column: tab-separated input needs --tabs"
+                                      : ""));
 }
 
 // Decimal exponent of a syntactically valid, unsigned number: that of its leading
@@ -241,6 +245,12 @@ CsvReader::CsvReader(const std::string& path, const CsvOptions& options)
 
   if (!read_nonblank_line()) {
     throw DataError(source_ + ": empty input" + (options_.header ? " (no header row)" : ""));
+  }
+  // A checkpoint given where the data goes ("ebm-train model.json ..."): say so, rather
+  // than complain about its second line's quotes.
+  if (const auto first = line_.find_first_not_of(" \t"); first != std::string::npos && line_[first] == '{') {
+    throw DataError(source_ + ":" + std::to_string(line_number_) +
+                    ": this is JSON (an ebm checkpoint?), not a CSV table; the model is given with -m");
   }
   if (split_current_line() > kMaxColumns) {
     throw DataError(source_ + ":" + std::to_string(line_number_) + ": more than " + std::to_string(kMaxColumns) +

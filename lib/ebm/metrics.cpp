@@ -40,6 +40,7 @@ MetricSums::MetricSums(int targets, int levels)
       absolute_(static_cast<std::size_t>(targets)),
       crps_(static_cast<std::size_t>(targets)),
       covered_(static_cast<std::size_t>(targets) * static_cast<std::size_t>(levels)),
+      covered_at_(static_cast<std::size_t>(targets) * kReportedLevelCount),
       pit_(static_cast<std::size_t>(kPitFineBins) * static_cast<std::size_t>(targets)) {}
 
 void MetricSums::add(int d, const TargetScore& s, double w) {
@@ -48,6 +49,9 @@ void MetricSums::add(int d, const TargetScore& s, double w) {
   absolute_[d] += w * std::abs(error);
   crps_[d] += w * s.crps * s.scale;
   for (int l = 0; l < levels_; ++l) covered_[d * levels_ + l] += s.covered[l] ? w : 0.0;
+  for (int k = 0; k < kReportedLevelCount; ++k) {
+    covered_at_[static_cast<std::size_t>(d) * kReportedLevelCount + k] += s.covered_at[k] ? w : 0.0;
+  }
   const int bin = std::min(kPitFineBins - 1, static_cast<int>(s.pit * kPitFineBins));
   pit_[static_cast<std::size_t>(d) * kPitFineBins + bin] += 1;
 }
@@ -66,6 +70,7 @@ void MetricSums::merge(const MetricSums& other) {
   }
   for (std::size_t k = 0; k < covered_.size(); ++k) covered_[k] += other.covered_[k];
   for (std::size_t b = 0; b < pit_.size(); ++b) pit_[b] += other.pit_[b];
+  for (std::size_t k = 0; k < covered_at_.size(); ++k) covered_at_[k] += other.covered_at_[k];
 }
 
 std::vector<std::vector<long>> MetricSums::pit_counts() const {
@@ -79,9 +84,13 @@ std::vector<std::vector<long>> MetricSums::pit_counts() const {
 
 namespace {
 
-nlohmann::ordered_json coverage_levels_json(const std::vector<long>& fine) {
+// Shares of `pairs` (row, target) pairs inside the interval of each reported level, from
+// the kReportedLevelCount counts at `counts`.
+nlohmann::ordered_json coverage_levels_json(const double* counts, double pairs) {
   nlohmann::ordered_json levels = nlohmann::ordered_json::object();
-  for (double level : kReportedCoverageLevels) levels[format_number(level)] = pit_coverage(fine, level);
+  for (int k = 0; k < kReportedLevelCount; ++k) {
+    levels[format_number(kReportedCoverageLevels[k])] = counts[k] / pairs;
+  }
   return levels;
 }
 
@@ -135,7 +144,13 @@ nlohmann::ordered_json MetricSums::to_json(const std::vector<std::string>& targe
   for (const auto& counts : fine) {
     for (int b = 0; b < kPitFineBins; ++b) pooled[b] += counts[b];
   }
-  m["coverage_levels"] = coverage_levels_json(pooled);
+  std::vector<double> pooled_covered(kReportedLevelCount, 0.0);
+  for (int d = 0; d < targets_; ++d) {
+    for (int k = 0; k < kReportedLevelCount; ++k) {
+      pooled_covered[k] += covered_at_[static_cast<std::size_t>(d) * kReportedLevelCount + k];
+    }
+  }
+  m["coverage_levels"] = coverage_levels_json(pooled_covered.data(), n * dy);
   m["pit_histogram"] = pit_histogram(pooled, 10);
   nlohmann::ordered_json per_target = nlohmann::ordered_json::object();
   for (int d = 0; d < targets_; ++d) {
@@ -145,7 +160,7 @@ nlohmann::ordered_json MetricSums::to_json(const std::vector<std::string>& targe
                                 {"crps", crps_[d] / n},
                                 {"coverage", covered[0] / n}};
     if (several) t["coverage_intervals"] = interval_coverage_json(intervals, covered, n);
-    t["coverage_levels"] = coverage_levels_json(fine[d]);
+    t["coverage_levels"] = coverage_levels_json(&covered_at_[static_cast<std::size_t>(d) * kReportedLevelCount], n);
     t["pit_histogram"] = pit_histogram(fine[d], 10);
     per_target[targets[d]] = std::move(t);
   }

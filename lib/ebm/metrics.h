@@ -2,10 +2,15 @@
 // tests): sums accumulated row by row, merged across tasks and chunks in a fixed order (so
 // the result does not depend on the thread count), and written as JSON.
 //
-// Calibration comes from PIT values u = F(y) counted in kPitFineBins equal bins of [0, 1]
-// (u = 1 in the last). The central interval of level a contains y iff |u - 1/2| <= a/2,
-// so its coverage is the share of the bins between (1 - a)/2 and (1 + a)/2: exact for
-// levels that are multiples of 2 / kPitFineBins.
+// Coverage has one definition: the share of observed values inside the central interval
+// [q((1-a)/2), q((1+a)/2)] that ebm-predict --interval a writes (weighted_quantile), both
+// for "coverage" (the level "interval") and for "coverage_levels" (kReportedCoverageLevels).
+//
+// The PIT histogram and the --report curve come from PIT values u = F(y) counted in
+// kPitFineBins equal bins of [0, 1] (u = 1 in the last); pit_coverage reads the curve off
+// them: |u - 1/2| <= a/2, the share of the bins between (1 - a)/2 and (1 + a)/2. F is the
+// step CDF of the weighted draws while the quantiles interpolate between draws, so the
+// curve can differ from "coverage_levels" by a draw's weight per row.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +24,7 @@ namespace ebm {
 
 constexpr int kPitFineBins = 200;
 constexpr double kReportedCoverageLevels[] = {0.5, 0.8, 0.9, 0.95, 0.99};
+constexpr int kReportedLevelCount = sizeof kReportedCoverageLevels / sizeof kReportedCoverageLevels[0];
 double pit_coverage(const std::vector<long>& counts, double level);
 std::vector<double> pit_histogram(const std::vector<long>& counts, int bins);  // fractions
 
@@ -28,6 +34,7 @@ struct TargetScore {
   double crps = 0, scale = 1;  // CRPS in standardised units, and y's scale (CRPS in user's units = crps * scale)
   // Observed inside the central interval of each level (the levels of MetricSums, in order).
   std::vector<bool> covered;
+  bool covered_at[kReportedLevelCount] = {};  // ... of each of kReportedCoverageLevels
   double pit = 0;        // predictive CDF at the observed value
 };
 
@@ -72,7 +79,8 @@ class MetricSums {
   double weight_ = 0, cell_weight_ = 0;  // sums of the rows' weights (of the rows with cells)
   long cells_ = 0;
   std::vector<double> squared_, absolute_, crps_;
-  std::vector<double> covered_;  // targets x levels
+  std::vector<double> covered_;     // targets x levels (weighted)
+  std::vector<double> covered_at_;  // targets x kReportedLevelCount (weighted)
   std::vector<long> pit_;  // targets x kPitFineBins
 };
 

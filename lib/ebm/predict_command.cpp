@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include "ebm/commands.h"
 #include "ebm/ensemble.h"
@@ -42,6 +43,17 @@ void validate(const PredictOptions& o) {
   check_unique_names(o.keep, "--keep");
   if (o.mode_steps < 0) throw UsageError("--mode-steps must be >= 0");
   if (o.threads < 1) throw UsageError("--threads must be at least 1");
+  // Standard output carries one stream: the predictions, or (with -o FILE) one side file.
+  std::vector<std::string> to_stdout;
+  for (const auto& [option, path] : {std::pair<std::string, std::string>{"-o", o.output_path},
+                                     {"--metrics", o.metrics_path}, {"--plot", o.plot_path}, {"--report", o.report_path}}) {
+    if (path == "-") to_stdout.push_back(option);
+  }
+  if (to_stdout.size() > 1) {
+    throw UsageError(to_stdout[1] + " - would mix its output into " +
+                     (to_stdout[0] == "-o" ? std::string("the CSV predictions") : to_stdout[0] + "'s") +
+                     " on standard output; write one of them to a file (e.g. -o pred.csv)");
+  }
 }
 
 // The columns of a prediction row: the kept input columns, then per target mean, std,
@@ -128,6 +140,12 @@ void write_target_estimates(const PredictContext& ctx, const ImportanceSample& i
   const double observed_std = ys.to_standard(d, score.observed);
   score.crps = weighted_crps(draws, observed_std);
   score.scale = ys.scale[d];
+  // The reported levels' intervals, computed as --interval computes lo and hi (metrics.h).
+  for (int k = 0; k < kReportedLevelCount; ++k) {
+    const double level = kReportedCoverageLevels[k];
+    score.covered_at[k] = score.observed >= ys.to_original(d, weighted_quantile(draws, 0.5 * (1 - level))) &&
+                          score.observed <= ys.to_original(d, weighted_quantile(draws, 0.5 * (1 + level)));
+  }
   score.pit = weighted_pit(draws, observed_std);
   sums.add(d, score, row_weight(chunk, chunk_row));
 }

@@ -6,6 +6,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "ebm/csv.h"
+
 namespace ebm {
 
 RowProgress::RowProgress(std::ostream* out) : out_(out), start_(std::chrono::steady_clock::now()), last_(start_) {}
@@ -76,8 +78,7 @@ void TrainProgress::batch_done(int batch, int batches) {
   if (batch == batches) ++current_epoch_;
 }
 
-void TrainProgress::summary(const TrainingState& st, bool stopped_early, double calibrated_nll,
-                            double temperature) const {
+void TrainProgress::summary(const TrainingState& st, bool stopped_early, const CalibrationSummary& cal) const {
   if (log_ == nullptr) return;
   std::ostringstream line;
   line << "trained " << st.history.size() << " epochs in " << std::fixed << std::setprecision(1) << seconds() << "s"
@@ -88,11 +89,15 @@ void TrainProgress::summary(const TrainingState& st, bool stopped_early, double 
          << r.train_proposal_nll + log_jacobian_;
     if (std::isfinite(r.valid_nll)) line << ", valid NLL " << r.valid_nll + log_jacobian_;
   }
-  if (std::isfinite(calibrated_nll)) {
-    line << ", calibrated " << calibrated_nll + log_jacobian_ << " (T = " << std::setprecision(3) << temperature
-         << ")";
+  line << "\n";
+  // The training-time valid NLL above and calibration's come from different draws (and
+  // the widened proposal), so only calibration's own before/after pair is compared.
+  if (std::isfinite(cal.nll_after)) {
+    line << "calibration: temperature " << format_number(cal.temperature, 4) << ", proposal width x"
+         << format_number(cal.proposal_scale, 4) << ": valid NLL " << cal.nll_before + log_jacobian_
+         << " at T = 1 -> " << cal.nll_after + log_jacobian_ << "\n";
   }
-  *log_ << line.str() << "\n";
+  *log_ << line.str();
 }
 
 }  // namespace ebm

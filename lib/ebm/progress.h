@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <iosfwd>
 #include <string>
@@ -28,6 +29,13 @@ class RowProgress {
   bool drawn_ = false;
 };
 
+// What calibration did, for the summary: the validation NLLs at T = 1 and at T come from
+// one estimate (standardised units; NaN when not calibrated).
+struct CalibrationSummary {
+  double temperature = 1, proposal_scale = 1;
+  double nll_before = NAN, nll_after = NAN;
+};
+
 // ebm-train's log: with verbosity >= 2 one line per epoch, with a progress bar a line
 // redrawn every four batches (epoch, bar, last loss and validation NLL, time left), and the
 // final summary. NLLs are shown in the user's units (standardised + log_jacobian).
@@ -39,8 +47,9 @@ class TrainProgress {
   void batch_done(int batch, int batches);
   void clear_bar();  // erases the bar before other output
   double seconds() const;
-  // "trained N epochs in S s ...; best epoch B: train loss ..., valid NLL ..., calibrated ... (T = ...)"
-  void summary(const TrainingState& state, bool stopped_early, double calibrated_nll, double temperature) const;
+  // "trained N epochs in S s ...; best epoch B: train loss ..., valid NLL ..." and, when
+  // calibrated, "calibration: temperature T, proposal width xS: valid NLL A at T = 1 -> B"
+  void summary(const TrainingState& state, bool stopped_early, const CalibrationSummary& calibration) const;
 
  private:
   std::ostream* log_;

@@ -32,6 +32,10 @@ constexpr std::uint64_t kRowHash = 0x8a5cd789635d2dffULL;
 // (member 0 with the seed itself; ensemble.h).
 constexpr std::uint64_t kEnsembleMember = 0x299f31d0082efa98ULL;
 
+// ebm-inspect's permutation importance: the shuffle of feature j's column in repeat r
+// (stream j * repeats + r, seed = --seed).
+constexpr std::uint64_t kPermutation = 0x7065726d75746521ULL;
+
 // --plot: reservoir sampling of the observed points drawn (stream number, seed = --seed).
 constexpr std::uint64_t kPlotPointsStream = 0x706c6f74;
 

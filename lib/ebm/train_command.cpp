@@ -509,7 +509,9 @@ void log_plan(const TrainOptions& options, const TrainingData& data, const Energ
 // How the model was calibrated on the validation rows (identity: not calibrated).
 struct Calibration {
   double temperature = 1.0, proposal_scale = 1.0;
-  double nll_after = NAN;  // validation NLL at the fitted temperature (standardised units)
+  // Validation NLL at T = 1 and at the fitted temperature, from one estimate (the same
+  // rows and draws), so they compare like with like (standardised units).
+  double nll_before = NAN, nll_after = NAN;
 };
 
 // The checkpoint's "results": the kept epoch's figures, the calibration and the history,
@@ -659,20 +661,14 @@ Calibration calibrate(const TrainOptions& options, const TrainSettings& s, const
   cal.proposal_scale = fit_proposal_scale(model, params, data.x_valid, data.y_valid, &q_before, &q_after, weights);
   model.shift_proposal_log_variances(params.data(), static_cast<float>(2.0 * std::log(cal.proposal_scale)));
   if (log != nullptr) {
-    *log << "calibration: proposal width x" << format_number(cal.proposal_scale, 4) << ", validation proposal NLL "
+    *log << "calibration: proposal width x" << format_number(cal.proposal_scale, 4) << ", valid proposal NLL "
          << format_number(q_before + log_jacobian, 5) << " -> " << format_number(q_after + log_jacobian, 5) << "\n";
   }
-  double nll_before = NAN;
   cal.temperature = fit_temperature(model, params, data.x_valid, data.y_valid, s.valid_samples,
-                                    s.seed ^ streams::kTemperature, s.threads, &nll_before, &cal.nll_after, s.support,
-                                    weights);
+                                    s.seed ^ streams::kTemperature, s.threads, &cal.nll_before, &cal.nll_after,
+                                    s.support, weights);
   model.scale_energy(params.data(), static_cast<float>(1.0 / cal.temperature));
-  if (log != nullptr) {
-    *log << "calibration: temperature " << format_number(cal.temperature, 4) << ", validation NLL "
-         << format_number(nll_before + log_jacobian, 5) << " -> " << format_number(cal.nll_after + log_jacobian, 5)
-         << "\n";
-  }
-  return cal;
+  return cal;  // the temperature and its NLLs are in the summary (TrainProgress::summary)
 }
 
 // Keeps what was learnt by an interrupted run: the best (or last) complete epoch, with
@@ -748,8 +744,9 @@ MemberOutcome train_member(const TrainOptions& options, const TrainingData& data
   if (s.seed != options.settings.seed) outcome.results["member_seed"] = s.seed;
   if (options.log != nullptr && options.verbosity >= 1) {
     progress.clear_bar();
-    progress.summary(outcome.result.state, outcome.result.stopped_early, outcome.calibration.nll_after,
-                     outcome.calibration.temperature);
+    const Calibration& cal = outcome.calibration;
+    progress.summary(outcome.result.state, outcome.result.stopped_early,
+                     CalibrationSummary{cal.temperature, cal.proposal_scale, cal.nll_before, cal.nll_after});
   }
   return outcome;
 }

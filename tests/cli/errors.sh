@@ -63,6 +63,7 @@ printf 'x,,y\n1,2,3\n' > empty_name.csv
 printf 'x,y\n1,2\n3,4\n5,6\n' > three.csv
 printf 'id,y\na,1\nb,2\n' > text_only.csv
 printf 'x;y\n1;2\n3;4\n' > semicolon.csv
+printf 'x\ty\n1\t2\n3\t4\n' > tabs.csv
 printf 'x\n1\n2\n' > x_only.csv
 printf 'z,y\n1,2\n' > no_x.csv
 printf 'x,y\n' > no_rows.csv
@@ -196,6 +197,10 @@ t 1 "dup\.csv:1: duplicate column name 'x' \(columns 1 and 3\)$"       train dup
 t 1 "empty_name\.csv:1:2: empty column name in the header$"            train empty_name.csv --target y -m $M "${q[@]}"
 t 1 "text_only\.csv: no feature columns"                               train text_only.csv --target y -m $M "${q[@]}"
 t 1 "semicolon\.csv: no column 'y' \(columns: x;y\)$"                  train semicolon.csv --target y -m $M "${q[@]}"
+t 1 "tabs\.csv: no column 'y' \(columns: x.y\); the header has tabs but reads as one column: tab-separated input needs --tabs$" \
+                                                                       train tabs.csv --target y -m $M "${q[@]}"
+t 1 "model\.json:1: this is JSON \(an ebm checkpoint\?\), not a CSV table; the model is given with -m$" \
+                                                                       train model.json --target y -m $M "${q[@]}"
 t 1 "three\.csv: no column 'y' \(columns: 1, 2\)$"                     train three.csv --no-header --target y -m $M "${q[@]}"
 IN=tgt_late.csv \
 t 1 "<stdin>:4:2: column 'y': expected a number, found 'xyz'$"         train - --target y -m $M "${q[@]}"
@@ -248,10 +253,15 @@ t 2 "--checkpoint-every: must be >= 0, found -1 "                    train "$tra
 t 2 "--threads: Value 0 not in range 1 to 1024"                        train "$train_data" --target y -m $M -j 0 "${q[@]}"
 t 2 "--delimiter must be a single character, found '::'$"              train "$train_data" --target y -m $M --delimiter '::' "${q[@]}"
 t 2 "--delimiter cannot be a quote or newline$"                        train "$train_data" --target y -m $M --delimiter '"' "${q[@]}"
-t 2 "The following argument was not expected: --bogus"                 train "$train_data" --target y -m $M --bogus "${q[@]}"
+t 2 "unknown option '--bogus' \(see ebm-[a-z]+ --help\)$"                                        train "$train_data" --target y -m $M --bogus "${q[@]}"
+t 2 "unknown option '--epoch' \(did you mean --epochs\?\) \(see ebm-[a-z]+ --help\)$"           train "$train_data" --target y -m $M --epoch 5 --hidden 4 -q
+t 2 "unknown option '--hiden' \(did you mean --hidden\?\) \(see ebm-[a-z]+ --help\)$"           train "$train_data" --target y -m $M --hiden=4 --epochs 1 -q
+t 2 "unknown option '-Z' \(see ebm-[a-z]+ --help\)$"                                             train "$train_data" --target y -m $M -Z "${q[@]}"
+t 2 "-q/--quiet and -v/--verbose cannot be used together$"                             train "$train_data" --target y -m $M "${q[@]}" -v
 t 2 "--model is required"                                              train "$train_data" --target y "${q[@]}"
 t 2 "--target is required"                                             train "$train_data" -m $M "${q[@]}"
-t 2 "DATA is required"                                                 train --target y -m $M "${q[@]}"
+IN=tgt_late.csv \
+t 1 "<stdin>:4:2: column 'y': expected a number, found 'xyz'$"         train --target y -m $M "${q[@]}"
 t 1 "out/nodir/m\.json: cannot create: No such file or directory$"     train "$train_data" --target y -m out/nodir/m.json "${q[@]}"
 t 1 "out: cannot create: Is a directory$"                              train "$train_data" --target y -m out "${q[@]}"
 t 1 "nosuch\.json: cannot open: No such file or directory$"            train "$train_data" --target y -m $M --resume nosuch.json "${q[@]}"
@@ -355,10 +365,17 @@ t 2 "--threads: Value 0 not in range 1 to 1024"                        predict "
 t 2 "--keep: empty column name in 'x,,y'$"                             predict "$test_data" "${p[@]}" --keep x,,y
 t 2 "--seed: expected an integer from 0 to 18446744073709551615, found 'abc'"                                  predict "$test_data" "${p[@]}" --seed abc
 t 2 "The following argument was not expected: extra\.csv"              predict "$test_data" extra.csv "${p[@]}"
-t 2 "The following argument was not expected: --bogus"                 predict "$test_data" "${p[@]}" --bogus
+t 2 "unknown option '--bogus' \(see ebm-[a-z]+ --help\)$"                                        predict "$test_data" "${p[@]}" --bogus
+t 2 "unknown option '--interva' \(did you mean --interval\?\) \(see ebm-[a-z]+ --help\)$"        predict "$test_data" "${p[@]}" --interva 0.9
+t 2 "-q/--quiet and -v/--verbose cannot be used together$"                             predict "$test_data" "${p[@]}" -q -v
+t 2 "--metrics - would mix its output into the CSV predictions on standard output; write one of them to a file \(e\.g\. -o pred\.csv\)$" \
+                                                                       predict "$test_data" -m model.json --metrics -
+t 2 "--report - would mix its output into --metrics's on standard output" \
+                                                                       predict "$test_data" "${p[@]}" --metrics - --report -
 
 # ------------------------------------------------------------------------- ebm-sample
 t 2 "--draws is required"                                              sample "$test_data" -m model.json -o out/s.csv
+t 2 "-q/--quiet and -v/--verbose cannot be used together$"                             sample "$test_data" "${s[@]}" -v -q
 t 2 "--model is required"                                              sample "$test_data" -n 2 -o out/s.csv
 t 2 "--draws: Value 0 not in range 1 to"                               sample "$test_data" -m model.json -n 0 -o out/s.csv
 t 2 "--draws: Value -1 not in range 1 to"                              sample "$test_data" -m model.json -n -1 -o out/s.csv

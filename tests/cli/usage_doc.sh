@@ -18,7 +18,7 @@ section() {  # the text of "## NAME" up to the next "## " heading
 long_options() { grep -oE -- '--[a-z][a-z0-9-]*' | sort -u; }
 
 shared="$(section ebm-train; section "Configuration files")"
-for tool in train predict sample; do
+for tool in train predict sample inspect; do
   help="$("$build/ebm-$tool" --help)" || { fail "ebm-$tool --help failed"; continue; }
   text="$(section "ebm-$tool")"
   [ -n "$text" ] || { fail "docs/usage.md has no '## ebm-$tool' section"; continue; }
