@@ -48,13 +48,22 @@ std::pair<double, double> target_training_range(const Checkpoint& c, std::size_t
 }
 
 // One entry per column. "kind" says how the model reads the column: "numeric" (standardised
-// by the training mean and sd) is the only kind today; other kinds (categorical levels,
-// missing-value indicators) add their own keys beside it.
+// by the training mean and sd; "missing_in_training" when it has a missing-value indicator)
+// or "categorical" (one-hot over "levels"); "training_range" when the checkpoint keeps it.
 Json feature_entries(const Checkpoint& c) {
   Json out = Json::array();
   for (std::size_t j = 0; j < c.features.size(); ++j) {
-    out.push_back({{"name", c.features[j]}, {"kind", "numeric"}, {"mean", c.x_scaler.mean[j]},
-                   {"sd", c.x_scaler.scale[j]}});
+    const bool categorical = is_categorical(c.feature_encoding, j);
+    Json f = {{"name", c.features[j]}, {"kind", categorical ? "categorical" : "numeric"}};
+    if (categorical) {
+      f["levels"] = c.feature_encoding[j].levels;
+    } else {
+      f["mean"] = c.x_scaler.mean[j];
+      f["sd"] = c.x_scaler.scale[j];
+      if (j < c.x_lo.size()) f["training_range"] = {c.x_lo[j], c.x_hi[j]};
+    }
+    f["missing_in_training"] = j < c.feature_encoding.size() && c.feature_encoding[j].missing_in_training;
+    out.push_back(f);
   }
   return out;
 }
@@ -159,24 +168,51 @@ double mean_nll(const NllContext& ctx, ThreadPool& pool, const Matrix<float>& x_
   return total / n;
 }
 
-// Row j of `x` (one feature over all rows) in a seeded random order.
-Matrix<float> shuffled_feature(const Matrix<float>& x, int feature, std::uint64_t seed, std::uint64_t stream) {
+// The rows of `x` that encode one feature (feature_encoding.h): `width` rows from `first`
+// (its value and missing indicator, or its one-hot block), shuffled together across the
+// columns in a seeded random order.
+Matrix<float> shuffled_feature(const Matrix<float>& x, int first, int width, std::uint64_t seed, std::uint64_t stream) {
   std::vector<Eigen::Index> order(static_cast<std::size_t>(x.cols()));
   std::iota(order.begin(), order.end(), 0);
   Rng rng(seed ^ streams::kPermutation, stream);
   for (std::size_t i = order.size(); i-- > 1;) std::swap(order[i], order[rng.below(i + 1)]);
   Matrix<float> out = x;
-  for (std::size_t r = 0; r < order.size(); ++r) out(feature, static_cast<Eigen::Index>(r)) = x(feature, order[r]);
+  for (std::size_t r = 0; r < order.size(); ++r) {
+    out.block(first, static_cast<Eigen::Index>(r), width, 1) = x.block(first, order[r], width, 1);
+  }
   return out;
+}
+
+// Keeps the rows whose targets are all present (a row with a missing target has no NLL).
+void drop_rows_without_target(InputChunk& data) {
+  std::vector<Eigen::Index> keep;
+  for (Eigen::Index r = 0; r < data.x_std.cols(); ++r) {
+    if (!data.target_missing[static_cast<std::size_t>(r)]) keep.push_back(r);
+  }
+  if (keep.empty()) throw DataError("no data row has all its target values, for permutation importance");
+  if (keep.size() == static_cast<std::size_t>(data.x_std.cols())) return;
+  Matrix<float> x(data.x_std.rows(), static_cast<Eigen::Index>(keep.size()));
+  Matrix<float> y(data.y_std.rows(), static_cast<Eigen::Index>(keep.size()));
+  std::vector<std::uint64_t> streams;
+  for (std::size_t i = 0; i < keep.size(); ++i) {
+    x.col(static_cast<Eigen::Index>(i)) = data.x_std.col(keep[i]);
+    y.col(static_cast<Eigen::Index>(i)) = data.y_std.col(keep[i]);
+    streams.push_back(data.streams[static_cast<std::size_t>(keep[i])]);
+  }
+  data.x_std = std::move(x);
+  data.y_std = std::move(y);
+  data.streams = std::move(streams);
 }
 
 Json permutation_importance(const InspectOptions& o, const Checkpoint& c) {
   CsvReader reader(o.data_path, o.csv);
   const InputColumns cols = resolve_columns(reader, c, {}, true, "permutation importance");
   InputChunk data;
-  if (!read_chunk(reader, c, cols, std::numeric_limits<int>::max(), 0, data)) {
+  EncodingCounts counts;
+  if (!read_chunk(reader, c, cols, std::numeric_limits<int>::max(), 0, data, counts)) {
     throw DataError(reader.source() + ": no data rows for permutation importance");
   }
+  drop_rows_without_target(data);
   const EnergyModel model(c.architecture);
   const std::vector<ParamVector> members = member_parameters(c);
   const NllContext ctx{c, model, members, standardised_support(c), o.samples, o.seed};
@@ -184,11 +220,13 @@ Json permutation_importance(const InspectOptions& o, const Checkpoint& c) {
   const double baseline = mean_nll(ctx, pool, data.x_std, data.y_std, data.streams);
   if (!std::isfinite(baseline)) throw NumericalError(reader.source() + ": the NLL of the data is not finite");
   Json features = Json::array();
-  for (int j = 0; j < c.architecture.x_dim; ++j) {
+  int first = 0;  // the feature's first encoded input
+  for (int j = 0; j < static_cast<int>(c.features.size()); ++j) {
+    const int width = c.feature_encoding.empty() ? 1 : c.feature_encoding[static_cast<std::size_t>(j)].width();
     std::vector<double> increases;
     for (int r = 0; r < o.repeats; ++r) {
       const std::uint64_t stream = static_cast<std::uint64_t>(j) * static_cast<std::uint64_t>(o.repeats) + r;
-      const Matrix<float> x = shuffled_feature(data.x_std, j, o.seed, stream);
+      const Matrix<float> x = shuffled_feature(data.x_std, first, width, o.seed, stream);
       increases.push_back(mean_nll(ctx, pool, x, data.y_std, data.streams) - baseline);
     }
     const double mean = std::accumulate(increases.begin(), increases.end(), 0.0) / o.repeats;
@@ -197,6 +235,7 @@ Json permutation_importance(const InspectOptions& o, const Checkpoint& c) {
     Json entry = {{"name", c.features[static_cast<std::size_t>(j)]}, {"nll_increase", mean}};
     if (o.repeats > 1) entry["nll_increase_sd"] = std::sqrt(squares / (o.repeats - 1));
     features.push_back(entry);
+    first += width;
   }
   return {{"data", reader.source()}, {"rows", data.rows()}, {"samples", o.samples}, {"seed", o.seed},
           {"repeats", o.repeats}, {"nll", baseline}, {"features", features}};
@@ -229,9 +268,17 @@ std::string table_text(const std::vector<std::vector<std::string>>& rows) {
 // "name  kind  details..." per column; the details depend on the kind.
 std::string columns_text(const Json& report) {
   std::ostringstream out;
-  std::vector<std::vector<std::string>> rows{{"feature", "kind", "training mean", "training sd"}};
+  std::vector<std::vector<std::string>> rows{{"feature", "kind", "training mean", "training sd", "training range"}};
   for (const Json& f : report["features"]) {
-    rows.push_back({f["name"].get<std::string>(), f["kind"].get<std::string>(), number_text(f["mean"]), number_text(f["sd"])});
+    std::string kind = f["kind"].get<std::string>();
+    if (f.contains("levels")) kind += " (" + std::to_string(f["levels"].size()) + " levels)";
+    if (f["missing_in_training"].get<bool>()) kind += ", missing values";
+    const bool numeric = f.contains("mean");
+    const std::string range = f.contains("training_range") ? number_text(f["training_range"][0]) + " .. " +
+                                                                 number_text(f["training_range"][1])
+                                                           : "-";
+    rows.push_back({f["name"].get<std::string>(), kind, numeric ? number_text(f["mean"]) : "-",
+                    numeric ? number_text(f["sd"]) : "-", range});
   }
   out << "features (" << report["features"].size() << "):\n" << table_text(rows);
   rows = {{"target", "kind", "training mean", "training sd", "training range", "support", "lattice step"}};
