@@ -7,7 +7,11 @@
 #
 #   bash bench/methods1d.sh [--seeds N] [--jobs J] [--methods "m1 m2 ..."] [--datasets "1 2"]
 #                           [--settings "paper defaults"] [--build DIR] [--out FILE]
+#                           [--paper-samples M] [--paper-epochs N]
 #
+# --paper-samples / --paper-epochs shrink the paper setting's M = 1024 and 75 epochs when
+# the machine cannot afford them (ml-mcmc costs 16 forward and backward passes per step);
+# every JSON line records the values used.
 # Appends one JSON line per run to OUT (default bench/results/methods1d.jsonl); then
 # bench/summarize_methods1d.py OUT prints the table. Runs J trainings at a time (default 2),
 # each single-threaded and niced: the machine is shared.
@@ -15,6 +19,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 build="$here/build"; out="$here/bench/results/methods1d.jsonl"; seeds=3; jobs=2
 methods="ml-is kld-is ml-mcmc nce nce+ dsm sm"; datasets="1 2"; settings="paper defaults"
+paper_samples=1024; paper_epochs=75
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
@@ -24,6 +29,8 @@ while [ $# -gt 0 ]; do
     --settings) settings="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --paper-samples) paper_samples="$2"; shift 2 ;;
+    --paper-epochs) paper_epochs="$2"; shift 2 ;;
     *) echo "methods1d.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -69,8 +76,8 @@ options() {  # SETTING METHOD DATASET
   # P2's 1D network: hidden 10, tanh y-branch (one layer) and joint network with two
   # residual blocks (ebm uses one activation throughout: tanh); Adam 1e-3 without weight
   # decay, batch 32, 75 epochs, M = 1024, no validation split, the last epoch kept.
-  local common="--hidden 10 --x-layers 2 --y-layers 1 --residual-blocks 2 --activation tanh --samples 1024
-    --batch-size 32 --lr 1e-3 --weight-decay 0 --epochs 75 --valid-fraction 0 --early-stopping 0 --no-calibrate
+  local common="--hidden 10 --x-layers 2 --y-layers 1 --residual-blocks 2 --activation tanh --samples $paper_samples
+    --batch-size 32 --lr 1e-3 --weight-decay 0 --epochs $paper_epochs --valid-fraction 0 --early-stopping 0 --no-calibrate
     --noise gmm"
   case "$method" in
     ml-is) echo "$common --gmm-sigmas $(scaled "$sd" 0.2,1.6)" ;;
@@ -95,15 +102,24 @@ run_one() {  # SETTING METHOD DATASET SEED
     --seed "$seed" -j 1 -q $(options "$setting" "$method" "$dataset")
   end=$(date +%s.%N)
   nice -n 10 "$build/grid-kl" "$model" --dataset "$dataset" |
-    python3 -c "import json,sys; r=json.load(sys.stdin); r.update(dataset=$dataset, setting='$setting', seed=$seed, train_seconds=round($end-$start,2)); print(json.dumps(r))"
+    python3 -c "import json,sys; r=json.load(sys.stdin); t=json.load(open('$model'))['training']; r.update(dataset=$dataset, setting='$setting', seed=$seed, samples=t['samples'], epochs=t['epochs'], train_seconds=round($end-$start,2)); print(json.dumps(r))"
 }
 export -f run_one options scaled
-export build work sd1 sd2
+export build work sd1 sd2 paper_samples paper_epochs
 
-for setting in $settings; do
-  for dataset in $datasets; do
-    for method in $methods; do
-      for ((s = 0; s < seeds; s++)); do echo "$setting $method $dataset $s"; done
+# Seed-major order (every method and dataset with seed 0 first), so that a run cut short
+# still covers everything with fewer seeds; runs already in OUT are skipped (resumable).
+touch "$out"
+for ((s = 0; s < seeds; s++)); do
+  for setting in $settings; do
+    for dataset in $datasets; do
+      for method in $methods; do
+        python3 -c "
+import json, sys
+done = {(r['setting'], r['method'], r['dataset'], r['seed']) for r in map(json.loads, filter(str.strip, open(sys.argv[1])))}
+sys.exit(0 if (sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])) in done else 1)" "$out" "$setting" "$method" "$dataset" "$s" ||
+          echo "$setting $method $dataset $s"
+      done
     done
   done
 done | parallel -j "$jobs" --colsep ' ' --line-buffer run_one {1} {2} {3} {4} >> "$out"
