@@ -6,7 +6,7 @@
 # (bench/grid_kl.cpp), over several seeds, with the paper's settings and with ebm's defaults.
 #
 #   bash bench/methods1d.sh [--seeds N] [--jobs J] [--methods "m1 m2 ..."] [--datasets "1 2"]
-#                           [--settings "paper defaults"] [--build DIR] [--out FILE]
+#                           [--settings "paper defaults defaults-tanh"] [--build DIR] [--out FILE]
 #                           [--paper-samples M] [--paper-epochs N]
 #
 # --paper-samples / --paper-epochs shrink the paper setting's M = 1024 and 75 epochs when
@@ -68,6 +68,10 @@ scaled() { python3 -c "import sys; sd=float(sys.argv[1]); print(','.join(repr(fl
 options() {  # SETTING METHOD DATASET
   local setting="$1" method="$2" dataset="$3" sd
   sd=$([ "$dataset" = 1 ] && echo "$sd1" || echo "$sd2")
+  if [ "$setting" = defaults-tanh ]; then
+    echo "--activation tanh"  # the defaults with a smooth activation (for dsm, ml-mcmc)
+    return 0
+  fi
   if [ "$setting" = defaults ]; then
     # sm needs a smooth activation (ReLU has no second derivative); everything else as shipped.
     [ "$method" = sm ] && echo "--activation tanh"
