@@ -83,10 +83,14 @@ void add_model_options(CLI::App& app, ebm::Architecture& a, TextOptions& text) {
 
 void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& text) {
   const char* g = "Training";
-  app.add_option("--method", text.method, "nce, nce+ or ml-is")->capture_default_str()->group(g);
+  app.add_option("--method", text.method, "ml-is, kld-is, ml-mcmc, nce, nce+, dsm or sm (docs/maths.md, the seven training methods)")->capture_default_str()->group(g);
   app.add_option("--noise", text.noise, "Noise/proposal for the EBM: learned (the MDN) or gmm (mixture centred at y)")->capture_default_str()->group(g);
   app.add_option("--gmm-sigmas", text.gmm_sigmas, "Standard deviations of the gmm noise, in standardised units of y")->capture_default_str()->group(g);
   app.add_option("--nce-plus-beta", s.nce_plus_beta, "NCE+ scale of the noise on the true target")->capture_default_str()->group(g);
+  app.add_option("--label-sigma", s.label_sigma, "kld-is: std of the assumed label distribution N(y, s^2), standardised units")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
+  app.add_option("--mcmc-steps", s.mcmc_steps, "ml-mcmc: Langevin steps per chain")->capture_default_str()->group(g)->check(CLI::Range(1, ebm::kMaxMcmcSteps));
+  app.add_option("--mcmc-step-size", s.mcmc_step_size, "ml-mcmc: step lambda of y <- y + lambda^2/2 df/dy + lambda z, standardised units")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
+  app.add_option("--dsm-sigma", s.dsm_sigma, "dsm: std of the noise added to the target, standardised units")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
   app.add_option("--epochs", text.epochs, "Passes over the training data, or auto (~6000 steps, 20..500 epochs)")->capture_default_str()->group(g);
   app.add_option("--batch-size", s.batch_size, "Examples per mini-batch")->capture_default_str()->group(g)->check(CLI::Range(1, 1 << 20));
   app.add_option("--samples", s.samples, "Noise samples M per example")->capture_default_str()->group(g)->check(CLI::Range(1, 1 << 20));
@@ -123,7 +127,9 @@ void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
 // (`ebm-train --config FILE -m NEW.json` reproduces it). Without an x-embedding its
 // options change nothing either and are left out, so such a checkpoint is the same as
 // one written before the embedding existed.
-std::string recorded_config(const CLI::App& app, bool has_x_embedding, bool default_na_values) {
+// Likewise a method's own options are recorded only with that method.
+std::string recorded_config(const CLI::App& app, bool has_x_embedding, bool default_na_values,
+                            const std::string& method) {
   std::istringstream lines(ebm::cli::effective_config(app));
   std::string line, out;
   while (std::getline(lines, line)) {
@@ -138,6 +144,11 @@ std::string recorded_config(const CLI::App& app, bool has_x_embedding, bool defa
     if (default_na_values && line.rfind("na-values=", 0) == 0) recorded = false;
     for (const char* key : {"x-embedding=", "embedding-frequencies=", "embedding-dim=", "embedding-sigma="}) {
       if (!has_x_embedding && line.rfind(key, 0) == 0) recorded = false;
+    }
+    const std::pair<const char*, const char*> method_options[] = {
+        {"label-sigma=", "kld-is"}, {"mcmc-steps=", "ml-mcmc"}, {"mcmc-step-size=", "ml-mcmc"}, {"dsm-sigma=", "dsm"}};
+    for (const auto& [key, owner] : method_options) {
+      if (method != owner && line.rfind(key, 0) == 0) recorded = false;
     }
     if (recorded) out += line + '\n';
   }
@@ -178,7 +189,8 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   o.training = &g_training;
   if (!text.categorical.empty()) o.categorical = ebm::cli::split_names(text.categorical, "--categorical");
   o.config = recorded_config(app, o.architecture.x_embedding != ebm::XEmbedding::none,
-                             text.csv.na_values == ebm::cli::default_na_values());
+                             text.csv.na_values == ebm::cli::default_na_values(),
+                             ebm::objective_name(o.settings.objective));
 }
 
 }  // namespace

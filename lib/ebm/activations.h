@@ -87,4 +87,47 @@ void multiply_by_derivative(const Eigen::ArrayBase<Pre>& pre, const Eigen::Array
   }
 }
 
+// act'(z), act''(z) and act'''(z) element-wise, for the forward-mode derivatives of the
+// energy w.r.t. y and their reverse pass (score matching, model_derivatives.cpp):
+//   tanh: t = tanh z: 1 - t^2, -2 t (1 - t^2), (1 - t^2)(6 t^2 - 2);
+//   silu: s = sigmoid z, s' = s(1-s), s'' = s'(1-2s), s''' = s'(1-6s+6s^2):
+//         s + z s', 2 s' + z s'', 3 s'' + z s''';
+//   relu: 1[z > 0], 0, 0 (its second derivative is 0 almost everywhere: a ReLU network
+//         is piecewise linear in y, see maths.md on what sm and dsm do with it);
+//   identity: 1, 0, 0.
+template <typename S>
+void activation_derivatives(Activation activation, const Matrix<S>& z, Matrix<S>& d1, Matrix<S>& d2,
+                            Matrix<S>& d3) {
+  const auto zz = z.array();
+  switch (activation) {
+    case Activation::identity:
+      d1.setOnes(z.rows(), z.cols());
+      d2.setZero(z.rows(), z.cols());
+      d3.setZero(z.rows(), z.cols());
+      return;
+    case Activation::relu:
+      d1 = (zz > S(0)).template cast<S>().matrix();
+      d2.setZero(z.rows(), z.cols());
+      d3.setZero(z.rows(), z.cols());
+      return;
+    case Activation::tanh: {
+      const Matrix<S> t = zz.tanh().matrix();
+      d1 = (S(1) - t.array().square()).matrix();
+      d2 = (S(-2) * t.array() * d1.array()).matrix();
+      d3 = (d1.array() * (S(6) * t.array().square() - S(2))).matrix();
+      return;
+    }
+    case Activation::silu: {
+      const Eigen::Array<S, Eigen::Dynamic, Eigen::Dynamic> s = S(1) / (S(1) + (-zz).exp());
+      const Eigen::Array<S, Eigen::Dynamic, Eigen::Dynamic> s1 = s * (S(1) - s);
+      const Eigen::Array<S, Eigen::Dynamic, Eigen::Dynamic> s2 = s1 * (S(1) - S(2) * s);
+      const Eigen::Array<S, Eigen::Dynamic, Eigen::Dynamic> s3 = s1 * (S(1) - S(6) * s + S(6) * s.square());
+      d1 = (s + zz * s1).matrix();
+      d2 = (S(2) * s1 + zz * s2).matrix();
+      d3 = (S(3) * s2 + zz * s3).matrix();
+      return;
+    }
+  }
+}
+
 }  // namespace ebm

@@ -70,6 +70,28 @@ struct EnergyCache {
   int candidates_per_example = 0;
 };
 
+// Forward-mode differentiation of the energy w.r.t. one coordinate y_d of the target
+// (model_derivatives.cpp, maths.md "Derivatives of f with respect to y"): every layer
+// carries its value a, first derivative da = d a / d y_d and second derivative
+// dda = d^2 a / d y_d^2, all (features x N). One entry per dense layer, in network order:
+// the y-branch's layers, the joint input layer, then the residual blocks and the output.
+template <typename S>
+struct TangentLayerCache {
+  Matrix<S> a, da, dda;  // the layer's input and its derivatives (in x N)
+  Matrix<S> z, dz, ddz;  // pre-activation W a + b and its derivatives (out x N)
+};
+template <typename S>
+struct YDerivativeCache {
+  std::vector<TangentLayerCache<S>> layers;
+  Matrix<S> hx;
+  int candidates_per_example = 0;
+};
+// f, df/dy_d and d^2 f/dy_d^2 of E*C candidates (each 1 x E*C).
+template <typename S>
+struct EnergyYDerivatives {
+  RowVector<S> f, df, d2f;
+};
+
 template <typename S>
 struct MdnOutput {
   Matrix<S> means;          // (K*dy) x E, row k*dy + d
@@ -135,6 +157,23 @@ class EnergyModel {
   void energy_backward(const S* params, EnergyCache<S>& cache, const RowVector<S>& d_f,
                        nondeduced_t<S*> grads, nondeduced_t<Matrix<S>*> d_hx,
                        nondeduced_t<Matrix<S>*> d_y) const;
+
+  // f, df/dy_d and d^2 f/dy_d^2 for target coordinate `dim` at the E*C candidates y
+  // (y_dim x E*C; hx: H x E), by forward-mode differentiation through the y-branch and the
+  // joint network; keeps what energy_y_derivatives_backward needs when cache is not null.
+  // Used by score matching (dsm, sm); model_derivatives.cpp.
+  template <typename S>
+  EnergyYDerivatives<S> energy_y_derivatives(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
+                                             int candidates_per_example, int dim,
+                                             nondeduced_t<YDerivativeCache<S>*> cache) const;
+  // Reverse pass through that computation: given dL/df, dL/d(df/dy_d) and
+  // dL/d(d^2 f/dy_d^2) (each 1 x E*C; an empty d_f means zero), accumulates the energy's
+  // parameter gradients into grads and adds dL/dhx (H x E) into *d_hx when not null
+  // (resized and zeroed if it is empty).
+  template <typename S>
+  void energy_y_derivatives_backward(const S* params, const YDerivativeCache<S>& cache, const RowVector<S>& d_f,
+                                     const RowVector<S>& d_df, const RowVector<S>& d_d2f, nondeduced_t<S*> grads,
+                                     nondeduced_t<Matrix<S>*> d_hx) const;
 
   // Multiplies the energy by `factor` (f -> factor * f) by scaling the output layer:
   // used to apply a fitted temperature, f / T.

@@ -27,6 +27,10 @@ std::string objective_name(Objective objective) {
     case Objective::nce: return "nce";
     case Objective::nce_plus: return "nce+";
     case Objective::ml_is: return "ml-is";
+    case Objective::kld_is: return "kld-is";
+    case Objective::ml_mcmc: return "ml-mcmc";
+    case Objective::dsm: return "dsm";
+    case Objective::sm: return "sm";
   }
   return "nce";
 }
@@ -35,7 +39,11 @@ Objective objective_from_name(const std::string& name) {
   if (name == "nce") return Objective::nce;
   if (name == "nce+") return Objective::nce_plus;
   if (name == "ml-is") return Objective::ml_is;
-  throw UsageError("unknown method '" + name + "' (expected nce, nce+ or ml-is)");
+  if (name == "kld-is") return Objective::kld_is;
+  if (name == "ml-mcmc") return Objective::ml_mcmc;
+  if (name == "dsm") return Objective::dsm;
+  if (name == "sm") return Objective::sm;
+  throw UsageError("unknown method '" + name + "' (expected ml-is, kld-is, ml-mcmc, nce, nce+, dsm or sm)");
 }
 
 std::string noise_name(NoiseKind noise) { return noise == NoiseKind::learned ? "learned" : "gmm"; }
@@ -147,6 +155,12 @@ void validate(const TrainSettings& s) {
     throw UsageError("--gmm-sigmas: at most " + std::to_string(kMaxGmmComponents) + " components");
   }
   if (!(s.nce_plus_beta > 0)) throw UsageError("--nce-plus-beta must be positive");
+  if (!(s.label_sigma > 0)) throw UsageError("--label-sigma must be positive");
+  if (s.mcmc_steps < 1 || s.mcmc_steps > kMaxMcmcSteps) {
+    throw UsageError("--mcmc-steps must be in [1, " + std::to_string(kMaxMcmcSteps) + "]");
+  }
+  if (!(s.mcmc_step_size > 0)) throw UsageError("--mcmc-step-size must be positive");
+  if (!(s.dsm_sigma > 0)) throw UsageError("--dsm-sigma must be positive");
   if (s.epochs < 0) throw UsageError("--epochs must be a positive integer or auto");
   if (s.auto_steps < 1) throw UsageError("the automatic epoch count needs at least one step");
   if (s.batch_size < 1) throw UsageError("--batch-size must be at least 1");
@@ -167,6 +181,10 @@ std::string first_difference(const TrainSettings& a, const TrainSettings& b) {
       {"noise", a.noise == b.noise},
       {"gmm_sigmas", a.gmm_sigmas == b.gmm_sigmas},
       {"nce_plus_beta", a.nce_plus_beta == b.nce_plus_beta},
+      {"label_sigma", a.label_sigma == b.label_sigma},
+      {"mcmc_steps", a.mcmc_steps == b.mcmc_steps},
+      {"mcmc_step_size", a.mcmc_step_size == b.mcmc_step_size},
+      {"dsm_sigma", a.dsm_sigma == b.dsm_sigma},
       {"epochs_option", a.epochs == b.epochs && a.auto_steps == b.auto_steps},
       {"batch_size", a.batch_size == b.batch_size},
       {"samples", a.samples == b.samples},
@@ -194,6 +212,13 @@ nlohmann::ordered_json training_record(const TrainSettings& s, const TrainingFac
   t["noise"] = noise_name(s.noise);
   t["gmm_sigmas"] = s.gmm_sigmas;
   t["nce_plus_beta"] = s.nce_plus_beta;
+  // A method's own settings only with that method: other checkpoints keep their bytes.
+  if (s.objective == Objective::kld_is) t["label_sigma"] = s.label_sigma;
+  if (s.objective == Objective::ml_mcmc) {
+    t["mcmc_steps"] = s.mcmc_steps;
+    t["mcmc_step_size"] = s.mcmc_step_size;
+  }
+  if (s.objective == Objective::dsm) t["dsm_sigma"] = s.dsm_sigma;
   t["epochs"] = facts.epochs;
   t["epochs_option"] = s.epochs == 0 ? nlohmann::ordered_json("auto") : nlohmann::ordered_json(s.epochs);
   t["batch_size"] = s.batch_size;
@@ -238,6 +263,11 @@ TrainSettings train_settings_from_record(const nlohmann::ordered_json& t, const 
   const auto& sigmas = r.at(t, "gmm_sigmas", path);
   s.gmm_sigmas = r.numbers(t, "gmm_sigmas", path, sigmas.is_array() ? sigmas.size() : 0, true);
   s.nce_plus_beta = number("nce_plus_beta");
+  // Optional (absent in checkpoints of the methods that do not use them): the defaults.
+  if (t.contains("label_sigma")) s.label_sigma = number("label_sigma");
+  if (t.contains("mcmc_steps")) s.mcmc_steps = static_cast<int>(r.integer(t, "mcmc_steps", path, 1, kMaxMcmcSteps));
+  if (t.contains("mcmc_step_size")) s.mcmc_step_size = number("mcmc_step_size");
+  if (t.contains("dsm_sigma")) s.dsm_sigma = number("dsm_sigma");
   const auto& epochs = r.at(t, "epochs_option", path);
   s.epochs = epochs == "auto" ? 0 : static_cast<int>(r.integer(t, "epochs_option", path, 1, 1000000));
   s.batch_size = static_cast<int>(r.integer(t, "batch_size", path, 1, 1 << 20));

@@ -34,6 +34,8 @@ struct ArchitectureBounds {
 };
 // At most this many gmm noise components (--gmm-sigmas).
 constexpr std::size_t kMaxGmmComponents = 64;
+// At most this many Langevin steps per ml-mcmc chain (--mcmc-steps).
+constexpr int kMaxMcmcSteps = 10000;
 
 // The embedding's sizes count only when there is an embedding.
 bool operator==(const Architecture& a, const Architecture& b);

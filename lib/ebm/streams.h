@@ -17,6 +17,11 @@ constexpr std::uint64_t kInit = 0x452821e638d01377ULL;
 constexpr std::uint64_t kShuffle = 0x082efa98ec4e6c89ULL;
 constexpr std::uint64_t kTrain = 0xa4093822299f31d0ULL;
 constexpr std::uint64_t kValid = 0xbe5466cf34e90c6cULL;
+// The methods that do not score noise candidates (training.cpp): the Langevin noise of
+// ml-mcmc and the perturbations of dsm for training example i in epoch t (stream t * n + i,
+// as kTrain; kTrain still draws that example's proposal samples for J_KL).
+constexpr std::uint64_t kMcmc = 0x0d95748f728eb658ULL;
+constexpr std::uint64_t kScoreNoise = 0x718bcd5882154aeeULL;
 
 // The held-out split of --valid-fraction (stream 0) and the temperature fit (stream =
 // validation row) in ebm-train.

@@ -118,11 +118,13 @@ struct CandidateEnergies {
 };
 
 // The EBM objective of every example on its C candidate energies (columns e*C .. e*C+C-1
-// of f, log q_noise in column e of log_noise). Writes w_e dL_e/df / B into d_f (1 x E*C,
-// B = 1 / inv_n; w_e = example_weights[e], 1 without weights) and returns sum_e w_e L_e.
+// of f, log q_noise in column e of log_noise; kld-is: log p_label in column e of
+// log_label). Writes w_e dL_e/df / B into d_f (1 x E*C, B = 1 / inv_n; w_e =
+// example_weights[e], 1 without weights) and returns sum_e w_e L_e.
 template <typename S>
 double objective_gradient(Objective objective, const RowVector<S>& f, const Matrix<S>& log_noise, S inv_n,
-                          const std::vector<double>& example_weights, RowVector<S>& d_f) {
+                          const std::vector<double>& example_weights, RowVector<S>& d_f,
+                          const Matrix<S>* log_label = nullptr) {
   const int candidates = static_cast<int>(log_noise.rows());
   const int examples = static_cast<int>(log_noise.cols());
   d_f.resize(f.size());
@@ -132,8 +134,9 @@ double objective_gradient(Objective objective, const RowVector<S>& f, const Matr
     const S* fe = f.data() + base;
     S* dfe = d_f.data() + base;
     const S* ln = log_noise.col(e).data();
-    const S loss = objective == Objective::ml_is ? ml_is_loss(fe, ln, candidates, dfe)
-                                                 : nce_loss(fe, ln, candidates, dfe);
+    const S loss = objective == Objective::ml_is    ? ml_is_loss(fe, ln, candidates, dfe)
+                   : objective == Objective::kld_is ? kld_is_loss(fe, ln, log_label->col(e).data(), candidates, dfe)
+                                                    : nce_loss(fe, ln, candidates, dfe);
     if (example_weights.empty()) {
       for (int c = 0; c < candidates; ++c) dfe[c] *= inv_n;
       loss_sum += static_cast<double>(loss);
@@ -142,6 +145,144 @@ double objective_gradient(Objective objective, const RowVector<S>& f, const Matr
       for (int c = 0; c < candidates; ++c) dfe[c] *= scale;
       loss_sum += example_weights[e] * static_cast<double>(loss);
     }
+  }
+  return loss_sum;
+}
+
+// kld-is: log p(y_c | y_0) of every candidate under the assumed label distribution
+// N(y_0, sigma^2 I) around the example's target y_0 (candidate 0), C x E.
+template <typename S>
+Matrix<S> label_log_density(const BatchCandidates<S>& cand, double sigma) {
+  const Eigen::Index candidates = cand.log_noise.rows(), examples = cand.log_noise.cols();
+  const Eigen::Index dy = cand.y.rows();
+  const double log_norm = -static_cast<double>(dy) * (std::log(sigma) + 0.5 * std::log(2.0 * 3.141592653589793));
+  Matrix<S> out(candidates, examples);
+  for (Eigen::Index e = 0; e < examples; ++e) {
+    const auto target = cand.y.col(e * candidates);
+    for (Eigen::Index c = 0; c < candidates; ++c) {
+      const S distance2 = (cand.y.col(e * candidates + c) - target).squaredNorm();
+      out(c, e) = S(log_norm - 0.5 * static_cast<double>(distance2) / (sigma * sigma));
+    }
+  }
+  return out;
+}
+
+// The targets of the examples (dy x E) as the candidates hold them (candidate 0 of each:
+// dequantised for lattice targets, as every method sees them).
+template <typename S>
+Matrix<S> candidate_targets(const BatchCandidates<S>& cand) {
+  const Eigen::Index candidates = cand.log_noise.rows(), examples = cand.log_noise.cols();
+  Matrix<S> out(cand.y.rows(), examples);
+  for (Eigen::Index e = 0; e < examples; ++e) out.col(e) = cand.y.col(e * candidates);
+  return out;
+}
+
+// The inputs of a method that does not score noise candidates: the batch's x-features,
+// its targets, and where its gradient goes (dL/dhx is accumulated into d_hx, H x E).
+template <typename S>
+struct DerivativeMethodBatch {
+  const Matrix<S>& hx;
+  const Matrix<S>& targets;
+  const std::vector<int>& indices;
+  std::uint64_t stream_base;
+  S inv_n;
+  S* grads;
+  Matrix<S>& d_hx;
+};
+
+// ML-MCMC (method reference A.3): M Langevin chains per example, all started at the target
+// y_i, L steps y <- y + lambda^2/2 df/dy + lambda z with no gradient through the chain;
+// then the contrastive-divergence form of the likelihood gradient,
+//   L = 1/M sum_m f(x_i, y_m^(L)) - f(x_i, y_i),  dL/df_m = 1/M, dL/df_0 = -1.
+// The chain's df/dy is the matrix path's input gradient (energy_backward with dL/df = 1).
+template <typename S>
+double ml_mcmc_gradient(const EnergyModel& model, const S* params, const TrainSettings& settings,
+                        const DerivativeMethodBatch<S>& b) {
+  const int examples = static_cast<int>(b.targets.cols()), dy = static_cast<int>(b.targets.rows());
+  const int m_count = settings.samples, columns = m_count + 1;
+  const S lambda = S(settings.mcmc_step_size), half_lambda2 = S(0.5 * settings.mcmc_step_size * settings.mcmc_step_size);
+  Matrix<S> chains(dy, static_cast<Eigen::Index>(examples) * columns);
+  std::vector<Rng> rngs;
+  for (int e = 0; e < examples; ++e) {
+    chains.middleCols(static_cast<Eigen::Index>(e) * columns, columns).colwise() = b.targets.col(e);
+    rngs.emplace_back(settings.seed ^ streams::kMcmc, b.stream_base + static_cast<std::uint64_t>(b.indices[e]));
+  }
+  const RowVector<S> ones = RowVector<S>::Ones(chains.cols());
+  for (int step = 0; step < settings.mcmc_steps; ++step) {
+    EnergyCache<S> cache;
+    model.energy(params, b.hx, chains, columns, cache);
+    Matrix<S> d_y;
+    model.energy_backward(params, cache, ones, nullptr, nullptr, &d_y);
+    for (int e = 0; e < examples; ++e) {
+      for (int m = 1; m <= m_count; ++m) {  // column 0 (the target) stays put
+        const Eigen::Index col = static_cast<Eigen::Index>(e) * columns + m;
+        for (int d = 0; d < dy; ++d) chains(d, col) += half_lambda2 * d_y(d, col) + lambda * S(rngs[e].normal());
+      }
+    }
+  }
+  CandidateEnergies<S> energies(model, params, b.hx, chains, columns);
+  RowVector<S> d_f(chains.cols());
+  double loss_sum = 0;
+  for (int e = 0; e < examples; ++e) {
+    const Eigen::Index base = static_cast<Eigen::Index>(e) * columns;
+    loss_sum += static_cast<double>(energies.f.segment(base + 1, m_count).mean() - energies.f(base));
+    d_f(base) = -b.inv_n;
+    d_f.segment(base + 1, m_count).setConstant(b.inv_n / S(m_count));
+  }
+  b.d_hx += energies.backward(model, params, d_f, b.grads);
+  return loss_sum;
+}
+
+// Denoising score matching (method reference A.6): M perturbed targets per example,
+// y~ = y_i + sigma z, and
+//   L = 1/M sum_m sum_d ( df/dy_d(x_i, y~_m) + (y~_md - y_id) / sigma^2 )^2
+// (the score of the perturbation kernel is -(y~ - y_i)/sigma^2; no 1/2 and no sigma^2
+// weighting, as in the reference). One forward-mode pass per target coordinate d.
+template <typename S>
+double dsm_gradient(const EnergyModel& model, const S* params, const TrainSettings& settings,
+                    const DerivativeMethodBatch<S>& b) {
+  const int examples = static_cast<int>(b.targets.cols()), dy = static_cast<int>(b.targets.rows());
+  const int m_count = settings.samples;
+  const S sigma = S(settings.dsm_sigma), inv_sigma2 = S(1.0 / (settings.dsm_sigma * settings.dsm_sigma));
+  Matrix<S> noisy(dy, static_cast<Eigen::Index>(examples) * m_count), target_score(dy, noisy.cols());
+  for (int e = 0; e < examples; ++e) {
+    Rng rng(settings.seed ^ streams::kScoreNoise, b.stream_base + static_cast<std::uint64_t>(b.indices[e]));
+    for (int m = 0; m < m_count; ++m) {
+      const Eigen::Index col = static_cast<Eigen::Index>(e) * m_count + m;
+      for (int d = 0; d < dy; ++d) {
+        const S offset = sigma * S(rng.normal());
+        noisy(d, col) = b.targets(d, e) + offset;
+        target_score(d, col) = offset * inv_sigma2;
+      }
+    }
+  }
+  double loss_sum = 0;
+  const RowVector<S> zeros = RowVector<S>::Zero(noisy.cols());
+  for (int d = 0; d < dy; ++d) {
+    YDerivativeCache<S> cache;
+    const EnergyYDerivatives<S> g = model.energy_y_derivatives(params, b.hx, noisy, m_count, d, &cache);
+    const RowVector<S> residual = g.df + target_score.row(d);
+    loss_sum += static_cast<double>(residual.squaredNorm()) / m_count;
+    const RowVector<S> d_df = (S(2) * b.inv_n / S(m_count)) * residual;
+    model.energy_y_derivatives_backward(params, cache, RowVector<S>(), d_df, zeros, b.grads, &b.d_hx);
+  }
+  return loss_sum;
+}
+
+// Score matching (method reference A.7), at the data:
+//   L = sum_d [ d^2 f/dy_d^2 + 1/2 (df/dy_d)^2 ](x_i, y_i),
+//   dL/d(d^2 f/dy_d^2) = 1, dL/d(df/dy_d) = df/dy_d.
+template <typename S>
+double sm_gradient(const EnergyModel& model, const S* params, const DerivativeMethodBatch<S>& b) {
+  const int dy = static_cast<int>(b.targets.rows());
+  double loss_sum = 0;
+  const RowVector<S> d_d2f = RowVector<S>::Constant(b.targets.cols(), b.inv_n);
+  for (int d = 0; d < dy; ++d) {
+    YDerivativeCache<S> cache;
+    const EnergyYDerivatives<S> g = model.energy_y_derivatives(params, b.hx, b.targets, 1, d, &cache);
+    loss_sum += static_cast<double>(g.d2f.sum() + S(0.5) * g.df.squaredNorm());
+    const RowVector<S> d_df = b.inv_n * g.df;
+    model.energy_y_derivatives_backward(params, cache, RowVector<S>(), d_df, d_d2f, b.grads, &b.d_hx);
   }
   return loss_sum;
 }
@@ -192,6 +333,36 @@ ProposalOutputGradient<S> proposal_kl_gradient(const MdnOutput<S>& q, const Batc
   return g;
 }
 
+// batch_gradient for ml-mcmc, dsm and sm: the EBM's gradient from the method's own
+// samples or derivatives, and J_KL for the proposal on the candidates' noise draws (their
+// energies by a forward pass only: the importance weights are held fixed).
+template <typename S>
+double derivative_method_gradient(const EnergyModel& model, const S* params, const XBranchCache<S>& x_cache,
+                                  const MdnOutput<S>& q, const MdnCache<S>& q_cache, const Matrix<S>& yb,
+                                  const BatchCandidates<S>& cand, const std::vector<int>& indices,
+                                  const TrainSettings& settings, std::uint64_t stream_base, double normaliser,
+                                  S* grads, double* proposal_nll) {
+  const Matrix<S>& hx = x_cache.mlp.output;
+  const S inv_n = S(1.0 / normaliser);
+  const Matrix<S> targets = candidate_targets(cand);
+  Matrix<S> d_hx = Matrix<S>::Zero(hx.rows(), hx.cols());
+  const DerivativeMethodBatch<S> b{hx, targets, indices, stream_base, inv_n, grads, d_hx};
+  double loss_sum = 0;
+  if (settings.objective == Objective::ml_mcmc) loss_sum = ml_mcmc_gradient(model, params, settings, b);
+  if (settings.objective == Objective::dsm) loss_sum = dsm_gradient(model, params, settings, b);
+  if (settings.objective == Objective::sm) loss_sum = sm_gradient(model, params, b);
+  const RowVector<S> f = model.energy(params, hx, cand.y, static_cast<int>(cand.log_noise.rows()));
+  const ProposalOutputGradient<S> d_q = proposal_kl_gradient(q, cand, f, inv_n, std::vector<double>{});
+  double q_nll_sum = 0;
+  for (Eigen::Index e = 0; e < yb.cols(); ++e) {
+    q_nll_sum -= static_cast<double>(mdn_log_density(q, static_cast<int>(e), yb.col(e).data()));
+  }
+  model.x_features_backward(params, x_cache, d_hx, grads);
+  model.proposal_backward(params, q_cache, q, d_q.d_means, d_q.d_log_variances, d_q.d_logits, grads);
+  if (proposal_nll != nullptr) *proposal_nll += q_nll_sum;
+  return loss_sum;
+}
+
 }  // namespace
 
 template <typename S>
@@ -218,11 +389,17 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
   model.proposal(params, hx, q, &q_cache);
 
   const BatchCandidates<S> cand = draw_candidates(q, yb, indices, settings, stream_base);
+  if (!uses_noise_candidates(settings.objective)) {
+    return derivative_method_gradient(model, params, x_cache, q, q_cache, yb, cand, indices, settings, stream_base,
+                                      normaliser, grads, proposal_nll);
+  }
   CandidateEnergies<S> energies(model, params, hx, cand.y, candidates);
   const S inv_n = S(1.0 / normaliser);
   RowVector<S> d_f;
+  const Matrix<S> log_label =
+      settings.objective == Objective::kld_is ? label_log_density(cand, settings.label_sigma) : Matrix<S>();
   const double loss_sum =
-      objective_gradient(settings.objective, energies.f, cand.log_noise, inv_n, example_weights, d_f);
+      objective_gradient(settings.objective, energies.f, cand.log_noise, inv_n, example_weights, d_f, &log_label);
   const ProposalOutputGradient<S> d_q = proposal_kl_gradient(q, cand, energies.f, inv_n, example_weights);
   double q_nll_sum = 0;
   for (int e = 0; e < examples; ++e) {
@@ -397,8 +574,14 @@ int resolve_epochs(const TrainSettings& settings, std::size_t train_rows) {
 
 namespace {
 
-void check_train_settings(const TrainSettings& settings, int rows) {
+void check_train_settings(const EnergyModel& model, const TrainSettings& settings, int rows) {
   if (rows == 0) throw DataError("no training rows");
+  if (settings.objective == Objective::sm && model.architecture().activation == Activation::relu) {
+    // A ReLU network is piecewise linear in y: d2f/dy2 = 0 almost everywhere, and the loss
+    // 1/2 (df/dy)^2 left would only flatten f.
+    throw UsageError("--method sm needs a smooth activation (--activation tanh or silu): with relu, d2f/dy2 is 0 "
+                     "almost everywhere and score matching cannot fit the density");
+  }
   if (settings.batch_size < 1) throw UsageError("--batch-size must be at least 1");
   if (settings.samples < 1) throw UsageError("--samples must be at least 1");
   if (settings.epochs < 0) throw UsageError("--epochs must be >= 0");
@@ -619,10 +802,14 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
                   const BatchCallback& on_batch, const TrainingState* resume,
                   const std::atomic<bool>* interrupt, const TrainInputs* inputs) {
   const int n = static_cast<int>(x.cols());
-  check_train_settings(settings, n);
+  check_train_settings(model, settings, n);
   static const TrainInputs kNone;
   const TrainInputs& in = inputs != nullptr ? *inputs : kNone;
   check_weights(in, n, static_cast<int>(x_valid.cols()));
+  if (!in.weights.empty() && !uses_noise_candidates(settings.objective)) {
+    throw UsageError("--weight works with the methods ml-is, kld-is, nce and nce+, not with " +
+                     objective_name(settings.objective));
+  }
   const int epochs = resolve_epochs(settings, static_cast<std::size_t>(n));
   AdamSettings adam_settings;
   adam_settings.learning_rate = settings.learning_rate;

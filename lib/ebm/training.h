@@ -3,7 +3,10 @@
 // Per mini-batch of B examples, each example i gets C = M + 1 candidates:
 // candidate 0 is y_i (NCE+: y_i + eps_0), candidates 1..M are draws from the noise
 // distribution (the learned proposal q_phi(.|x_i), or the Gaussian mixture centred at y_i).
-//   EBM:      NCE / NCE+ / ML-IS loss on the candidate energies (objectives.h);
+//   EBM:      NCE / NCE+ / ML-IS / KLD-IS loss on the candidate energies (objectives.h);
+//             ML-MCMC, DSM and SM use derivatives of f w.r.t. y instead (Langevin chains,
+//             score matching: model_derivatives.cpp), and their proposal still learns by
+//             J_KL on M draws of its own, scored by the EBM;
 //   proposal: J_KL, gradient -sum_m w_m grad_phi log q_phi(y_m|x_i), w = softmax(f - log q_noise)
 // Both are averaged over the batch and minimised together by one Adam optimiser.
 #pragma once
@@ -33,6 +36,12 @@ struct TrainSettings {
   NoiseKind noise = NoiseKind::learned;
   std::vector<double> gmm_sigmas{0.1, 0.8};  // standardised units of y
   double nce_plus_beta = 0.025;
+  // Settings of the other methods (standardised units of y; each recorded in a checkpoint
+  // only by the method that uses it, so other checkpoints are unchanged):
+  double label_sigma = 0.025;   // kld-is: std of the assumed label distribution N(y_i, s^2)
+  int mcmc_steps = 16;          // ml-mcmc: Langevin steps L per chain
+  double mcmc_step_size = 0.05;  // ml-mcmc: lambda in y <- y + lambda^2/2 df/dy + lambda z
+  double dsm_sigma = 0.2;       // dsm: std of the perturbation of the target
   int epochs = 0;             // 0 = automatic: about auto_steps optimiser steps, 20..500 epochs
   int auto_steps = 6000;
   int batch_size = 32;

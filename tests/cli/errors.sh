@@ -239,8 +239,13 @@ t 2 "--batch-size: Value 0 not in range 1 to"                          train "$t
 t 2 "--samples: Value 0 not in range 1 to"                             train "$train_data" --target y -m $M --samples 0 --epochs 1 --hidden 4 -q
 t 2 "--hidden: Value 0 not in range 1 to 65536"                        train "$train_data" --target y -m $M --hidden 0 --epochs 1 -q
 t 2 "--components: Value 0 not in range 1 to 4096"                     train "$train_data" --target y -m $M --components 0 "${q[@]}"
-t 2 "unknown method 'foo' \(expected nce, nce\+ or ml-is\)$"           train "$train_data" --target y -m $M --method foo "${q[@]}"
+t 2 "unknown method 'foo' \(expected ml-is, kld-is, ml-mcmc, nce, nce\+, dsm or sm\)$"           train "$train_data" --target y -m $M --method foo "${q[@]}"
 t 2 "unknown noise 'foo' \(expected learned or gmm\)$"                 train "$train_data" --target y -m $M --noise foo "${q[@]}"
+t 2 "--label-sigma: must be > 0, found 0 "                            train "$train_data" --target y -m $M --method kld-is --label-sigma 0 "${q[@]}"
+t 2 "--mcmc-steps: Value 0 not in range 1 to 10000"                    train "$train_data" --target y -m $M --method ml-mcmc --mcmc-steps 0 "${q[@]}"
+t 2 "--mcmc-step-size: must be > 0, found -1 "                         train "$train_data" --target y -m $M --method ml-mcmc --mcmc-step-size -1 "${q[@]}"
+t 2 "--dsm-sigma: must be > 0, found 0 "                              train "$train_data" --target y -m $M --method dsm --dsm-sigma 0 "${q[@]}"
+t 2 "--method sm needs a smooth activation \(--activation tanh or silu\)" train "$train_data" --target y -m $M --method sm "${q[@]}"
 t 2 "--gmm-sigmas: every sigma must be positive$"                      train "$train_data" --target y -m $M --gmm-sigmas 0.1,-1 "${q[@]}"
 t 2 "--gmm-sigmas: expected a comma-separated list of numbers, found 'abc'$" \
                                                                        train "$train_data" --target y -m $M --gmm-sigmas 0.1,abc "${q[@]}"

@@ -1,0 +1,334 @@
+// Finite-difference checks of the training methods added beside NCE, NCE+ and ML-IS:
+// KLD-IS's loss, the energy's derivatives w.r.t. y (forward mode) and their reverse pass
+// (score matching), and batch_gradient for kld-is, ml-mcmc, dsm and sm. Double precision,
+// relative error below 1e-5 as in test_gradients.cpp.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "ebm/errors.h"
+#include "ebm/model.h"
+#include "ebm/objectives.h"
+#include "ebm/streams.h"
+#include "ebm/training.h"
+#include "grad_check.h"
+
+using namespace ebm;
+using ebm::testing::all_indices;
+using ebm::testing::max_relative_gradient_error;
+
+namespace {
+
+Matrix<double> random_matrix(int rows, int cols, Rng& rng, double scale = 1.0) {
+  Matrix<double> m(rows, cols);
+  for (int j = 0; j < cols; ++j)
+    for (int i = 0; i < rows; ++i) m(i, j) = scale * rng.normal();
+  return m;
+}
+
+Architecture small_architecture(Activation activation, int dy) {
+  Architecture a;
+  a.x_dim = 2;
+  a.y_dim = dy;
+  a.hidden = 5;
+  a.x_layers = 2;
+  a.y_layers = 2;
+  a.residual_blocks = 2;
+  a.components = 3;
+  a.activation = activation;
+  return a;
+}
+
+std::vector<double> random_params(const EnergyModel& model, Rng& rng) {
+  std::vector<double> p(model.parameter_count());
+  model.initialize(p.data(), rng);
+  for (double& v : p) v *= 2.0;  // every layer matters numerically
+  return p;
+}
+
+// The energy's parameters (every block but the proposal heads "mdn_*").
+std::vector<std::size_t> energy_indices(const EnergyModel& model) {
+  std::vector<std::size_t> out;
+  for (const auto& block : model.layout().blocks()) {
+    if (block.name.rfind("mdn_", 0) == 0) continue;
+    for (std::size_t i = 0; i < block.size(); ++i) out.push_back(block.offset + i);
+  }
+  return out;
+}
+
+double largest_at(const std::vector<double>& v, const std::vector<std::size_t>& indices) {
+  double largest = 0;
+  for (std::size_t i : indices) largest = std::max(largest, std::abs(v[i]));
+  return largest;
+}
+
+}  // namespace
+
+TEST_CASE("KLD-IS loss: gradient w.r.t. the candidate energies") {
+  Rng rng(31, 0);
+  const int c = 7;
+  std::vector<double> f(c), ln(c), lp(c), d(c);
+  for (int i = 0; i < c; ++i) {
+    f[i] = 2 * rng.normal();
+    ln[i] = rng.normal();
+    lp[i] = rng.normal();
+  }
+  auto loss = [&](const std::vector<double>& ff) {
+    std::vector<double> scratch(c);
+    return kld_is_loss(ff.data(), ln.data(), lp.data(), c, scratch.data());
+  };
+  kld_is_loss(f.data(), ln.data(), lp.data(), c, d.data());
+  CHECK(d[0] == 0.0);
+  std::string worst;
+  CHECK_MESSAGE(max_relative_gradient_error(loss, f, d, all_indices(c), 1e-6, &worst) < 1e-5, worst);
+  // The value: LSE_m(f_m - log q_m) - log M - 1/M sum_m f_m p_m / q_m.
+  double top = -INFINITY;
+  for (int m = 1; m < c; ++m) top = std::max(top, f[m] - ln[m]);
+  double sum = 0, cross = 0;
+  for (int m = 1; m < c; ++m) {
+    sum += std::exp(f[m] - ln[m] - top);
+    cross += f[m] * std::exp(lp[m] - ln[m]) / (c - 1);
+  }
+  CHECK(loss(f) == doctest::Approx(top + std::log(sum) - std::log(c - 1.0) - cross).epsilon(1e-12));
+}
+
+TEST_CASE("energy: df/dy_d and d2f/dy_d^2 by forward mode match finite differences, for every activation") {
+  // ReLU: f is piecewise linear in y, so d2f/dy2 = 0 (checked exactly) and df/dy is
+  // checked away from kinks (random inputs; a kink crossing would show as one large error).
+  for (Activation act : {Activation::relu, Activation::tanh, Activation::silu}) {
+    for (int dy : {1, 2}) {
+      CAPTURE(activation_name(act));
+      CAPTURE(dy);
+      const EnergyModel model(small_architecture(act, dy));
+      Rng rng(32, static_cast<std::uint64_t>(dy));
+      const std::vector<double> params = random_params(model, rng);
+      const int examples = 3, candidates = 4;
+      const Matrix<double> hx = random_matrix(5, examples, rng);
+      const Matrix<double> y = random_matrix(dy, examples * candidates, rng);
+      const RowVector<double> f_plain = model.energy(params.data(), hx, y, candidates);
+      for (int d = 0; d < dy; ++d) {
+        CAPTURE(d);
+        const EnergyYDerivatives<double> g = model.energy_y_derivatives(params.data(), hx, y, candidates, d, nullptr);
+        CHECK((g.f - f_plain).cwiseAbs().maxCoeff() < 1e-12);
+        const double h = 1e-4;
+        Matrix<double> up = y, down = y;
+        up.row(d).array() += h;
+        down.row(d).array() -= h;
+        const RowVector<double> f_up = model.energy(params.data(), hx, up, candidates);
+        const RowVector<double> f_down = model.energy(params.data(), hx, down, candidates);
+        const RowVector<double> first = (f_up - f_down) / (2 * h);
+        const RowVector<double> second = (f_up - 2 * f_plain + f_down) / (h * h);
+        REQUIRE(g.df.cwiseAbs().maxCoeff() > 0.05);
+        for (Eigen::Index i = 0; i < g.df.size(); ++i) {
+          CAPTURE(i);
+          CHECK(std::abs(g.df(i) - first(i)) < 1e-6 * (1 + std::abs(first(i))));
+          if (act == Activation::relu) {
+            CHECK(g.d2f(i) == 0.0);
+          } else {
+            CHECK(std::abs(g.d2f(i) - second(i)) < 1e-4 * (1 + std::abs(second(i))));
+          }
+        }
+        if (act != Activation::relu) REQUIRE(g.d2f.cwiseAbs().maxCoeff() > 0.05);
+      }
+    }
+  }
+}
+
+TEST_CASE("energy: the reverse pass through f, df/dy_d and d2f/dy_d^2 matches finite differences") {
+  // loss = sum c1 f + c2 df/dy_d + c3 d2f/dy_d^2 over the candidates; its gradient w.r.t.
+  // every energy parameter and w.r.t. hx. ReLU: the second-derivative terms vanish almost
+  // everywhere, and the gradient of df/dy is exact there.
+  for (Activation act : {Activation::relu, Activation::tanh, Activation::silu}) {
+    for (int dy : {1, 2}) {
+      CAPTURE(activation_name(act));
+      CAPTURE(dy);
+      const EnergyModel model(small_architecture(act, dy));
+      Rng rng(33, static_cast<std::uint64_t>(dy));
+      const std::vector<double> params = random_params(model, rng);
+      const int examples = 3, candidates = 4, n = examples * candidates;
+      const Matrix<double> hx = random_matrix(5, examples, rng);
+      const Matrix<double> y = random_matrix(dy, n, rng);
+      const RowVector<double> c1 = random_matrix(1, n, rng), c2 = random_matrix(1, n, rng),
+                              c3 = random_matrix(1, n, rng);
+      const int d = dy - 1;
+      auto loss = [&](const std::vector<double>& p, const Matrix<double>& h) {
+        const EnergyYDerivatives<double> g = model.energy_y_derivatives(p.data(), h, y, candidates, d, nullptr);
+        return (g.f.array() * c1.array() + g.df.array() * c2.array() + g.d2f.array() * c3.array()).sum();
+      };
+      YDerivativeCache<double> cache;
+      model.energy_y_derivatives(params.data(), hx, y, candidates, d, &cache);
+      std::vector<double> grads(params.size(), 0.0);
+      Matrix<double> d_hx;
+      model.energy_y_derivatives_backward(params.data(), cache, c1, c2, c3, grads.data(), &d_hx);
+      const std::vector<std::size_t> checked = energy_indices(model);
+      REQUIRE(largest_at(grads, checked) > 0.05);
+      std::string worst;
+      CHECK_MESSAGE(max_relative_gradient_error([&](const std::vector<double>& p) { return loss(p, hx); }, params,
+                                                grads, checked, 1e-6, &worst) < 1e-5,
+                    worst);
+      std::vector<double> hv(hx.data(), hx.data() + hx.size()), dhv(d_hx.data(), d_hx.data() + d_hx.size());
+      auto loss_of_hx = [&](const std::vector<double>& v) {
+        return loss(params, Eigen::Map<const Matrix<double>>(v.data(), 5, examples));
+      };
+      CHECK_MESSAGE(max_relative_gradient_error(loss_of_hx, hv, dhv, all_indices(hv.size()), 1e-6, &worst) < 1e-5,
+                    worst);
+      // Without the value's adjoint (an empty d_f): the same as zeros.
+      std::vector<double> grads_empty(params.size(), 0.0), grads_zero(params.size(), 0.0);
+      model.energy_y_derivatives_backward(params.data(), cache, RowVector<double>(), c2, c3, grads_empty.data(),
+                                          nullptr);
+      model.energy_y_derivatives_backward(params.data(), cache, RowVector<double>(RowVector<double>::Zero(n)), c2, c3,
+                                          grads_zero.data(), nullptr);
+      for (std::size_t i = 0; i < params.size(); ++i) CHECK(std::abs(grads_empty[i] - grads_zero[i]) < 1e-12);
+    }
+  }
+}
+
+namespace {
+
+struct MethodCase {
+  EnergyModel model;
+  std::vector<double> params;
+  Matrix<double> x, y;
+  TrainSettings settings;
+};
+
+MethodCase method_case(Objective objective, Activation activation, int dy, std::uint64_t seed) {
+  MethodCase c{EnergyModel(small_architecture(activation, dy)), {}, {}, {}, {}};
+  Rng rng(seed, 0);
+  c.params = random_params(c.model, rng);
+  c.x = random_matrix(2, 6, rng);
+  c.y = random_matrix(dy, 6, rng);
+  c.settings.objective = objective;
+  c.settings.noise = NoiseKind::gmm;
+  c.settings.samples = 9;
+  c.settings.seed = 11;
+  c.settings.label_sigma = 0.3;  // wide enough that p/q is not negligible for the draws
+  c.settings.mcmc_steps = 3;
+  c.settings.mcmc_step_size = 0.3;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("batch gradient of kld-is, dsm and sm equals the finite difference of the loss") {
+  // With gmm noise the candidates and the dsm perturbations do not depend on the
+  // parameters, and sm has no randomness: the returned loss is a differentiable function
+  // of the energy's parameters with the random streams fixed (the proposal's J_KL term
+  // moves only the proposal heads, checked for the existing methods in test_gradients).
+  for (Objective objective : {Objective::kld_is, Objective::dsm, Objective::sm}) {
+    for (Activation act : {Activation::tanh, Activation::silu, Activation::relu}) {
+      for (int dy : {1, 2}) {
+        if (objective == Objective::sm && act == Activation::relu) continue;
+        CAPTURE(objective_name(objective));
+        CAPTURE(activation_name(act));
+        CAPTURE(dy);
+        const MethodCase c = method_case(objective, act, dy, 34);
+        const std::vector<int> indices{0, 2, 3, 5};
+        std::vector<double> grads(c.params.size(), 0.0);
+        const double total =
+            batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, 100, 4.0, grads.data());
+        CHECK(std::isfinite(total));
+        auto loss = [&](const std::vector<double>& p) {
+          std::vector<double> scratch(p.size(), 0.0);
+          return batch_gradient(c.model, p.data(), c.x, c.y, indices, c.settings, 100, 4.0, scratch.data()) / 4.0;
+        };
+        const std::vector<std::size_t> checked = energy_indices(c.model);
+        REQUIRE(largest_at(grads, checked) > 1e-3);
+        std::string worst;
+        CHECK_MESSAGE(max_relative_gradient_error(loss, c.params, grads, checked, 1e-5, &worst) < 1e-5, worst);
+      }
+    }
+  }
+}
+
+TEST_CASE("sm at the data: the loss is sum_d d2f/dy_d^2 + 1/2 (df/dy_d)^2 by finite differences of f") {
+  const MethodCase c = method_case(Objective::sm, Activation::tanh, 2, 35);
+  const std::vector<int> indices{1, 4};
+  std::vector<double> grads(c.params.size(), 0.0);
+  const double total = batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, 0, 2.0, grads.data());
+  double expected = 0;
+  const double h = 1e-4;
+  for (int i : indices) {
+    const Matrix<double> hx = c.model.x_features(c.params.data(), Matrix<double>(c.x.col(i)));
+    const Matrix<double> y0 = c.y.col(i);
+    const double f0 = c.model.energy(c.params.data(), hx, y0, 1)(0);
+    for (int d = 0; d < 2; ++d) {
+      Matrix<double> up = y0, down = y0;
+      up(d, 0) += h;
+      down(d, 0) -= h;
+      const double fu = c.model.energy(c.params.data(), hx, up, 1)(0), fd = c.model.energy(c.params.data(), hx, down, 1)(0);
+      const double first = (fu - fd) / (2 * h), second = (fu - 2 * f0 + fd) / (h * h);
+      expected += second + 0.5 * first * first;
+    }
+  }
+  CHECK(total == doctest::Approx(expected).epsilon(1e-5));
+}
+
+TEST_CASE("batch gradient of ml-mcmc: contrastive divergence at the chains' ends, no gradient through the chain") {
+  // The chains are rebuilt here from their definition (same random stream kMcmc): M chains
+  // per example start at y_i and take L steps y <- y + lambda^2/2 df/dy + lambda z; the
+  // gradient must be that of 1/B sum_i [1/M sum_m f(x_i, y_im^(L)) - f(x_i, y_i)] with the
+  // chain ends held fixed. df/dy along the chain is taken by central differences.
+  for (int dy : {1, 2}) {
+    CAPTURE(dy);
+    const MethodCase c = method_case(Objective::ml_mcmc, Activation::silu, dy, 36);
+    const std::vector<int> indices{0, 3, 4};
+    const int m_count = c.settings.samples, columns = m_count + 1;
+    const std::uint64_t stream_base = 50;
+    std::vector<double> grads(c.params.size(), 0.0);
+    const double total =
+        batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, stream_base, 3.0, grads.data());
+
+    std::vector<Matrix<double>> ends;
+    const double lambda = c.settings.mcmc_step_size;
+    for (int i : indices) {
+      const Matrix<double> hx = c.model.x_features(c.params.data(), Matrix<double>(c.x.col(i)));
+      Matrix<double> chain(dy, columns);
+      chain.colwise() = c.y.col(i);
+      Rng rng(c.settings.seed ^ streams::kMcmc, stream_base + static_cast<std::uint64_t>(i));
+      for (int step = 0; step < c.settings.mcmc_steps; ++step) {
+        Matrix<double> grad(dy, columns);
+        for (int d = 0; d < dy; ++d) {
+          Matrix<double> up = chain, down = chain;
+          up.row(d).array() += 1e-6;
+          down.row(d).array() -= 1e-6;
+          grad.row(d) = (c.model.energy(c.params.data(), hx, up, columns) -
+                         c.model.energy(c.params.data(), hx, down, columns)) / 2e-6;
+        }
+        for (int m = 1; m < columns; ++m)
+          for (int d = 0; d < dy; ++d) chain(d, m) += 0.5 * lambda * lambda * grad(d, m) + lambda * rng.normal();
+      }
+      ends.push_back(chain);
+    }
+    auto surrogate = [&](const std::vector<double>& p) {
+      double sum = 0;
+      for (std::size_t k = 0; k < indices.size(); ++k) {
+        const Matrix<double> hx = c.model.x_features(p.data(), Matrix<double>(c.x.col(indices[k])));
+        const RowVector<double> f = c.model.energy(p.data(), hx, ends[k], columns);
+        sum += f.tail(m_count).mean() - f(0);
+      }
+      return sum / 3.0;
+    };
+    // The chains moved (the check is not of the starting point) and the loss is the surrogate's.
+    CHECK((ends[0].rightCols(m_count).colwise() - c.y.col(indices[0])).cwiseAbs().minCoeff() > 1e-3);
+    CHECK(total / 3.0 == doctest::Approx(surrogate(c.params)).epsilon(1e-6));
+    const std::vector<std::size_t> checked = energy_indices(c.model);
+    REQUIRE(largest_at(grads, checked) > 1e-3);
+    std::string worst;
+    CHECK_MESSAGE(max_relative_gradient_error(surrogate, c.params, grads, checked, 1e-5, &worst) < 1e-5, worst);
+  }
+}
+
+TEST_CASE("sm refuses ReLU with a message naming the smooth activations") {
+  const MethodCase c = method_case(Objective::sm, Activation::relu, 1, 37);
+  TrainSettings s = c.settings;
+  s.epochs = 1;
+  s.threads = 1;
+  const ParamVector unused;
+  try {
+    train(c.model, c.x.cast<float>(), c.y.cast<float>(), Matrix<float>(2, 0), Matrix<float>(1, 0), s);
+    FAIL("expected a UsageError");
+  } catch (const UsageError& e) {
+    CHECK(std::string(e.what()).find("--activation tanh or silu") != std::string::npos);
+  }
+}
