@@ -346,6 +346,22 @@ std::size_t rows_with_missing(const Eigen::MatrixXd& features_raw, const Feature
   return count;
 }
 
+// Smallest and largest observed value of each column of a raw feature block (a missing
+// numeric value is NaN and skipped; a categorical feature's range is that of its codes).
+void observed_ranges(const Eigen::MatrixXd& features_raw, std::vector<double>& lo, std::vector<double>& hi) {
+  for (Eigen::Index j = 0; j < features_raw.cols(); ++j) {
+    double a = std::numeric_limits<double>::infinity(), b = -a;
+    for (Eigen::Index r = 0; r < features_raw.rows(); ++r) {
+      const double v = features_raw(r, j);
+      if (std::isnan(v)) continue;
+      a = std::min(a, v);
+      b = std::max(b, v);
+    }
+    lo.push_back(a);
+    hi.push_back(b);
+  }
+}
+
 TrainingData prepare_training_data(const TrainOptions& options, const Checkpoint* init) {
   std::vector<std::string> required = options.targets;
   required.insert(required.end(), options.features.begin(), options.features.end());
@@ -379,19 +395,8 @@ TrainingData prepare_training_data(const TrainOptions& options, const Checkpoint
     data.y_max.push_back(targets_raw.col(d).maxCoeff());
     data.y_lattice.push_back(detect_lattice(targets_raw.col(d)));
   }
-  for (Eigen::Index j = 0; j < features_raw.cols(); ++j) {
-    // Over the observed values (a missing numeric value is NaN; a categorical feature's
-    // range is that of its level codes, so an unseen level reads as outside it).
-    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-    for (Eigen::Index r = 0; r < features_raw.rows(); ++r) {
-      const double v = features_raw(r, j);
-      if (std::isnan(v)) continue;
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-    }
-    data.x_min.push_back(lo);
-    data.x_max.push_back(hi);
-  }
+  // The features' ranges over every row the model learnt from, validation rows included.
+  observed_ranges(raw_feature_block(table, feature_columns, data.encoding, usable), data.x_min, data.x_max);
   if (init != nullptr) {
     // The model has now seen both data sets: the ranges cover both; the lattice is the
     // old model's (the parameters learnt that density).

@@ -197,7 +197,7 @@ t 1 "dup\.csv:1: duplicate column name 'x' \(columns 1 and 3\)$"       train dup
 t 1 "empty_name\.csv:1:2: empty column name in the header$"            train empty_name.csv --target y -m $M "${q[@]}"
 t 1 "text_only\.csv: no feature columns"                               train text_only.csv --target y -m $M "${q[@]}"
 t 1 "semicolon\.csv: no column 'y' \(columns: x;y\)$"                  train semicolon.csv --target y -m $M "${q[@]}"
-t 1 "tabs\.csv: no column 'y' \(columns: x.y\); the header has tabs but reads as one column: tab-separated input needs --tabs$" \
+t 1 "tabs\.csv: no column 'y' \(columns: x\\\\x09y\); the header has tabs but reads as one column: tab-separated input needs --tabs$" \
                                                                        train tabs.csv --target y -m $M "${q[@]}"
 t 1 "model\.json:1: this is JSON \(an ebm checkpoint\?\), not a CSV table; the model is given with -m$" \
                                                                        train model.json --target y -m $M "${q[@]}"
