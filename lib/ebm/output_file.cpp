@@ -83,10 +83,12 @@ std::string temporary_name(const std::string& file_name, unsigned long pid, unsi
 
 // ------------------------------------------------------------------- FdStreamBuf
 
-FdStreamBuf::FdStreamBuf(int fd) : fd_(fd), buffer_(1 << 16) { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
+FdStreamBuf::FdStreamBuf(int fd, bool owns) : fd_(fd), owns_(owns), buffer_(1 << 16) {
+  setp(buffer_.data(), buffer_.data() + buffer_.size());
+}
 
 FdStreamBuf::~FdStreamBuf() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0 && owns_) ::close(fd_);
 }
 
 bool FdStreamBuf::write_all(const char* data, std::size_t count) {
@@ -134,7 +136,7 @@ int FdStreamBuf::sync() { return flush_buffer() ? 0 : -1; }
 
 bool FdStreamBuf::close() {
   bool ok = flush_buffer();
-  if (fd_ >= 0) {
+  if (fd_ >= 0 && owns_) {
     if (::close(fd_) != 0 && error_ == 0) error_ = errno;
     fd_ = -1;
   }
@@ -144,7 +146,14 @@ bool FdStreamBuf::close() {
 // -------------------------------------------------------------------- OutputFile
 
 OutputFile::OutputFile(const std::string& path) : path_(path) {
-  if (path_ == "-") return;
+  if (path_ == "-") {
+    // Standard output through the same buffer as a file, so that a failed write keeps its
+    // errno ("No space left on device"; std::cout's would read "Input/output error").
+    std::cout.flush();
+    buffer_ = std::make_unique<FdStreamBuf>(STDOUT_FILENO, false);
+    file_ = std::make_unique<std::ostream>(buffer_.get());
+    return;
+  }
   namespace fs = std::filesystem;
   std::error_code ignored;
   if (!fs::path(path_).has_filename() || fs::is_directory(path_, ignored)) {
@@ -196,10 +205,7 @@ OutputFile::~OutputFile() {
   unregister_temporary(registry_slot_);
 }
 
-std::ostream& OutputFile::stream() {
-  if (path_ == "-") return std::cout;
-  return *file_;
-}
+std::ostream& OutputFile::stream() { return *file_; }
 
 void OutputFile::fail_write(int error_number) const {
   throw DataError(path_ + ": cannot write: " + error_text(error_number));
@@ -208,9 +214,10 @@ void OutputFile::fail_write(int error_number) const {
 void OutputFile::finish() {
   if (finished_) return;
   if (path_ == "-") {
-    errno = 0;
-    std::cout.flush();
-    if (!std::cout) throw DataError(std::string(kStdoutName) + ": cannot write: " + error_text(errno));
+    file_->flush();
+    if (!buffer_->close() || !*file_) {
+      throw DataError(std::string(kStdoutName) + ": cannot write: " + error_text(buffer_->error()));
+    }
     finished_ = true;
     return;
   }

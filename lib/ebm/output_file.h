@@ -20,7 +20,8 @@ namespace ebm {
 // write: std::ofstream loses it (a full disk was reported as "Input/output error").
 class FdStreamBuf : public std::streambuf {
  public:
-  explicit FdStreamBuf(int fd);
+  // `owns`: close the descriptor at close() and destruction (false for standard output).
+  explicit FdStreamBuf(int fd, bool owns = true);
   ~FdStreamBuf() override;
   int error() const { return error_; }  // errno of the first failure, 0 if none
   bool close();                         // flushes and closes; false on any failure
@@ -34,6 +35,7 @@ class FdStreamBuf : public std::streambuf {
   bool flush_buffer();
   bool write_all(const char* data, std::size_t count);
   int fd_;
+  bool owns_;
   int error_ = 0;
   std::vector<char> buffer_;
 };
