@@ -103,7 +103,9 @@ if [ -c /dev/full ]; then
     local code=$?
     if [ ! -c /dev/full ]; then restore_device full 7; fail "$what replaced the /dev/full device"; fi
     [ "$code" = 1 ] || fail "$what: exit $code, expected 1 ($(cat full.err))"
-    grep -qE '^ebm-[a-z]+: error: .*cannot write' full.err || fail "$what: no error message: $(cat full.err)"
+    # The errno of the failed write, also on standard output (it read "Input/output error").
+    grep -qE '^ebm-[a-z]+: error: .*cannot write: No space left on device$' full.err ||
+      fail "$what: no 'No space left on device' error: $(cat full.err)"
     [ "$(wc -l < full.err)" -le 1 ] || fail "$what: more than one line on stderr: $(cat full.err)"
   }
   expect_full "ebm-predict > /dev/full" to_full "$predict" -m small.json "$test_data" --samples 8
