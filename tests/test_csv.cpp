@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <fcntl.h>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -543,17 +544,29 @@ TEST_CASE("OutputFile makes the target appear only on commit") {
   }
 }
 
-TEST_CASE("OutputFile '-' writes to standard output") {
-  std::ostringstream captured;
-  std::streambuf* saved = std::cout.rdbuf(captured.rdbuf());
+TEST_CASE("OutputFile '-' writes to standard output (descriptor 1, left open)") {
+  ScratchDirectory dir;
+  const std::string path = (dir.root() / "stdout.txt").string();
+  std::cout.flush();
+  const int saved = ::dup(STDOUT_FILENO);
+  const int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  REQUIRE(saved >= 0);
+  REQUIRE(file >= 0);
+  ::dup2(file, STDOUT_FILENO);
+  ::close(file);
   {
     ebm::OutputFile out("-");
-    CHECK(&out.stream() == &std::cout);
     out.stream() << "hello\n";
     out.commit();
   }
-  std::cout.rdbuf(saved);
-  CHECK(captured.str() == "hello\n");
+  const bool still_open = ::fcntl(STDOUT_FILENO, F_GETFD) != -1;
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  CHECK(still_open);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK(text.str() == "hello\n");
 }
 
 TEST_CASE("CsvWriter quotes fields only where needed") {
@@ -606,4 +619,26 @@ TEST_CASE("CsvWriter output reads back through CsvReader") {
     CHECK(same_double(reader.number(1), 0.1 * static_cast<double>(i) - 1e-17));
   }
   CHECK_FALSE(reader.next());
+}
+
+TEST_CASE("a first line that starts like JSON is refused as a checkpoint; a CSV cell starting with '{' is not") {
+  ScratchDirectory dir;
+  const auto opens = [&](const std::string& name, const std::string& text) {
+    try {
+      ebm::CsvReader reader(dir.write(name, text));
+      return std::string("read: ") + reader.columns()[0];
+    } catch (const ebm::DataError& e) {
+      return std::string(e.what());
+    }
+  };
+  CHECK(opens("pretty.json", "{\n  \"format\": \"ebm\"\n}\n").find("this is JSON") != std::string::npos);
+  CHECK(opens("compact.json", "{\"format\":\"ebm\"}\n").find("this is JSON") != std::string::npos);
+  CHECK(opens("braces.csv", "{a},b\n1,2\n") == "read: {a}");
+  // What the writer writes reads back: a first cell "{" is quoted, so it cannot read as
+  // JSON (the CSV fuzzer's round trip found this).
+  std::ostringstream out;
+  ebm::CsvWriter writer(out, ebm::CsvOptions{});
+  writer.write_row(std::vector<std::string>{"{"});
+  CHECK(out.str() == "\"{\"\n");
+  CHECK(opens("brace.csv", out.str()) == "read: {");
 }

@@ -222,6 +222,19 @@ std::string format_number(double value, int precision) {
 
 // --------------------------------------------------------------------------- reader
 
+namespace {
+
+// The first line of a JSON object: "{" alone, or starting with '{"' (spaces and tabs
+// around ignored).
+bool looks_like_json(std::string_view line) {
+  const std::size_t first = line.find_first_not_of(" \t");
+  if (first == std::string_view::npos || line[first] != '{') return false;
+  const std::size_t next = line.find_first_not_of(" \t\r", first + 1);
+  return next == std::string_view::npos || line[next] == '"';
+}
+
+}  // namespace
+
 CsvReader::CsvReader(const std::string& path, const CsvOptions& options)
     : source_(path == "-" ? kStdinName : path), options_(options) {
   if (options_.delimiter == '"' || options_.delimiter == '\n' || options_.delimiter == '\r' ||
@@ -247,8 +260,9 @@ CsvReader::CsvReader(const std::string& path, const CsvOptions& options)
     throw DataError(source_ + ": empty input" + (options_.header ? " (no header row)" : ""));
   }
   // A checkpoint given where the data goes ("ebm-train model.json ..."): say so, rather
-  // than complain about its second line's quotes.
-  if (const auto first = line_.find_first_not_of(" \t"); first != std::string::npos && line_[first] == '{') {
+  // than complain about its second line's quotes. JSON's first line is "{" alone (as ebm
+  // writes it) or starts with '{"'; a CSV header cell like "{a}" is still read.
+  if (looks_like_json(line_)) {
     throw DataError(source_ + ":" + std::to_string(line_number_) +
                     ": this is JSON (an ebm checkpoint?), not a CSV table; the model is given with -m");
   }
@@ -540,6 +554,7 @@ void CsvWriter::write_row(const std::vector<std::string>& fields) {
 }
 
 void CsvWriter::field(std::string_view text) {
+  const bool row_started_before = row_started_;
   if (row_started_) out_ << options_.delimiter;
   row_is_one_empty_field_ = !row_started_ && text.empty();
   row_started_ = true;
@@ -548,6 +563,8 @@ void CsvWriter::field(std::string_view text) {
   if (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.back() == ' ' || text.back() == '\t')) {
     needs_quotes = true;
   }
+  // A line starting with '{' may read as JSON (looks_like_json): quoted, it cannot.
+  if (!row_started_before && !text.empty() && text.front() == '{') needs_quotes = true;
   if (!needs_quotes) {
     out_ << text;
     return;
