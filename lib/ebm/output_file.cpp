@@ -123,6 +123,9 @@ FdStreamBuf::int_type FdStreamBuf::overflow(int_type c) {
 }
 
 std::streamsize FdStreamBuf::xsputn(const char* data, std::streamsize count) {
+  // An empty string_view may carry a null pointer, and memcpy from null is undefined even
+  // for zero bytes.
+  if (count <= 0) return 0;
   if (count <= epptr() - pptr()) {
     std::memcpy(pptr(), data, static_cast<std::size_t>(count));
     pbump(static_cast<int>(count));
