@@ -205,23 +205,7 @@ void check_config_file(int argc, char** argv) {
 
 }  // namespace
 
-std::string printable_message(const std::string& text) {
-  static const char* const hex = "0123456789abcdef";
-  constexpr std::size_t kMaxBytes = 4096;
-  std::string out;
-  for (std::size_t i = 0; i < text.size() && out.size() < kMaxBytes; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (out.size() >= kMaxBytes) out += "...";
-  return out;
-}
+std::string printable_message(const std::string& text) { return printable_text(text, kMaxMessageBytes); }
 
 void install_fatal_handlers(const std::string& program) {
   std::snprintf(g_program, sizeof g_program, "%s", program.c_str());

@@ -22,7 +22,9 @@ int run_main(const std::string& program, CLI::App& app, int argc, char** argv,
 constexpr std::size_t kMaxConfigBytes = std::size_t{1} << 20;
 
 // The message as one printable line: control bytes (a newline, ESC, a carriage return
-// in a file name, a header or a checkpoint's feature name) shown as \xHH, cut after 4 KiB.
+// in a file name, a header or a checkpoint's feature name) shown as \xHH, cut after 4 KiB
+// (printable_text of csv.h).
+constexpr std::size_t kMaxMessageBytes = 4096;
 std::string printable_message(const std::string& text);
 
 // What the tools do on a fatal error and on SIGINT/SIGTERM/SIGHUP: std::bad_alloc (or any

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   app.add_flag("--logpdf", o.logpdf, "Add log_density: estimate of log p(y|x) at the row's targets")->group(p);
   app.add_flag("--ess", o.ess, "Add ess: effective sample size of the importance weights")->group(p);
   app.add_flag("--flag-extrapolation", o.flag_extrapolation, "Add outside_training: the row's features outside the training range")->group(p);
+  app.add_flag("--on-lattice", o.on_lattice, "For a target on a lattice (integers, a fixed step): intervals, quantiles and mode on its points (the quantiles of the cell probabilities)")->group(p);
   app.add_option("--metrics", o.metrics_path, "Write NLL, RMSE, MAE, CRPS, coverage and PIT to this JSON file")->group(p);
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(p)->check(ebm::cli::seed_value());
   auto* pictures = "Pictures";

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--langevin-step", o.langevin_step, "MALA step size (standardised units of y)")->capture_default_str()->group(s)->check(ebm::cli::positive_number());
   app.add_option("--seed", o.seed, "Random seed")->capture_default_str()->group(s)->check(ebm::cli::seed_value());
   app.add_flag("--flag-extrapolation", o.flag_extrapolation, "Add outside_training: the row's features outside the training range")->group(s);
+  app.add_flag("--on-lattice", o.on_lattice, "For a target on a lattice (integers, a fixed step): draws on its points (draws of the cell probabilities)")->group(s);
   app.add_option("-j,--threads", o.threads, "Worker threads (results do not depend on it)")->capture_default_str()->group("Run")->check(CLI::Range(1, 1024));
   ebm::cli::Verbosity verbosity;
   verbosity.add(app, "Run", "No progress line (shown only when stderr is a terminal) and no warnings about the input",

@@ -85,7 +85,8 @@ def run_split(args, name, header, data, split, rows):
     return dict(dataset=name, split=split, nll=m["nll"], rmse=m["rmse"], crps=m["crps"], coverage=m["coverage"],
                 nll_grid=nll_grid, **extra, train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
                 best_epoch=results.get("best_epoch"), epochs_run=results.get("epochs_run"),
-                temperature=results.get("temperature"), proposal_scale=results.get("proposal_scale"), tag=args.tag)
+                temperature=results.get("temperature"), proposal_scale=results.get("proposal_scale"),
+                valid_nll=results.get("valid_nll_calibrated"), tag=args.tag)
 
 
 def mean_se(values):

@@ -481,6 +481,16 @@ TEST_CASE("format_number round-trips and honours the precision") {
   CHECK(ebm::format_number(1.0 / 3.0, 40) == ebm::format_number(1.0 / 3.0, 17));
 }
 
+TEST_CASE("printable_text escapes control bytes and cuts long text") {
+  CHECK(ebm::printable_text("plain text", 100) == "plain text");
+  CHECK(ebm::printable_text(std::string("a\nb\r\x1b[1m\x7f"), 100) == "a\\x0ab\\x0d\\x1b[1m\\x7f");
+  CHECK(ebm::printable_text(std::string("\0z", 2), 100) == "\\x00z");
+  CHECK(ebm::printable_text("abcdef", 3) == "abc...");
+  CHECK(ebm::printable_text("abc", 3) == "abc");
+  CHECK(ebm::printable_text("\xc3\xa9t\xc3\xa9", 100) == "\xc3\xa9t\xc3\xa9");  // UTF-8 kept
+  CHECK(ebm::printable_text(std::string_view(), 10).empty());
+}
+
 TEST_CASE("OutputFile makes the target appear only on commit") {
   ScratchDirectory dir;
   const std::string target = dir.path("out.csv");

@@ -10,58 +10,15 @@
 #include "ebm/proposal.h"
 #include "ebm/training.h"
 #include "grad_check.h"
+#include "model_fixtures.h"
 
 using namespace ebm;
 using ebm::testing::all_indices;
 using ebm::testing::max_relative_gradient_error;
-
-namespace {
-
-Matrix<double> random_matrix(int rows, int cols, Rng& rng, double scale = 1.0) {
-  Matrix<double> m(rows, cols);
-  for (int j = 0; j < cols; ++j)
-    for (int i = 0; i < rows; ++i) m(i, j) = scale * rng.normal();
-  return m;
-}
-
-std::vector<double> random_params(const EnergyModel& model, Rng& rng) {
-  std::vector<double> p(model.parameter_count());
-  model.initialize(p.data(), rng);
-  // Larger than the default initialisation so that every layer matters numerically.
-  for (double& v : p) v *= 2.0;
-  return p;
-}
-
-// Indices into the parameter vector of the proposal heads (blocks "mdn_*"), or of the
-// energy (every other block: x-branch, y-branch, joint layers).
-std::vector<std::size_t> parameter_indices(const EnergyModel& model, bool proposal_heads) {
-  std::vector<std::size_t> out;
-  for (const auto& block : model.layout().blocks()) {
-    if ((block.name.rfind("mdn_", 0) == 0) != proposal_heads) continue;
-    for (std::size_t i = 0; i < block.size(); ++i) out.push_back(block.offset + i);
-  }
-  return out;
-}
-
-Architecture small_architecture(Activation activation, int dx = 3, int dy = 2,
-                                XEmbedding embedding = XEmbedding::none) {
-  Architecture a;
-  a.x_embedding = embedding;
-  a.embedding_frequencies = 3;
-  a.embedding_dim = 2;
-  a.embedding_sigma = 0.5;
-  a.x_dim = dx;
-  a.y_dim = dy;
-  a.hidden = 5;
-  a.x_layers = 2;
-  a.y_layers = 2;
-  a.residual_blocks = 2;
-  a.components = 3;
-  a.activation = activation;
-  return a;
-}
-
-}  // namespace
+using ebm::testing::parameter_indices;
+using ebm::testing::random_matrix;
+using ebm::testing::random_params;
+using ebm::testing::small_architecture;
 
 TEST_CASE("dense layers: gradients w.r.t. weights, biases and input match finite differences") {
   for (Activation act : {Activation::identity, Activation::relu, Activation::tanh, Activation::silu}) {

@@ -14,6 +14,7 @@
 #include "ebm/checkpoint.h"
 #include "ebm/commands.h"
 #include "ebm/csv.h"
+#include "ebm/errors.h"
 #include "ebm/inference.h"
 #include "ebm/lattice.h"
 
@@ -112,5 +113,68 @@ TEST_CASE("a lattice target: better probability of the observed value than a lin
     };
     if (!kSanitized) CHECK(log_p(k) - log_p(k + 0.5) < std::log(3.0));
   }
+
+  // --on-lattice: the intervals, quantiles and draws are lattice points, each the nearest
+  // point to the continuous value (the quantile of the cell probabilities).
+  const auto read_rows = [](const std::string& path) { return read_table(path, {}); };
+  p.metrics_path.clear();
+  p.intervals = {0.5, 0.9};
+  p.quantiles = {0.1, 0.5, 0.9};
+  run_predict(p);
+  const Table continuous = read_rows(p.output_path);
+  p.on_lattice = true;
+  run_predict(p);
+  const Table snapped = read_rows(p.output_path);
+  REQUIRE(snapped.columns == continuous.columns);
+  REQUIRE(snapped.rows() == continuous.rows());
+  int on_points = 0, checked = 0;
+  for (std::size_t j = 0; j < snapped.columns.size(); ++j) {
+    const std::string& name = snapped.columns[j];
+    if (name.find("_lo") == std::string::npos && name.find("_hi") == std::string::npos &&
+        name.find("_q") == std::string::npos) {
+      CHECK(snapped.values.col(static_cast<Eigen::Index>(j)) == continuous.values.col(static_cast<Eigen::Index>(j)));
+      continue;
+    }
+    for (std::size_t r = 0; r < snapped.rows(); ++r) {
+      const double v = snapped.values(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j));
+      const double before = continuous.values(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j));
+      ++checked;
+      on_points += v == std::round(v) && v >= 3 && v <= 9 && std::abs(v - before) <= 0.5 ? 1 : 0;
+    }
+  }
+  CHECK(checked == 7 * static_cast<int>(snapped.rows()));  // lo, hi twice and three quantiles
+  CHECK(on_points == checked);
+  SampleOptions so;
+  so.model_path = o.model_path;
+  so.data_path = p.data_path;
+  so.output_path = (dir / "draws.csv").string();
+  so.draws = 20;
+  so.on_lattice = true;
+  run_sample(so);
+  const Table draws = read_rows(so.output_path);
+  const Eigen::VectorXd y = draws.values.col(2);
+  CHECK(draws.columns[2] == "quality");
+  CHECK((y.array() == y.array().round()).all());
+  CHECK(y.minCoeff() >= 0);  // within the model's support [0, 12]: 3..9 widened by half the range
+  CHECK(y.maxCoeff() <= 12);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("--on-lattice refuses a model whose targets are continuous") {
+  const std::string model = bimodal_model().model_path;
+  PredictOptions p;
+  p.model_path = model;
+  p.data_path = kData + "bimodal_test.csv";
+  p.output_path = "-";
+  p.on_lattice = true;
+  CHECK_THROWS_WITH_AS(run_predict(p),
+                       (model + ": --on-lattice: no target of this model takes values on a lattice (ebm-train reports "
+                                "one when it finds integer or evenly rounded targets)")
+                           .c_str(),
+                       DataError);
+  SampleOptions so;
+  so.model_path = model;
+  so.data_path = p.data_path;
+  so.on_lattice = true;
+  CHECK_THROWS_AS(run_sample(so), DataError);
 }

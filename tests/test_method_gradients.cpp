@@ -12,49 +12,17 @@
 #include "ebm/streams.h"
 #include "ebm/training.h"
 #include "grad_check.h"
+#include "model_fixtures.h"
 
 using namespace ebm;
 using ebm::testing::all_indices;
 using ebm::testing::max_relative_gradient_error;
+using ebm::testing::parameter_indices;
+using ebm::testing::random_matrix;
+using ebm::testing::random_params;
+using ebm::testing::small_architecture;
 
 namespace {
-
-Matrix<double> random_matrix(int rows, int cols, Rng& rng, double scale = 1.0) {
-  Matrix<double> m(rows, cols);
-  for (int j = 0; j < cols; ++j)
-    for (int i = 0; i < rows; ++i) m(i, j) = scale * rng.normal();
-  return m;
-}
-
-Architecture small_architecture(Activation activation, int dy) {
-  Architecture a;
-  a.x_dim = 2;
-  a.y_dim = dy;
-  a.hidden = 5;
-  a.x_layers = 2;
-  a.y_layers = 2;
-  a.residual_blocks = 2;
-  a.components = 3;
-  a.activation = activation;
-  return a;
-}
-
-std::vector<double> random_params(const EnergyModel& model, Rng& rng) {
-  std::vector<double> p(model.parameter_count());
-  model.initialize(p.data(), rng);
-  for (double& v : p) v *= 2.0;  // every layer matters numerically
-  return p;
-}
-
-// The energy's parameters (every block but the proposal heads "mdn_*").
-std::vector<std::size_t> energy_indices(const EnergyModel& model) {
-  std::vector<std::size_t> out;
-  for (const auto& block : model.layout().blocks()) {
-    if (block.name.rfind("mdn_", 0) == 0) continue;
-    for (std::size_t i = 0; i < block.size(); ++i) out.push_back(block.offset + i);
-  }
-  return out;
-}
 
 double largest_at(const std::vector<double>& v, const std::vector<std::size_t>& indices) {
   double largest = 0;
@@ -99,7 +67,7 @@ TEST_CASE("energy: df/dy_d and d2f/dy_d^2 by forward mode match finite differenc
     for (int dy : {1, 2}) {
       CAPTURE(activation_name(act));
       CAPTURE(dy);
-      const EnergyModel model(small_architecture(act, dy));
+      const EnergyModel model(small_architecture(act, 2, dy));
       Rng rng(32, static_cast<std::uint64_t>(dy));
       const std::vector<double> params = random_params(model, rng);
       const int examples = 3, candidates = 4;
@@ -142,7 +110,7 @@ TEST_CASE("energy: the reverse pass through f, df/dy_d and d2f/dy_d^2 matches fi
     for (int dy : {1, 2}) {
       CAPTURE(activation_name(act));
       CAPTURE(dy);
-      const EnergyModel model(small_architecture(act, dy));
+      const EnergyModel model(small_architecture(act, 2, dy));
       Rng rng(33, static_cast<std::uint64_t>(dy));
       const std::vector<double> params = random_params(model, rng);
       const int examples = 3, candidates = 4, n = examples * candidates;
@@ -160,7 +128,7 @@ TEST_CASE("energy: the reverse pass through f, df/dy_d and d2f/dy_d^2 matches fi
       std::vector<double> grads(params.size(), 0.0);
       Matrix<double> d_hx;
       model.energy_y_derivatives_backward(params.data(), cache, c1, c2, c3, grads.data(), &d_hx);
-      const std::vector<std::size_t> checked = energy_indices(model);
+      const std::vector<std::size_t> checked = parameter_indices(model, false);
       REQUIRE(largest_at(grads, checked) > 0.05);
       std::string worst;
       CHECK_MESSAGE(max_relative_gradient_error([&](const std::vector<double>& p) { return loss(p, hx); }, params,
@@ -193,7 +161,7 @@ struct MethodCase {
 };
 
 MethodCase method_case(Objective objective, Activation activation, int dy, std::uint64_t seed) {
-  MethodCase c{EnergyModel(small_architecture(activation, dy)), {}, {}, {}, {}};
+  MethodCase c{EnergyModel(small_architecture(activation, 2, dy)), {}, {}, {}, {}};
   Rng rng(seed, 0);
   c.params = random_params(c.model, rng);
   c.x = random_matrix(2, 6, rng);
@@ -232,7 +200,7 @@ TEST_CASE("batch gradient of kld-is, dsm and sm equals the finite difference of 
           std::vector<double> scratch(p.size(), 0.0);
           return batch_gradient(c.model, p.data(), c.x, c.y, indices, c.settings, 100, 4.0, scratch.data()) / 4.0;
         };
-        const std::vector<std::size_t> checked = energy_indices(c.model);
+        const std::vector<std::size_t> checked = parameter_indices(c.model, false);
         REQUIRE(largest_at(grads, checked) > 1e-3);
         std::string worst;
         CHECK_MESSAGE(max_relative_gradient_error(loss, c.params, grads, checked, 1e-5, &worst) < 1e-5, worst);
@@ -312,7 +280,7 @@ TEST_CASE("batch gradient of ml-mcmc: contrastive divergence at the chains' ends
     // The chains moved (the check is not of the starting point) and the loss is the surrogate's.
     CHECK((ends[0].rightCols(m_count).colwise() - c.y.col(indices[0])).cwiseAbs().minCoeff() > 1e-3);
     CHECK(total / 3.0 == doctest::Approx(surrogate(c.params)).epsilon(1e-6));
-    const std::vector<std::size_t> checked = energy_indices(c.model);
+    const std::vector<std::size_t> checked = parameter_indices(c.model, false);
     REQUIRE(largest_at(grads, checked) > 1e-3);
     std::string worst;
     CHECK_MESSAGE(max_relative_gradient_error(surrogate, c.params, grads, checked, 1e-5, &worst) < 1e-5, worst);

@@ -390,6 +390,19 @@ void set_support_from_range(Checkpoint& c, const std::vector<double>& y_min, con
   }
 }
 
+double snap_to_lattice(const Checkpoint& c, int d, double y) {
+  const auto i = static_cast<std::size_t>(d);
+  return i < c.y_lattice.size() ? c.y_lattice[i].snap(y) : y;
+}
+
+void require_lattice_target(const Checkpoint& c, const std::string& source) {
+  for (const Lattice& lattice : c.y_lattice) {
+    if (lattice.discrete()) return;
+  }
+  throw DataError(source + ": --on-lattice: no target of this model takes values on a lattice (ebm-train reports "
+                           "one when it finds integer or evenly rounded targets)");
+}
+
 int features_outside_training(const Checkpoint& c, const double* x) {
   int outside = 0;
   for (std::size_t j = 0; j < c.x_lo.size(); ++j) {

@@ -72,6 +72,15 @@ void set_support_from_range(Checkpoint& checkpoint, const std::vector<double>& y
 // checkpoint records no range).
 int features_outside_training(const Checkpoint& checkpoint, const double* x);
 
+// --on-lattice: target d's value `y` (user's units) as the nearest point of its lattice,
+// or y itself for a continuous target. For a quantile this is exactly the quantile of the
+// lattice distribution whose cell probabilities are the density's masses over the cells
+// (the cell of the lattice point k, [k - step/2, k + step/2), holds the continuous
+// quantile), and for a draw it is a draw of that distribution.
+double snap_to_lattice(const Checkpoint& checkpoint, int d, double y);
+// Throws DataError "SOURCE: --on-lattice: ..." unless some target has a lattice.
+void require_lattice_target(const Checkpoint& checkpoint, const std::string& source);
+
 // The parameters of every member, member 1 first: p(y|x) = (1/N) sum_n p_n(y|x).
 std::vector<ParamVector> member_parameters(const Checkpoint& checkpoint);
 

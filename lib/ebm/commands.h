@@ -36,6 +36,11 @@ struct TrainOptions {
   int valid_min_rows = 64;               // but at least this many (at most a quarter of them)
   CsvOptions csv;
   Architecture architecture;             // x_dim / y_dim are set from the data
+  // --x-embedding auto: train member 1 without an x-embedding and with the periodic one of
+  // `architecture` (its sizes), and keep the one with the lower validation NLL (after
+  // calibration); the other members then use the chosen one. Needs validation rows (else
+  // none), and is resolved from the checkpoint with --resume or --init-model.
+  bool select_x_embedding = false;
   bool calibrate = true;                 // fit a temperature on the validation rows
   TrainSettings settings;
   int verbosity = 1;                     // 0 quiet, 1 per-epoch lines, 2 more detail
@@ -82,6 +87,7 @@ struct PredictOptions {
   bool logpdf = false;
   bool ess = false;                      // add the effective sample size column
   bool flag_extrapolation = false;       // add outside_training: features outside the training range
+  bool on_lattice = false;               // intervals, quantiles and mode of a lattice target snapped to it
   std::vector<std::string> keep;
   std::string metrics_path;              // write metrics JSON here (needs the targets)
   std::string plot_path;                 // SVG heat map of p(y|x) (one feature, one target)
@@ -123,6 +129,7 @@ struct SampleOptions {
   CsvOptions output_csv;
   int precision = 0;
   bool flag_extrapolation = false;       // add outside_training to every draw's row
+  bool on_lattice = false;               // draws of a lattice target snapped to it
   std::ostream* progress = nullptr;      // as in PredictOptions
   std::ostream* warnings = nullptr;      // as in PredictOptions
 };

@@ -46,26 +46,7 @@ std::string_view trim_spaces_and_tabs(std::string_view text) {
   return trim_padding(text, '\0');
 }
 
-// Echoed text keeps a message on one printable line: control bytes (a binary file, a
-// stray carriage return) are shown as \xHH, and long text is cut.
-std::string shorten_for_message(std::string_view text) {
-  static const char* const hex = "0123456789abcdef";
-  std::string out;
-  const std::size_t n = std::min(text.size(), kMaxQuotedTextLength);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > n) out += "...";
-  return out;
-}
-
+std::string shorten_for_message(std::string_view text) { return printable_text(text, kMaxQuotedTextLength); }
 
 // Index of every column name (names are unique: the reader refuses duplicates), so that
 // finding F features among C columns costs O(F + C), not O(F C): a header of 100,000
@@ -136,6 +117,24 @@ long decimal_exponent(std::string_view number) {
 }  // namespace
 
 // --------------------------------------------------------------------------- numbers
+
+std::string printable_text(std::string_view text, std::size_t max_bytes) {
+  static const char* const hex = "0123456789abcdef";
+  std::string out;
+  const std::size_t n = std::min(text.size(), max_bytes);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > n) out += "...";
+  return out;
+}
 
 std::string join_names(const std::vector<std::string>& columns) {
   // Very wide files would make the message unreadable; the first names identify the file.

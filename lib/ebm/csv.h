@@ -104,6 +104,11 @@ class CsvReader {
 
 // Parses a number the way CsvReader::number does; returns false instead of throwing.
 bool parse_number(std::string_view text, double& value);
+// Text echoed in a message, kept on one printable line: control bytes (a binary file, a
+// stray carriage return) become \xHH, and text longer than max_bytes is cut and ends in
+// "...". The one escaping of the project: the reader quotes cells with it, the tools print
+// every error message through it.
+std::string printable_text(std::string_view text, std::size_t max_bytes);
 // "a, b, c" for messages; after 30 names "..., (N more)", so that a message about a very
 // wide file stays one readable line.
 std::string join_names(const std::vector<std::string>& names);

@@ -45,7 +45,7 @@ struct Architecture {
   XEmbedding x_embedding = XEmbedding::none;
   int embedding_frequencies = 16;  // K: frequencies per feature
   int embedding_dim = 16;          // d: values per feature after the linear map
-  double embedding_sigma = 0.1;    // initial frequencies ~ N(0, sigma^2), standardised units
+  double embedding_sigma = 1.0;    // initial frequencies ~ N(0, sigma^2), standardised units
 };
 
 // Bounds on the proposal's log-variances (standardised units): sigma in [1.2e-4, 148].

@@ -121,20 +121,28 @@ void write_target_estimates(const PredictContext& ctx, const ImportanceSample& i
   column(k++) = moments.std * ys.scale[d];
   SortedDraws draws;
   if (!o.intervals.empty() || ctx.has_targets || !o.quantiles.empty()) draws = sort_draws(is, e, d);
+  // The tau-quantile in the user's units (on the lattice with --on-lattice).
+  const auto quantile = [&](double tau) {
+    const double value = ys.to_original(d, weighted_quantile(draws, tau));
+    return o.on_lattice ? snap_to_lattice(ctx.c, d, value) : value;
+  };
   TargetScore score;
   if (ctx.has_targets) score.observed = chunk.y(d, chunk_row);
   for (double level : ctx.levels) {
     if (o.intervals.empty() && !ctx.has_targets) break;
-    const double lo = ys.to_original(d, weighted_quantile(draws, 0.5 * (1 - level)));
-    const double hi = ys.to_original(d, weighted_quantile(draws, 0.5 * (1 + level)));
+    const double lo = quantile(0.5 * (1 - level));
+    const double hi = quantile(0.5 * (1 + level));
     if (!o.intervals.empty()) {
       column(k++) = lo;
       column(k++) = hi;
     }
     if (ctx.has_targets) score.covered.push_back(score.observed >= lo && score.observed <= hi);
   }
-  for (double q : o.quantiles) column(k++) = ys.to_original(d, weighted_quantile(draws, q));
-  if (o.mode) column(k++) = ys.to_original(d, modes(d, e));
+  for (double q : o.quantiles) column(k++) = quantile(q);
+  if (o.mode) {
+    const double mode = ys.to_original(d, modes(d, e));
+    column(k++) = o.on_lattice ? snap_to_lattice(ctx.c, d, mode) : mode;
+  }
   if (!ctx.has_targets || chunk.target_missing[chunk_row]) return;
   score.mean = mean;
   const double observed_std = ys.to_standard(d, score.observed);
@@ -143,8 +151,7 @@ void write_target_estimates(const PredictContext& ctx, const ImportanceSample& i
   // The reported levels' intervals, computed as --interval computes lo and hi (metrics.h).
   for (int k = 0; k < kReportedLevelCount; ++k) {
     const double level = kReportedCoverageLevels[k];
-    score.covered_at[k] = score.observed >= ys.to_original(d, weighted_quantile(draws, 0.5 * (1 - level))) &&
-                          score.observed <= ys.to_original(d, weighted_quantile(draws, 0.5 * (1 + level)));
+    score.covered_at[k] = score.observed >= quantile(0.5 * (1 - level)) && score.observed <= quantile(0.5 * (1 + level));
   }
   score.pit = weighted_pit(draws, observed_std);
   sums.add(d, score, row_weight(chunk, chunk_row));
@@ -330,6 +337,7 @@ PredictSummary run_predict(const PredictOptions& o) {
                        {{"-o", o.output_path}, {"--metrics", o.metrics_path}, {"--plot", o.plot_path},
                         {"--report", o.report_path}});
   const Checkpoint c = load_checkpoint(o.model_path);
+  if (o.on_lattice) require_lattice_target(c, o.model_path);
   const EnergyModel model(c.architecture);
   check_plot_model(o, c);
   CsvReader reader(o.data_path, o.csv);

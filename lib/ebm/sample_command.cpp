@@ -47,7 +47,8 @@ void write_draws(const SampleOptions& o, const Checkpoint& c, const InputChunk& 
       writer.field(std::to_string(i));
       for (const auto& kept : chunk.kept[r]) writer.field(kept);
       for (int d = 0; d < c.architecture.y_dim; ++d) {
-        writer.field(c.y_scaler.to_original(d, draws(d, static_cast<Eigen::Index>(r) * o.draws + i)));
+        const double y = c.y_scaler.to_original(d, draws(d, static_cast<Eigen::Index>(r) * o.draws + i));
+        writer.field(o.on_lattice ? snap_to_lattice(c, d, y) : y);
       }
       if (o.flag_extrapolation) writer.field(std::to_string(chunk.outside[r]));
       writer.end_row();
@@ -62,6 +63,7 @@ std::size_t run_sample(const SampleOptions& o) {
   check_distinct_files({{"-m", o.model_path}, {"DATA", o.data_path}}, {{"-o", o.output_path}});
   const int proposal_samples = o.proposal_samples > 0 ? o.proposal_samples : std::max(1024, 4 * o.draws);
   const Checkpoint c = load_checkpoint(o.model_path);
+  if (o.on_lattice) require_lattice_target(c, o.model_path);
   const EnergyModel model(c.architecture);
   const std::vector<ParamVector> members = member_parameters(c);
   CsvReader reader(o.data_path, o.csv);

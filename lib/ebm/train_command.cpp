@@ -68,6 +68,10 @@ void validate(const TrainOptions& options) {
   }
   if (options.ensemble < 1) throw UsageError("--ensemble must be at least 1");
   if (options.first_member < 0) throw UsageError("--first-member must be >= 0");
+  if (options.select_x_embedding && options.first_member > 0) {
+    throw UsageError("--first-member needs --x-embedding none or periodic (the one member 1 chose: "
+                     "architecture.x_embedding in its checkpoint), so that the members can be merged");
+  }
   if (options.ensemble > 1 && (options.checkpoint_every > 0 || !options.resume_path.empty())) {
     throw UsageError("--checkpoint-every and --resume train one model: with --ensemble, train the members one at a "
                      "time (--first-member K) and combine them with --merge");
@@ -493,7 +497,7 @@ void log_encoding(std::ostream& log, const TrainingData& data) {
   if (!categorical.empty()) log << "categorical (one-hot): " << join_names(categorical) << "\n";
 }
 
-void log_plan(const TrainOptions& options, const TrainingData& data, const EnergyModel& model) {
+void log_plan(const TrainOptions& options, const TrainingData& data) {
   if (options.log == nullptr || options.verbosity < 1) return;
   std::ostream& log = *options.log;
   log << "training on " << data.x.cols() << " rows";
@@ -507,7 +511,11 @@ void log_plan(const TrainOptions& options, const TrainingData& data, const Energ
         << describe(data.y_lattice[d], data.y_max[d])
         << ": trained on dequantised values; ebm-predict --metrics reports the probability of the observed value\n";
   }
-  log << "model: " << model.parameter_count() << " parameters, method " << objective_name(options.settings.objective)
+}
+
+void log_model(const TrainOptions& options, const EnergyModel& model) {
+  if (options.log == nullptr || options.verbosity < 1) return;
+  *options.log << "model: " << model.parameter_count() << " parameters, method " << objective_name(options.settings.objective)
       << ", noise " << noise_name(options.settings.noise) << ", " << options.settings.samples << " samples per example\n";
 }
 
@@ -756,6 +764,80 @@ MemberOutcome train_member(const TrainOptions& options, const TrainingData& data
   return outcome;
 }
 
+// The embedding of `given` (kind and sizes) on the architecture `a`.
+Architecture with_embedding_of(Architecture a, const Architecture& given) {
+  a.x_embedding = given.x_embedding;
+  a.embedding_frequencies = given.embedding_frequencies;
+  a.embedding_dim = given.embedding_dim;
+  a.embedding_sigma = given.embedding_sigma;
+  return a;
+}
+
+// The architectures member 1 is trained with, the first winning ties: this run's alone,
+// or with --x-embedding auto none and periodic (or, when continuing or fine-tuning a
+// model, the embedding that model has; without validation rows, none).
+std::vector<Architecture> candidate_architectures(const TrainOptions& options, const TrainingData& data,
+                                                  const Architecture& architecture, const Checkpoint* init) {
+  if (!options.select_x_embedding) return {architecture};
+  if (!options.resume_path.empty()) {
+    return {with_embedding_of(architecture, load_checkpoint(options.resume_path).architecture)};
+  }
+  if (init != nullptr) return {with_embedding_of(architecture, init->architecture)};
+  Architecture none = architecture, periodic = architecture;
+  none.x_embedding = XEmbedding::none;
+  periodic.x_embedding = XEmbedding::periodic;
+  if (data.x_valid.cols() == 0) return {none};
+  return {none, periodic};
+}
+
+// What --x-embedding auto compares: the validation NLL after calibration, or of the kept
+// epoch when there was no calibration (+inf when neither is known).
+double validation_score(const nlohmann::ordered_json& results) {
+  for (const char* key : {"valid_nll_calibrated", "valid_nll"}) {
+    if (results.contains(key) && results[key].is_number()) return results[key].get<double>();
+  }
+  return std::numeric_limits<double>::infinity();
+}
+
+// Member 1 trained with each candidate architecture; the outcome with the lowest
+// validation NLL is kept and `checkpoint.architecture` set to its architecture (to the
+// interrupted candidate's when training was interrupted). With several candidates the
+// results record each one's validation NLL ("x_embedding_selection").
+MemberOutcome train_first_member(const TrainOptions& options, const TrainingData& data, const TrainSettings& s,
+                                 int total_epochs, Checkpoint& checkpoint, const std::vector<ParamVector>& init_members,
+                                 const std::vector<Architecture>& candidates) {
+  MemberOutcome best;
+  Architecture best_architecture = candidates.front();
+  double best_score = std::numeric_limits<double>::infinity();
+  nlohmann::ordered_json scores = nlohmann::ordered_json::object();
+  const bool talk = candidates.size() > 1 && options.log != nullptr && options.verbosity >= 1;
+  for (std::size_t c = 0; c < candidates.size(); ++c) {
+    checkpoint.architecture = candidates[c];
+    const std::string name = x_embedding_name(candidates[c].x_embedding);
+    if (talk) *options.log << "x-embedding " << name << " (candidate " << c + 1 << " of " << candidates.size() << ")\n";
+    const EnergyModel model(candidates[c]);
+    log_model(options, model);
+    MemberOutcome outcome = train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members);
+    if (outcome.result.interrupted) return outcome;
+    const double score = validation_score(outcome.results);
+    scores[name] = finite_or_null(score);
+    if (c == 0 || score < best_score) {
+      best = std::move(outcome);
+      best_architecture = candidates[c];
+      best_score = score;
+    }
+  }
+  checkpoint.architecture = best_architecture;
+  if (candidates.size() > 1) {
+    best.results["x_embedding_selection"] = scores;
+    if (talk) {
+      *options.log << "x-embedding: kept " << x_embedding_name(best_architecture.x_embedding)
+                   << " (lowest validation NLL, " << format_number(best_score, 5) << ")\n";
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 TrainSummary run_train(const TrainOptions& options) {
@@ -780,6 +862,9 @@ TrainSummary run_train(const TrainOptions& options) {
   summary.checkpoint = new_checkpoint(options, data, total_epochs, init ? &*init : nullptr);
   Checkpoint& checkpoint = summary.checkpoint;
   checkpoint.data_fingerprint = data_fingerprint(data);
+  const std::vector<Architecture> candidates =
+      candidate_architectures(options, data, checkpoint.architecture, init ? &*init : nullptr);
+  checkpoint.architecture = candidates.front();
   const std::vector<ParamVector> init_members =
       init ? init_parameters(options, *init, checkpoint.architecture) : std::vector<ParamVector>{};
   TrainSettings s = options.settings;
@@ -787,14 +872,18 @@ TrainSummary run_train(const TrainOptions& options) {
   for (std::size_t d = 0; d < data.y_lattice.size(); ++d) {
     s.lattice_step.push_back(data.y_lattice[d].step / data.y_scaler.scale[d]);
   }
-  const EnergyModel model(checkpoint.architecture);
-  log_plan(options, data, model);
 
+  log_plan(options, data);
+  std::optional<EnergyModel> model;  // of the members after the first, once it is chosen
   for (int member = 0; member < options.ensemble; ++member) {
     TrainSettings member_settings = s;
     member_settings.seed = s.seed + static_cast<std::uint64_t>(options.first_member + member);
+    if (member == 1) model.emplace(checkpoint.architecture);
     MemberOutcome outcome =
-        train_member(options, data, member_settings, model, total_epochs, member, checkpoint, init_members);
+        member == 0 ? train_first_member(options, data, member_settings, total_epochs, checkpoint, init_members,
+                                         candidates)
+                    : train_member(options, data, member_settings, *model, total_epochs, member, checkpoint,
+                                   init_members);
     if (outcome.result.interrupted) {
       summary.interrupted = true;
       // The first member keeps a single model's behaviour (a resumable snapshot); later

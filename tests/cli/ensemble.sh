@@ -12,7 +12,7 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 train="$build/ebm-train"; predict="$build/ebm-predict"; sample="$build/ebm-sample"
 data="$src/data/bimodal_train.csv"; test_data="$src/data/bimodal_test.csv"
-common=(--epochs 2 --hidden 16 --samples 16 --seed 4 -q)
+common=(--epochs 2 --hidden 16 --samples 16 --seed 4 -q --x-embedding none)
 
 "$train" "$data" -t y -m both.json --ensemble 2 "${common[@]}" || { fail "train --ensemble 2"; exit 1; }
 "$train" "$data" -t y -m m0.json "${common[@]}" || fail "train member 0"
@@ -46,8 +46,8 @@ assert len(rows) == 4 * 500 and {r["sample"] for r in rows} == {"0", "1", "2", "
 PY
 
 # Incompatible members: another seed is another validation split, so other statistics.
-"$train" "$data" -t y -m other.json --epochs 2 --hidden 16 --samples 16 --seed 9 -q || fail "train other seed"
-"$train" "$data" -t y -m wider.json --epochs 2 --hidden 20 --samples 16 --seed 4 -q || fail "train wider"
+"$train" "$data" -t y -m other.json --epochs 2 --hidden 16 --samples 16 --seed 9 -q --x-embedding none || fail "train other seed"
+"$train" "$data" -t y -m wider.json --epochs 2 --hidden 20 --samples 16 --seed 4 -q --x-embedding none || fail "train wider"
 out=$("$train" --merge m0.json other.json -m bad.json 2>&1); rc=$?
 [ $rc -eq 1 ] || fail "--merge of another split: exit $rc"
 grep -q "other.json: cannot be merged with m0.json: normalization (x_mean) differs" <<< "$out" || fail "message: $out"
@@ -60,6 +60,33 @@ out=$("$train" "$data" -t y --merge m0.json m1.json -m bad.json 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q "takes no DATA" <<< "$out"; } || fail "--merge with DATA: exit $rc ($out)"
 out=$("$train" "$data" -t y -m bad.json --ensemble 2 --checkpoint-every 1 -q 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q -- "--first-member" <<< "$out"; } || fail "--ensemble with --checkpoint-every: exit $rc ($out)"
+
+# --x-embedding auto (the default): member 1 is trained without an embedding and with the
+# periodic one, each exactly as its explicit option would train it, and the one with the
+# lower calibrated validation NLL is kept; members trained apart need an explicit choice.
+quick=(--epochs 3 --hidden 16 --samples 16 --seed 4 --no-progress)
+"$train" "$data" -t y -m auto.json "${quick[@]}" 2> auto.err || fail "train auto: $(cat auto.err)"
+"$train" "$data" -t y -m none.json "${quick[@]}" -q --x-embedding none || fail "train none"
+"$train" "$data" -t y -m periodic.json "${quick[@]}" -q --x-embedding periodic || fail "train periodic"
+grep -qx "x-embedding none (candidate 1 of 2)" auto.err || fail "candidate 1 not said: $(cat auto.err)"
+grep -qx "x-embedding periodic (candidate 2 of 2)" auto.err || fail "candidate 2 not said: $(cat auto.err)"
+grep -Eq "^x-embedding: kept (none|periodic) \(lowest validation NLL, -?[0-9.]+\)$" auto.err || fail "choice not said"
+python3 - <<'PY' || fail "auto selection (see above)"
+import json
+auto, none, periodic = (json.load(open(f)) for f in ("auto.json", "none.json", "periodic.json"))
+selection = auto["results"]["x_embedding_selection"]
+candidates = {"none": none, "periodic": periodic}
+for name, model in candidates.items():
+    assert selection[name] == model["results"]["valid_nll_calibrated"], (name, selection, model["results"])
+chosen = auto["architecture"].get("x_embedding", "none")
+assert selection[chosen] == min(selection.values()), (chosen, selection)
+assert auto["parameters"] == candidates[chosen]["parameters"], "the kept candidate differs from its explicit run"
+assert auto["architecture"] == candidates[chosen]["architecture"]
+assert 'x-embedding="auto"' in auto["training"]["config"], auto["training"]["config"]
+PY
+out=$("$train" "$data" -t y -m bad.json --first-member 1 -q 2>&1); rc=$?
+{ [ $rc -eq 2 ] && grep -q -- "--first-member needs --x-embedding none or periodic" <<< "$out"; } ||
+  fail "--first-member with auto: exit $rc ($out)"
 
 [ $failures -eq 0 ] && echo "ensemble: all checks passed"
 exit $((failures > 0))

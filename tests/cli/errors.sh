@@ -37,7 +37,7 @@ test_data="$src/data/bimodal_test.csv"
 
 # ------------------------------------------------------------------------ fixtures
 # A real tiny model (features x, target y) to predict and sample with, and to corrupt.
-"$build/ebm-train" "$train_data" --target y -m model.json --epochs 1 --hidden 8 --samples 8 --batch-size 64 -q ||
+"$build/ebm-train" "$train_data" --target y -m model.json --epochs 1 --hidden 8 --samples 8 --batch-size 64 -q --x-embedding none ||
   { echo "FAIL: could not train the fixture model" >&2; exit 1; }
 mkdir adir
 : > empty.csv

@@ -23,7 +23,7 @@ no_temporaries() {  # WHAT
   [[ -z "$left" ]] || { fail "$1: temporary files left: $(echo $left)"; rm -f ./.*.tmp.*; }
 }
 head -n 201 "$src/data/bimodal_train.csv" > train.csv
-tiny=(--hidden 4 --samples 4 --batch-size 32 -q)
+tiny=(--hidden 4 --samples 4 --batch-size 32 -q --x-embedding none)
 "$train" train.csv --target y -m model.json --epochs 1 "${tiny[@]}" || { echo "FAIL: training the fixture" >&2; exit 1; }
 
 # ---- item 9: signals leave no temporary file; SIGINT is not held up by a waiting read
@@ -80,6 +80,13 @@ no_temporaries "ebm-train SIGHUP"
   "$train" train.csv --target y -m four.json --epochs 4 --checkpoint-every 1 --seed 3 "${tiny[@]}" ||
   fail "extending with --resume: $(cat extend.err)"
 cmp -s extended.json four.json || fail "--resume two.json --epochs 4 differs from a 4-epoch run"
+# Under --x-embedding auto (the default) --resume continues the embedding of its checkpoint.
+small=(--hidden 4 --samples 4 --batch-size 32 -q)
+"$train" train.csv --target y -m p2.json --epochs 2 --checkpoint-every 1 --seed 3 "${small[@]}" --x-embedding periodic &&
+  "$train" train.csv --target y -m p4.json --epochs 4 --checkpoint-every 1 --seed 3 "${small[@]}" --resume p2.json \
+    2> p4.err || fail "--resume of a periodic model under auto: $(cat p4.err)"
+python3 -c 'import json; a = json.load(open("p4.json"))["architecture"]; assert a["x_embedding"] == "periodic", a' ||
+  fail "--resume under auto did not keep the checkpoint's embedding"
 "$train" train.csv --target y -m cos2.json --epochs 2 --checkpoint-every 1 --schedule cosine "${tiny[@]}"
 "$train" train.csv --target y -m cos4.json --epochs 4 --checkpoint-every 1 --schedule cosine "${tiny[@]}" \
   --resume cos2.json 2> cosine.err && fail "--resume of a cosine schedule with other --epochs was accepted"

@@ -21,10 +21,10 @@ data="$src/data/bimodal_train.csv"; test_data="$src/data/bimodal_test.csv"
 cd "$work"
 
 # --------------------------------------------------------------------------- interrupt + resume
-opts=(--target y --epochs 16 --checkpoint-every 2 --hidden 32 --samples 64 --seed 5 -q)
+opts=(--target y --epochs 16 --checkpoint-every 2 --hidden 32 --samples 64 --seed 5 -q --x-embedding none)
 # A sanitizer build (EBM_SANITIZE in the CMake cache) is 20-40x slower: a smaller network.
 if grep -qE '^EBM_SANITIZE:[A-Z]+=.+' "$build/CMakeCache.txt" 2>/dev/null; then
-  opts=(--target y --epochs 16 --checkpoint-every 2 --hidden 16 --samples 16 --seed 5 -q)
+  opts=(--target y --epochs 16 --checkpoint-every 2 --hidden 16 --samples 16 --seed 5 -q --x-embedding none)
 fi
 "$train" "$data" "${opts[@]}" -j 2 -m full.json || { fail "uninterrupted run failed"; exit 1; }
 

@@ -93,7 +93,10 @@ grep -qx "ebm-predict: error: --plot needs a model with one feature and one targ
   fail "plot refusal: $(cat plot.err)"
 "$predict" -m plain.json "$test_data" --plot p.svg -o /dev/null || fail "--plot of x with an indicator"
 grep -q "<svg" p.svg || fail "no picture"
-"$train" "$data" -t y --categorical group -m cat1.json "${tiny[@]}" -q --first-member 1 || fail "member 1"
+# Member 2 apart: with the x-embedding member 1 chose (--x-embedding auto keeps one).
+chosen=$(python3 -c 'import json; print(json.load(open("cat.json"))["architecture"].get("x_embedding", "none"))')
+"$train" "$data" -t y --categorical group -m cat1.json "${tiny[@]}" -q --first-member 1 --x-embedding "$chosen" ||
+  fail "member 1"
 "$train" --merge cat.json cat1.json -m ens.json -q || fail "merge categorical members"
 "$train" --merge cat.json plain.json -m bad.json -q 2> merge.err && fail "merged different encodings"
 grep -q "features (x, group vs x) differs" merge.err || fail "merge refusal: $(cat merge.err)"
