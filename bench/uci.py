@@ -67,8 +67,9 @@ def run_split(args, name, header, data, split, rows):
             results = json.load(f)["results"]
         # Honesty check of the reported NLL (an importance-sampling estimate): the same
         # model normalised on a fine grid over the dataset's y range, padded by half of it
-        # on each side (not timed; bench/grid_nll.cpp).
+        # on each side (bench/grid_nll.cpp; timed apart, as grid_seconds).
         nll_grid = grid = None
+        t3 = time.time()
         grid_nll = os.path.join(args.build, "grid-nll")
         if not os.path.exists(grid_nll):
             grid_nll = os.path.join(ROOT, "build", "grid-nll")
@@ -76,12 +77,13 @@ def run_split(args, name, header, data, split, rows):
             ys = [float(r[-1]) for r in data]
             lo, hi = min(ys), max(ys)
             pad = 0.5 * (hi - lo)
-            out = subprocess.run([grid_nll, model, paths["test"], "--grid", str(lo - pad), str(hi + pad), "16384",
+            out = subprocess.run([grid_nll, model, paths["test"], "--grid", str(lo - pad), str(hi + pad), str(args.grid_points),
                                   "--seed", str(split)], check=True, capture_output=True, text=True).stdout
             grid = json.loads(out)
             nll_grid = grid["test_nll_grid"]
     extra = {} if grid is None else dict(mass_min=grid["mass_min"], mass_max=grid["mass_max"],
-                                         rows_off_10pct=grid["rows_off_10pct"])
+                                         rows_off_10pct=grid["rows_off_10pct"], grid_points=args.grid_points,
+                                         grid_seconds=round(time.time() - t3, 2))
     return dict(dataset=name, split=split, nll=m["nll"], rmse=m["rmse"], crps=m["crps"], coverage=m["coverage"],
                 nll_grid=nll_grid, **extra, train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
                 best_epoch=results.get("best_epoch"), epochs_run=results.get("epochs_run"),
@@ -139,6 +141,9 @@ def main():
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--jobs", type=int, default=2, help="splits run in parallel (each with --threads)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--grid-points", type=int, default=8192,
+                    help="points of the honesty check's quadrature over the widened y range (16384 before v4b; "
+                         "docs/benchmarks.md compares the two)")
     ap.add_argument("--train-args", default="")
     ap.add_argument("--predict-args", default="")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))

@@ -322,6 +322,13 @@ std::string run_text(const Json& report) {
                                        {"first_epoch_valid_nll", "valid NLL at epoch 1"},
                                        {"valid_nll", "valid NLL at the best epoch"}})
       << "\n";
+  if (report.contains("x_embedding_selection")) {
+    std::string candidates;
+    for (const auto& item : report["x_embedding_selection"].items()) {
+      candidates += (candidates.empty() ? "" : ", ") + item.key() + " " + number_text(item.value());
+    }
+    out << "x-embedding: chosen by the validation NLL after calibration among " << candidates << "\n";
+  }
   const Json& members = report["calibration"];
   for (std::size_t m = 0; m < members.size(); ++m) {
     out << "calibration" << (members.size() > 1 ? " of member " + std::to_string(m + 1) : std::string())
@@ -383,6 +390,9 @@ Json run_inspect(const InspectOptions& o) {
   report["targets"] = target_entries(c);
   report["training"] = training_entry(c);
   report["history"] = history_summary(c.results);
+  if (c.results.is_object() && c.results.contains("x_embedding_selection")) {
+    report["x_embedding_selection"] = c.results["x_embedding_selection"];  // --x-embedding auto
+  }
   report["calibration"] = calibration_entries(c);
   if (!o.data_path.empty()) report["importance"] = permutation_importance(o, c);
   return report;
