@@ -64,7 +64,9 @@ def run_split(args, name, header, data, split, rows):
         with open(metrics) as f:
             m = json.load(f)
         with open(model) as f:
-            results = json.load(f)["results"]
+            checkpoint = json.load(f)
+        results = checkpoint["results"]
+        x_embedding = checkpoint["architecture"].get("x_embedding", "none")
         # Honesty check of the reported NLL (an importance-sampling estimate): the same
         # model normalised on a fine grid over the dataset's y range, padded by half of it
         # on each side (bench/grid_nll.cpp; timed apart, as grid_seconds).
@@ -88,7 +90,7 @@ def run_split(args, name, header, data, split, rows):
                 nll_grid=nll_grid, **extra, train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
                 best_epoch=results.get("best_epoch"), epochs_run=results.get("epochs_run"),
                 temperature=results.get("temperature"), proposal_scale=results.get("proposal_scale"),
-                valid_nll=results.get("valid_nll_calibrated"), tag=args.tag)
+                valid_nll=results.get("valid_nll_calibrated"), x_embedding=x_embedding, tag=args.tag)
 
 
 def mean_se(values):
