@@ -655,4 +655,16 @@ TEST_CASE("a first line that starts like JSON is refused as a checkpoint; a CSV 
   writer.write_row(std::vector<std::string>{"{"});
   CHECK(out.str() == "\"{\"\n");
   CHECK(opens("brace.csv", out.str()) == "read: {");
+  // The delimiter is never padding: with tabs, an empty first cell, "{" and a quoted cell
+  // are three cells (the fuzzer's second find), while a space before '{"' is still JSON.
+  ebm::CsvOptions tabs;
+  tabs.delimiter = '\t';
+  tabs.header = false;
+  const std::string path = dir.write("tabs.tsv", "\t{\t\"a\"\n");
+  ebm::CsvReader reader(path, tabs);
+  REQUIRE(reader.next());
+  CHECK(reader.columns().size() == 3);
+  CHECK(reader.cell(1) == "{");
+  CHECK(reader.cell(2) == "a");
+  CHECK(opens("spaced.json", " { \"format\": \"ebm\"}\n").find("this is JSON") != std::string::npos);
 }

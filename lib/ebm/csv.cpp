@@ -223,12 +223,15 @@ std::string format_number(double value, int precision) {
 
 namespace {
 
-// The first line of a JSON object: "{" alone, or starting with '{"' (spaces and tabs
-// around ignored).
-bool looks_like_json(std::string_view line) {
-  const std::size_t first = line.find_first_not_of(" \t");
+// The first line of a JSON object: "{" alone, or starting with '{"', with spaces, tabs
+// (and a final '\r') around ignored, except the CSV delimiter: with tabs as delimiter,
+// "\t{\t\"a\"" is three cells, not JSON (the CSV fuzzer's round trip found this).
+bool looks_like_json(std::string_view line, char delimiter) {
+  std::string padding = " \t\r";
+  padding.erase(std::remove(padding.begin(), padding.end(), delimiter), padding.end());
+  const std::size_t first = line.find_first_not_of(padding);
   if (first == std::string_view::npos || line[first] != '{') return false;
-  const std::size_t next = line.find_first_not_of(" \t\r", first + 1);
+  const std::size_t next = line.find_first_not_of(padding, first + 1);
   return next == std::string_view::npos || line[next] == '"';
 }
 
@@ -261,7 +264,7 @@ CsvReader::CsvReader(const std::string& path, const CsvOptions& options)
   // A checkpoint given where the data goes ("ebm-train model.json ..."): say so, rather
   // than complain about its second line's quotes. JSON's first line is "{" alone (as ebm
   // writes it) or starts with '{"'; a CSV header cell like "{a}" is still read.
-  if (looks_like_json(line_)) {
+  if (looks_like_json(line_, options_.delimiter)) {
     throw DataError(source_ + ":" + std::to_string(line_number_) +
                     ": this is JSON (an ebm checkpoint?), not a CSV table; the model is given with -m");
   }
