@@ -30,7 +30,7 @@ extern "C" void on_interrupt(int signal_number) {
 struct TextOptions {
   std::string features, categorical, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
   std::string x_embedding = "auto";
-  std::string schedule = "constant", epochs = "auto";
+  std::string schedule = "constant", epochs = "auto", ensemble = "auto";
   bool no_progress = false, no_calibrate = false;
   ebm::cli::Verbosity verbosity;
   std::vector<std::string> merge;
@@ -105,7 +105,7 @@ void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& tex
 
 void add_ensemble_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   const char* g = "Ensemble";
-  app.add_option("--ensemble", o.ensemble, "Train N members (seeds seed, seed+1, ...; one validation split, that of --seed) into one checkpoint; p(y|x) is their average")->capture_default_str()->group(g)->check(CLI::Range(1, 1000));
+  app.add_option("--ensemble", text.ensemble, "Train N members (seeds seed, seed+1, ...; one validation split, that of --seed) into one checkpoint; p(y|x) is their average, its temperature fitted on the validation rows. auto: 3 members below 1000 training rows, else 1 (1 with --first-member, --checkpoint-every or --resume; the model's count with --init-model)")->capture_default_str()->group(g);
   app.add_option("--first-member", o.first_member, "Number of the first member trained (seed + K): train members apart and --merge them")->capture_default_str()->group(g)->check(CLI::Range(0, 1 << 30));
   app.add_option("--merge", text.merge, "Merge these checkpoints (same data, columns, --seed and architecture) into one ensemble written to -m; trains nothing")->group(g)->expected(2, 1 << 20);
 }
@@ -119,6 +119,16 @@ void add_run_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   text.verbosity.add(app, g, "No progress output", "One line per epoch (loss, proposal and validation NLL, time)");
   app.add_flag("--no-progress", text.no_progress, "No progress bar, even on a terminal")->group(g);
   app.add_option("--plot-history", o.plot_history_path, "Draw the training loss and validation NLL per epoch (SVG)")->group(g);
+}
+
+// The integer N in [1, max] of an option that also takes "auto" (given as text).
+int count_or_auto(const std::string& text, const char* option, int max) {
+  double value = 0;
+  if (!ebm::parse_number(text, value) || value < 1 || value > max || value != static_cast<int>(value)) {
+    throw ebm::UsageError(std::string(option) + " must be an integer from 1 to " + std::to_string(max) +
+                          " or auto, found '" + text + "'");
+  }
+  return static_cast<int>(value);
 }
 
 // The effective options in --config format, without those that cannot change the
@@ -165,13 +175,9 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   }
   // An explicit validation file replaces the default held-out fraction.
   if (!o.valid_path.empty() && text.valid_fraction->count() == 0) o.settings.valid_fraction = 0.0;
-  if (text.epochs != "auto") {
-    double value = 0;
-    if (!ebm::parse_number(text.epochs, value) || value < 1 || value > 1e6 || value != static_cast<int>(value)) {
-      throw ebm::UsageError("--epochs must be a positive integer or auto, found '" + text.epochs + "'");
-    }
-    o.settings.epochs = static_cast<int>(value);
-  }
+  if (text.epochs != "auto") o.settings.epochs = count_or_auto(text.epochs, "--epochs", 1000000);
+  o.auto_ensemble = text.ensemble == "auto";
+  if (!o.auto_ensemble) o.ensemble = count_or_auto(text.ensemble, "--ensemble", 1000);
   if (!text.features.empty()) o.features = ebm::cli::split_names(text.features, "--features");
   o.csv = text.csv.input();
   o.settings.objective = ebm::objective_from_name(text.method);

@@ -3,7 +3,7 @@
 // average of the members' densities computed separately, its estimators read the union of
 // the members' weighted candidates; checkpoints keep members 2..N under "ensemble"; members
 // trained apart and merged predict exactly what an ensemble trained at once predicts;
-// incompatible members are refused.
+// incompatible members are refused; the shared temperature minimises the mixture's NLL.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -14,6 +14,7 @@
 #include "ebm/csv.h"
 #include "ebm/ensemble.h"
 #include "ebm/errors.h"
+#include "ebm/training.h"
 
 using namespace ebm;
 using namespace ebm::testing;
@@ -215,9 +216,18 @@ TEST_CASE("members trained apart and merged predict exactly what --ensemble 2 pr
   o.first_member = 1;
   o.model_path = (dir / "second.json").string();
   run_train(o);
-  const Checkpoint merged =
+  Checkpoint merged =
       run_merge({(dir / "first.json").string(), (dir / "second.json").string()}, (dir / "merged.json").string());
+  // The ensemble trained at once also fits a shared temperature on the validation rows
+  // (--merge sees no data); with it applied, the merged members are the same numbers.
+  const double temperature = both.checkpoint.results.at("ensemble_temperature").get<double>();
+  CHECK(temperature != 1.0);
+  CHECK(member_parameters(merged) != member_parameters(both.checkpoint));
+  const EnergyModel model(merged.architecture);
+  model.scale_energy(merged.params.data(), static_cast<float>(1.0 / temperature));
+  for (EnsembleMember& m : merged.more_members) model.scale_energy(m.params.data(), static_cast<float>(1.0 / temperature));
   CHECK(member_parameters(merged) == member_parameters(both.checkpoint));
+  save_checkpoint(merged, (dir / "merged.json").string());
   for (const char* model : {"both", "merged"}) {
     PredictOptions p;
     p.model_path = (dir / (std::string(model) + ".json")).string();
@@ -233,4 +243,57 @@ TEST_CASE("members trained apart and merged predict exactly what --ensemble 2 pr
   CHECK(predicted.size() > 1000);
   CHECK(predicted == read_file(dir / "merged.csv"));
   fs::remove_all(dir);
+}
+
+namespace {
+
+// Quadrature data of the energy f(y) = -(y - shift)^2 / 2 (a unit Gaussian, up to its
+// constant) on a uniform grid over [-12, 12], observed at `ys`: log_base = log(step).
+TemperingData gaussian_tempering(const std::vector<double>& ys, double shift) {
+  const int nodes = 4001;
+  const double lo = -12, step = 24.0 / (nodes - 1);
+  const auto n = static_cast<Eigen::Index>(ys.size());
+  TemperingData t{Eigen::MatrixXd(nodes, n), Eigen::MatrixXd::Constant(nodes, n, std::log(step)), Eigen::VectorXd(n)};
+  for (Eigen::Index i = 0; i < n; ++i) {
+    for (int c = 0; c < nodes; ++c) t.draw_energy(c, i) = -0.5 * std::pow(lo + c * step - shift, 2);
+    t.observed_energy(i) = -0.5 * std::pow(ys[static_cast<std::size_t>(i)] - shift, 2);
+  }
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("shared temperature: the mixture NLL is exact, and the fitted T is the known optimum") {
+  std::vector<double> ys;
+  double second_moment = 0;
+  for (int i = 0; i < 101; ++i) {
+    ys.push_back(0.5 * (-1.5 + 3.0 * i / 100.0));
+    second_moment += ys.back() * ys.back() / 101.0;
+  }
+  // Two identical unit Gaussians: the mixture is N(0, T) at temperature T, whose NLL is
+  // least at T = mean(y^2) (0.19 here, a sharpening).
+  const std::vector<TemperingData> same{gaussian_tempering(ys, 0.0), gaussian_tempering(ys, 0.0)};
+  double before = 0, after = 0;
+  const double t = fit_mixture_temperature(same, std::log(0.05), std::log(4.0), nullptr, &before, &after);
+  CHECK(t == doctest::Approx(second_moment).epsilon(1e-5));
+  const double log_2pi = std::log(2.0 * M_PI);
+  CHECK(before == doctest::Approx(0.5 * log_2pi + 0.5 * second_moment).epsilon(1e-9));
+  CHECK(after == doctest::Approx(0.5 * (log_2pi + std::log(second_moment) + 1.0)).epsilon(1e-7));
+  // A range that excludes the optimum ends at its edge; one where nothing beats T = 1 gives 1.
+  CHECK(fit_mixture_temperature(same, std::log(0.5), std::log(4.0)) == doctest::Approx(0.5).epsilon(1e-5));
+  CHECK(fit_mixture_temperature(same, 0.0, std::log(4.0)) == 1.0);
+  // Two different members: (1/2)(N(0,1) + N(1,1)) at the observed points, computed directly.
+  const std::vector<TemperingData> pair{gaussian_tempering(ys, 0.0), gaussian_tempering(ys, 1.0)};
+  double expected = 0;
+  for (double y : ys) {
+    const double p = 0.5 * (std::exp(-0.5 * y * y) + std::exp(-0.5 * (y - 1) * (y - 1))) / std::sqrt(2 * M_PI);
+    expected -= std::log(p) / 101.0;
+  }
+  CHECK(tempered_mixture_nll(pair, 0.0) == doctest::Approx(expected).epsilon(1e-9));
+  // Weights: a row of weight 0 is ignored.
+  std::vector<double> weights(ys.size(), 1.0);
+  weights[0] = 0.0;
+  const std::vector<double> rest(ys.begin() + 1, ys.end());
+  const std::vector<TemperingData> pair_rest{gaussian_tempering(rest, 0.0), gaussian_tempering(rest, 1.0)};
+  CHECK(tempered_mixture_nll(pair, 0.3, &weights) == doctest::Approx(tempered_mixture_nll(pair_rest, 0.3)).epsilon(1e-12));
 }

@@ -21,6 +21,10 @@
 
 namespace ebm {
 
+// --ensemble auto: kSmallDataMembers members below kSmallDataRows training rows, else 1.
+constexpr std::size_t kSmallDataRows = 1000;
+constexpr int kSmallDataMembers = 3;
+
 struct TrainOptions {
   std::string data_path;                 // "-" = stdin
   std::string model_path;                // output checkpoint
@@ -57,6 +61,9 @@ struct TrainOptions {
   // the rows and validation split of `settings.seed`, so members trained apart (by
   // first_member) merge into exactly the ensemble trained at once.
   int ensemble = 1;
+  // Choose the number of members from the data (resolve_ensemble_size): kSmallDataMembers
+  // below kSmallDataRows training rows, else 1; `ensemble` is then ignored.
+  bool auto_ensemble = false;
   int first_member = 0;
 };
 

@@ -337,6 +337,13 @@ std::string run_text(const Json& report) {
                                            {"member_seed", "seed"}})
         << "\n";
   }
+  if (report.contains("ensemble_calibration")) {
+    out << "calibration of the ensemble: "
+        << pairs_text(report["ensemble_calibration"], {{"ensemble_temperature", "shared temperature"},
+                                                       {"ensemble_valid_nll", "valid NLL before"},
+                                                       {"ensemble_valid_nll_calibrated", "after"}})
+        << "\n";
+  }
   return out.str();
 }
 
@@ -394,6 +401,13 @@ Json run_inspect(const InspectOptions& o) {
     report["x_embedding_selection"] = c.results["x_embedding_selection"];  // --x-embedding auto
   }
   report["calibration"] = calibration_entries(c);
+  if (c.results.is_object() && c.results.contains("ensemble_temperature")) {  // an ensemble trained at once
+    Json entry = Json::object();
+    for (const char* key : {"ensemble_temperature", "ensemble_valid_nll", "ensemble_valid_nll_calibrated"}) {
+      if (c.results.contains(key)) entry[key] = c.results[key];
+    }
+    report["ensemble_calibration"] = entry;
+  }
   if (!o.data_path.empty()) report["importance"] = permutation_importance(o, c);
   return report;
 }

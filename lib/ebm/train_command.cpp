@@ -838,10 +838,51 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
   return best;
 }
 
+// --ensemble auto: the number of members from the data. Averaging members pays most
+// where the fit varies most from seed to seed, on small training sets, and there costs
+// seconds; above kSmallDataRows rows one member. A run that continues, snapshots or
+// trains members apart trains one model; fine-tuning keeps the model's member count.
+int resolve_ensemble_size(const TrainOptions& options, std::size_t train_rows, const Checkpoint* init) {
+  if (!options.auto_ensemble) return options.ensemble;
+  if (options.first_member > 0 || options.checkpoint_every > 0 || !options.resume_path.empty()) return 1;
+  if (init != nullptr) return static_cast<int>(member_parameters(*init).size());
+  return train_rows < kSmallDataRows ? kSmallDataMembers : 1;
+}
+
+// The shared temperature of the members trained by this run (fit_ensemble_temperature),
+// applied to each member's energy and recorded in the first member's results.
+void calibrate_ensemble(const TrainOptions& options, const TrainSettings& s, const TrainingData& data,
+                        Checkpoint& checkpoint) {
+  std::vector<ParamVector> members = member_parameters(checkpoint);
+  if (members.size() < 2 || !s.calibrate || data.x_valid.cols() == 0) return;
+  std::vector<std::uint64_t> seeds;
+  for (std::size_t n = 0; n < members.size(); ++n) {
+    seeds.push_back((s.seed + static_cast<std::uint64_t>(options.first_member) + n) ^ streams::kTemperature);
+  }
+  const EnergyModel model(checkpoint.architecture);
+  double before = NAN, after = NAN;
+  const double temperature =
+      fit_ensemble_temperature(model, members, data.x_valid, data.y_valid, s.valid_samples, seeds, s.threads, &before,
+                               &after, s.support, &data.inputs.valid_weights);
+  const float factor = static_cast<float>(1.0 / temperature);
+  model.scale_energy(checkpoint.params.data(), factor);
+  for (EnsembleMember& m : checkpoint.more_members) model.scale_energy(m.params.data(), factor);
+  const double log_jacobian = data.y_scaler.log_jacobian();
+  checkpoint.results["ensemble_temperature"] = temperature;
+  checkpoint.results["ensemble_valid_nll"] = finite_or_null(before + log_jacobian);
+  checkpoint.results["ensemble_valid_nll_calibrated"] = finite_or_null(after + log_jacobian);
+  if (options.log != nullptr && options.verbosity >= 1) {
+    *options.log << "ensemble of " << members.size() << ": temperature " << format_number(temperature, 4)
+                 << ", validation NLL " << format_number(before + log_jacobian, 5) << " -> "
+                 << format_number(after + log_jacobian, 5) << "\n";
+  }
+}
+
 }  // namespace
 
-TrainSummary run_train(const TrainOptions& options) {
-  validate(options);
+TrainSummary run_train(const TrainOptions& given) {
+  validate(given);
+  TrainOptions options = given;  // with the ensemble size resolved once the rows are known
   // --resume may name -m: continuing a run replaces its checkpoint with a later one.
   check_distinct_files({{"DATA", options.data_path}, {"--valid", options.valid_path}},
                        {{"-m", options.model_path}, {"--plot-history", options.plot_history_path}});
@@ -853,6 +894,8 @@ TrainSummary run_train(const TrainOptions& options) {
   std::optional<Checkpoint> init;
   if (!options.init_model_path.empty()) init = load_checkpoint(options.init_model_path);
   const TrainingData data = prepare_training_data(options, init ? &*init : nullptr);
+  options.ensemble = resolve_ensemble_size(options, static_cast<std::size_t>(data.x.cols()), init ? &*init : nullptr);
+  options.auto_ensemble = false;
   TrainSummary summary;
   summary.ignored_text_columns = data.ignored_text_columns;
   summary.rows_without_target = data.rows_without_target;
@@ -904,6 +947,7 @@ TrainSummary run_train(const TrainOptions& options) {
       checkpoint.more_members.push_back({outcome.params, outcome.results});
     }
   }
+  if (!summary.interrupted) calibrate_ensemble(options, s, data, checkpoint);
   // With --checkpoint-every the final file keeps the training state, so training can be
   // extended later with --resume and a larger --epochs.
   if (options.checkpoint_every > 0) checkpoint.resume = summary.result.state;

@@ -500,18 +500,12 @@ double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, c
   return best_scale;
 }
 
-double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
-                       const Matrix<float>& y, int samples, std::uint64_t seed, int threads, double* nll_before,
-                       double* nll_after, const TargetSupport& support, const std::vector<double>* weights) {
+TemperingData tempering_data(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
+                             const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
+                             const TargetSupport& support) {
   const Eigen::Index n = x.cols();
-  const bool weighted = weights != nullptr && !weights->empty();
-  const double weight_sum =
-      weighted ? std::accumulate(weights->begin(), weights->end(), 0.0) : static_cast<double>(n);
-  // Energies of the candidates, their log base measure, and the energy of the observed y,
-  // per row; candidates outside the support have log_base = -inf.
   const int candidates = candidate_count(samples, support, model.architecture().y_dim);
-  Eigen::MatrixXd draw_energy(candidates, n), draw_log_base(candidates, n);
-  Eigen::VectorXd observed_energy(n);
+  TemperingData t{Eigen::MatrixXd(candidates, n), Eigen::MatrixXd(candidates, n), Eigen::VectorXd(n)};
   const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / candidates);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
   ThreadPool pool(threads);
@@ -521,23 +515,44 @@ double fit_temperature(const EnergyModel& model, const ParamVector& params, cons
     const ImportanceSample is =
         importance_sample(model, params, x.middleCols(begin, count), samples, seed, begin, nullptr, support);
     const RowVector<float> f0 = model.energy(params.data(), is.hx, Matrix<float>(y.middleCols(begin, count)), 1);
-    draw_energy.middleCols(begin, count) = is.energy;
-    draw_log_base.middleCols(begin, count) = is.log_base;
-    for (Eigen::Index e = 0; e < count; ++e) observed_energy(begin + e) = f0(e);
+    t.draw_energy.middleCols(begin, count) = is.energy;
+    t.draw_log_base.middleCols(begin, count) = is.log_base;
+    for (Eigen::Index e = 0; e < count; ++e) t.observed_energy(begin + e) = f0(e);
   });
-  // NLL(T) = mean_i [ LSE_c(f_ic / T + log_base_ic) - f_i0 / T ] (weighted: sum_i w_i [...] / sum_i w_i).
-  auto nll = [&](double log_t) {
-    const double inv_t = std::exp(-log_t);
-    double total = 0;
-    std::vector<double> terms(candidates);
-    for (Eigen::Index i = 0; i < n; ++i) {
-      for (int m = 0; m < candidates; ++m) terms[m] = draw_energy(m, i) * inv_t + draw_log_base(m, i);
-      const double term = log_sum_exp(terms.data(), candidates) - observed_energy(i) * inv_t;
-      total += weighted ? (*weights)[static_cast<std::size_t>(i)] * term : term;
+  return t;
+}
+
+double tempered_mixture_nll(const std::vector<TemperingData>& members, double log_t,
+                            const std::vector<double>* weights) {
+  const Eigen::Index n = members.front().observed_energy.size();
+  const bool weighted = weights != nullptr && !weights->empty();
+  const double weight_sum = weighted ? std::accumulate(weights->begin(), weights->end(), 0.0) : static_cast<double>(n);
+  const double inv_t = std::exp(-log_t);
+  const double log_members = std::log(static_cast<double>(members.size()));
+  std::vector<double> terms, member_log_density(members.size());
+  double total = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    for (std::size_t m = 0; m < members.size(); ++m) {
+      const TemperingData& t = members[m];
+      const Eigen::Index candidates = t.draw_energy.rows();
+      terms.resize(static_cast<std::size_t>(candidates));
+      for (Eigen::Index c = 0; c < candidates; ++c) terms[c] = t.draw_energy(c, i) * inv_t + t.draw_log_base(c, i);
+      // log p_m,T(y_i|x_i) = f_i0 / T - log Z_m,T(x_i)
+      member_log_density[m] = t.observed_energy(i) * inv_t - log_sum_exp(terms.data(), static_cast<int>(candidates));
     }
-    return total / weight_sum;
-  };
-  double lo = 0.0, hi = std::log(4.0);
+    // One member: LSE of one value is that value and log 1 = 0, so the term is exactly
+    // log Z - f_i0 / T, as a single model's calibration always computed it.
+    const double term =
+        log_members - log_sum_exp(member_log_density.data(), static_cast<int>(member_log_density.size()));
+    total += weighted ? (*weights)[static_cast<std::size_t>(i)] * term : term;
+  }
+  return total / weight_sum;
+}
+
+double fit_mixture_temperature(const std::vector<TemperingData>& members, double log_lo, double log_hi,
+                               const std::vector<double>* weights, double* nll_before, double* nll_after) {
+  const auto nll = [&](double log_t) { return tempered_mixture_nll(members, log_t, weights); };
+  double lo = log_lo, hi = log_hi;
   const double ratio = 0.6180339887498949;
   double a = hi - ratio * (hi - lo), b = lo + ratio * (hi - lo);
   double fa = nll(a), fb = nll(b);
@@ -562,6 +577,29 @@ double fit_temperature(const EnergyModel& model, const ParamVector& params, cons
   if (nll_after != nullptr) *nll_after = std::min(at_one, at_best);
   if (!std::isfinite(at_best) || at_best >= at_one) return 1.0;
   return std::exp(best);
+}
+
+double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
+                       const Matrix<float>& y, int samples, std::uint64_t seed, int threads, double* nll_before,
+                       double* nll_after, const TargetSupport& support, const std::vector<double>* weights) {
+  const std::vector<TemperingData> one{tempering_data(model, params, x, y, samples, seed, threads, support)};
+  return fit_mixture_temperature(one, 0.0, std::log(4.0), weights, nll_before, nll_after);
+}
+
+double fit_ensemble_temperature(const EnergyModel& model, const std::vector<ParamVector>& members,
+                                const Matrix<float>& x, const Matrix<float>& y, int samples,
+                                const std::vector<std::uint64_t>& seeds, int threads, double* nll_before,
+                                double* nll_after, const TargetSupport& support, const std::vector<double>* weights) {
+  const Eigen::Index rows = std::min(x.cols(), kEnsembleCalibrationRows);
+  const Matrix<float> x_rows = x.leftCols(rows), y_rows = y.leftCols(rows);
+  std::vector<double> row_weights;
+  if (weights != nullptr && !weights->empty()) row_weights.assign(weights->begin(), weights->begin() + rows);
+  std::vector<TemperingData> data;
+  for (std::size_t m = 0; m < members.size(); ++m) {
+    data.push_back(tempering_data(model, members[m], x_rows, y_rows, samples, seeds[m], threads, support));
+  }
+  return fit_mixture_temperature(data, std::log(kEnsembleTemperatureMin), std::log(4.0), &row_weights, nll_before,
+                                 nll_after);
 }
 
 int resolve_epochs(const TrainSettings& settings, std::size_t train_rows) {

@@ -204,4 +204,42 @@ double fit_temperature(const EnergyModel& model, const ParamVector& params, cons
                        double* nll_before = nullptr, double* nll_after = nullptr, const TargetSupport& support = {},
                        const std::vector<double>* weights = nullptr);
 
+// What a temperature is fitted on, for one model and a set of rows (standardised units):
+// per row i, the energies f_ic of its C importance candidates (or quadrature nodes) with
+// their log base measure (-inf outside the support), C x n, and the energy f_i0 at the
+// observed y. log p_T(y_i|x_i) = f_i0 / T - LSE_c(f_ic / T + log_base_ic).
+struct TemperingData {
+  Eigen::MatrixXd draw_energy, draw_log_base;
+  Eigen::VectorXd observed_energy;
+};
+TemperingData tempering_data(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
+                             const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
+                             const TargetSupport& support);
+
+// Mean NLL of the mixture (1/N) sum_n p_n,T(y|x) of the members' tempered densities, one
+// T = exp(log_t) for all: mean_i [ log N - LSE_n log p_n,T(y_i|x_i) ] (weighted when
+// `weights` is non-empty). With one member, exactly mean_i [LSE_c(...) - f_i0 / T].
+double tempered_mixture_nll(const std::vector<TemperingData>& members, double log_t,
+                            const std::vector<double>* weights = nullptr);
+
+// The T minimising tempered_mixture_nll over log T in [log_lo, log_hi] (golden section),
+// or 1 when none beats T = 1. nll_before / nll_after: the NLL at T = 1 and at the result.
+double fit_mixture_temperature(const std::vector<TemperingData>& members, double log_lo, double log_hi,
+                               const std::vector<double>* weights = nullptr, double* nll_before = nullptr,
+                               double* nll_after = nullptr);
+
+// The shared temperature of an ensemble (docs/maths.md §8c): after each member's own
+// calibration, averaging the members adds their disagreement to the spread, so the
+// mixture is usually too wide where each member alone was too narrow. One T for every
+// member's energy, fitted on the mixture's validation NLL over log T in
+// [log kEnsembleTemperatureMin, log 4]; at most kEnsembleCalibrationRows rows (the first)
+// are used. Member n's candidates use seeds[n].
+constexpr double kEnsembleTemperatureMin = 0.5;
+constexpr Eigen::Index kEnsembleCalibrationRows = 4096;
+double fit_ensemble_temperature(const EnergyModel& model, const std::vector<ParamVector>& members,
+                                const Matrix<float>& x, const Matrix<float>& y, int samples,
+                                const std::vector<std::uint64_t>& seeds, int threads, double* nll_before,
+                                double* nll_after, const TargetSupport& support,
+                                const std::vector<double>* weights = nullptr);
+
 }  // namespace ebm

@@ -12,7 +12,9 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 train="$build/ebm-train"; predict="$build/ebm-predict"; sample="$build/ebm-sample"
 data="$src/data/bimodal_train.csv"; test_data="$src/data/bimodal_test.csv"
-common=(--epochs 2 --hidden 16 --samples 16 --seed 4 -q --x-embedding none)
+# Without calibration, so that the members trained apart are exactly those trained at once
+# (an ensemble trained at once also fits a shared temperature: checked further down).
+common=(--epochs 2 --hidden 16 --samples 16 --seed 4 -q --x-embedding none --no-calibrate)
 
 "$train" "$data" -t y -m both.json --ensemble 2 "${common[@]}" || { fail "train --ensemble 2"; exit 1; }
 "$train" "$data" -t y -m m0.json "${common[@]}" || fail "train member 0"
@@ -44,6 +46,27 @@ assert all(abs(v) < 1e6 for v in col("both.csv", "log_density"))
 rows = list(csv.DictReader(open("both.samples.csv")))
 assert len(rows) == 4 * 500 and {r["sample"] for r in rows} == {"0", "1", "2", "3"}, len(rows)
 PY
+
+# Calibrated (the default): each member's own temperature, then one shared temperature
+# fitted on the mixture's validation NLL, said on stderr and recorded.
+"$train" "$data" -t y -m cal.json --ensemble 2 --epochs 2 --hidden 16 --samples 16 --seed 4 --x-embedding none \
+  --no-progress 2> cal.err || fail "train calibrated --ensemble 2: $(cat cal.err)"
+grep -Eq "^ensemble of 2: temperature [0-9.]+, validation NLL -?[0-9.]+ -> -?[0-9.]+$" cal.err ||
+  fail "shared temperature not said: $(cat cal.err)"
+python3 - <<'PY' || fail "shared temperature record (see above)"
+import json
+r = json.load(open("cal.json"))["results"]
+assert 0.5 <= r["ensemble_temperature"] <= 4, r
+assert r["ensemble_valid_nll_calibrated"] <= r["ensemble_valid_nll"], r
+PY
+# --ensemble auto (the default): three members below 1000 training rows, one above (the
+# full file, 1800 training rows, gives a single model: auto.json below).
+head -n 501 "$data" > small.csv
+"$train" small.csv -t y -m small.json --epochs 2 --hidden 8 --samples 8 --seed 4 --x-embedding none --no-progress \
+  2> small.err || fail "train auto ensemble: $(cat small.err)"
+grep -qx "ensemble member 3 (3 of 3), seed 6" small.err || fail "auto ensemble: no third member: $(cat small.err)"
+python3 -c 'import json,sys; c=json.load(open("small.json")); sys.exit(len(c["ensemble"]) != 2 or "ensemble_temperature" not in c["results"])' ||
+  fail "auto ensemble: not 3 members with a shared temperature"
 
 # Incompatible members: another seed is another validation split, so other statistics.
 "$train" "$data" -t y -m other.json --epochs 2 --hidden 16 --samples 16 --seed 9 -q --x-embedding none || fail "train other seed"
@@ -83,6 +106,7 @@ assert selection[chosen] == min(selection.values()), (chosen, selection)
 assert auto["parameters"] == candidates[chosen]["parameters"], "the kept candidate differs from its explicit run"
 assert auto["architecture"] == candidates[chosen]["architecture"]
 assert 'x-embedding="auto"' in auto["training"]["config"], auto["training"]["config"]
+assert "ensemble" not in auto, "1800 training rows: --ensemble auto trains one model"
 PY
 out=$("$train" "$data" -t y -m bad.json --first-member 1 -q 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q -- "--first-member needs --x-embedding none or periodic" <<< "$out"; } ||

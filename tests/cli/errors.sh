@@ -229,10 +229,11 @@ t 2 "--init-model and --resume cannot be used together"                train "$t
 t 2 "--valid and --valid-fraction cannot be used together$"            train "$train_data" --target y --valid "$test_data" --valid-fraction 0.2 -m $M "${q[@]}"
 t 1 "nosuch\.csv: cannot open: No such file or directory$"             train "$train_data" --target y --valid nosuch.csv -m $M "${q[@]}"
 t 1 "x_only\.csv: no column 'y' \(columns: x\)$"                       train "$train_data" --target y --valid x_only.csv -m $M "${q[@]}"
-t 2 "--epochs must be a positive integer or auto, found '-1'$"         train "$train_data" --target y -m $M --epochs -1 --hidden 4 -q
-t 2 "--epochs must be a positive integer or auto, found '0'$"          train "$train_data" --target y -m $M --epochs 0 --hidden 4 -q
-t 2 "--epochs must be a positive integer or auto, found '2\.5'$"       train "$train_data" --target y -m $M --epochs 2.5 --hidden 4 -q
-t 2 "--epochs must be a positive integer or auto, found 'abc'$"        train "$train_data" --target y -m $M --epochs abc --hidden 4 -q
+t 2 "--epochs must be an integer from 1 to 1000000 or auto, found '-1'$"         train "$train_data" --target y -m $M --epochs -1 --hidden 4 -q
+t 2 "--epochs must be an integer from 1 to 1000000 or auto, found '0'$"          train "$train_data" --target y -m $M --epochs 0 --hidden 4 -q
+t 2 "--epochs must be an integer from 1 to 1000000 or auto, found '2\.5'$"       train "$train_data" --target y -m $M --epochs 2.5 --hidden 4 -q
+t 2 "--epochs must be an integer from 1 to 1000000 or auto, found 'abc'$"        train "$train_data" --target y -m $M --epochs abc --hidden 4 -q
+t 2 "--ensemble must be an integer from 1 to 1000 or auto, found '0'$"        train "$train_data" --target y -m $M --ensemble 0 --hidden 4 -q
 t 2 "--lr: must be > 0, found 0 "                                    train "$train_data" --target y -m $M --lr 0 "${q[@]}"
 t 2 "--lr: must be > 0, found -0\.1 "                                train "$train_data" --target y -m $M --lr -0.1 "${q[@]}"
 t 2 "--batch-size: Value 0 not in range 1 to"                          train "$train_data" --target y -m $M --batch-size 0 --epochs 1 --hidden 4 -q

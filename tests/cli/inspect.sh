@@ -20,7 +20,9 @@ python3 -c 'import json; t = json.load(open("m.json"))["training"]; assert t["da
 python3 - train.log <<'PY' || fail "calibration line: $(grep calibration train.log)"
 import re, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("calibration: temperature")]
-assert len(lines) == 2, lines  # one per candidate of --x-embedding auto
+# One per candidate of --x-embedding auto, then members 2 and 3 (--ensemble auto: 360
+# training rows).
+assert len(lines) == 4, lines
 for line in lines:
     before, after = map(float, re.search(r"valid NLL (\S+) at T = 1 -> (\S+)$", line).groups())
     assert after <= before, (before, after)
@@ -28,7 +30,8 @@ PY
 
 # ebm-inspect: text and JSON name the columns; importance for each feature.
 "$build/ebm-inspect" m.json > report.txt
-for part in "features (2):" "targets (1):" "x2" "numeric" "training range" "calibration:"; do
+for part in "features (2):" "targets (1):" "x2" "numeric" "training range" "calibration of member 3:" \
+            "calibration of the ensemble: shared temperature"; do
   grep -qF "$part" report.txt || fail "ebm-inspect's report lacks '$part'"
 done
 grep -q "permutation importance" report.txt && fail "importance without DATA"
