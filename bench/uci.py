@@ -143,9 +143,9 @@ def main():
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--jobs", type=int, default=2, help="splits run in parallel (each with --threads)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--grid-points", type=int, default=8192,
-                    help="points of the honesty check's quadrature over the widened y range (16384 before v4b; "
-                         "docs/benchmarks.md compares the two)")
+    ap.add_argument("--grid-points", type=int, default=4096,
+                    help="points of the honesty check's quadrature over the widened y range (16384 before v4b, "
+                         "8192 in v4b; bench/results/dev/grid_points_4096_8192_16384.txt: NLLs within 0.0003)")
     ap.add_argument("--train-args", default="")
     ap.add_argument("--predict-args", default="")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))

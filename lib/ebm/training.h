@@ -234,7 +234,7 @@ double fit_mixture_temperature(const std::vector<TemperingData>& members, double
 // member's energy, fitted on the mixture's validation NLL over log T in
 // [log kEnsembleTemperatureMin, log 4]; at most kEnsembleCalibrationRows rows (the first)
 // are used. Member n's candidates use seeds[n].
-constexpr double kEnsembleTemperatureMin = 0.5;
+constexpr double kEnsembleTemperatureMin = 0.75;
 constexpr Eigen::Index kEnsembleCalibrationRows = 4096;
 double fit_ensemble_temperature(const EnergyModel& model, const std::vector<ParamVector>& members,
                                 const Matrix<float>& x, const Matrix<float>& y, int samples,
