@@ -90,7 +90,9 @@ def run_split(args, name, header, data, split, rows):
                 nll_grid=nll_grid, **extra, train_seconds=round(t1 - t0, 2), predict_seconds=round(t2 - t1, 2),
                 best_epoch=results.get("best_epoch"), epochs_run=results.get("epochs_run"),
                 temperature=results.get("temperature"), proposal_scale=results.get("proposal_scale"),
-                valid_nll=results.get("valid_nll_calibrated"), x_embedding=x_embedding, tag=args.tag)
+                valid_nll=results.get("valid_nll_calibrated"), x_embedding=x_embedding,
+                members=1 + len(checkpoint.get("ensemble", [])),
+                ensemble_temperature=results.get("ensemble_temperature"), tag=args.tag)
 
 
 def mean_se(values):
