@@ -449,9 +449,7 @@ Checkpoint merge_checkpoints(const std::vector<Checkpoint>& parts, const std::ve
   merged.resume.reset();  // the state to resume one member's training means nothing for the ensemble
   // A part's shared temperature (maths.md §8c) was fitted to that part's members alone.
   if (merged.results.is_object()) {
-    for (const char* key : {"ensemble_temperature", "ensemble_valid_nll", "ensemble_valid_nll_calibrated"}) {
-      merged.results.erase(key);
-    }
+    for (const char* key : kEnsembleCalibrationKeys) merged.results.erase(key);
   }
   for (std::size_t i = 1; i < parts.size(); ++i) {
     const std::string difference = ensemble_incompatibility(parts[0], parts[i]);

@@ -31,6 +31,11 @@ constexpr int kOldestCheckpointVersion = 1;  // still read: no "support", densit
 
 // Members 2..N of an ensemble (docs/maths.md §8c): their own parameters (each member's
 // calibrated temperature and proposal width are baked into them) and training results.
+// The keys of `results` written by an ensemble's shared temperature (maths.md §8c): the
+// temperature and the mixture's validation NLL before and after it.
+inline constexpr const char* kEnsembleCalibrationKeys[] = {"ensemble_temperature", "ensemble_valid_nll",
+                                                           "ensemble_valid_nll_calibrated"};
+
 struct EnsembleMember {
   ParamVector params;
   nlohmann::ordered_json results = nlohmann::ordered_json::object();

@@ -403,7 +403,7 @@ Json run_inspect(const InspectOptions& o) {
   report["calibration"] = calibration_entries(c);
   if (c.results.is_object() && c.results.contains("ensemble_temperature")) {  // an ensemble trained at once
     Json entry = Json::object();
-    for (const char* key : {"ensemble_temperature", "ensemble_valid_nll", "ensemble_valid_nll_calibrated"}) {
+    for (const char* key : kEnsembleCalibrationKeys) {
       if (c.results.contains(key)) entry[key] = c.results[key];
     }
     report["ensemble_calibration"] = entry;

@@ -838,6 +838,12 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
   return best;
 }
 
+// The seed member `member` (0-based among this run's) trains and calibrates with: --seed
+// plus its number, so members trained apart (--first-member) are those trained at once.
+std::uint64_t member_training_seed(const TrainOptions& options, const TrainSettings& s, int member) {
+  return s.seed + static_cast<std::uint64_t>(options.first_member + member);
+}
+
 // --ensemble auto: the number of members from the data. Averaging members pays most
 // where the fit varies most from seed to seed, on small training sets, and there costs
 // seconds; above kSmallDataRows rows one member. A run that continues, snapshots or
@@ -857,7 +863,7 @@ void calibrate_ensemble(const TrainOptions& options, const TrainSettings& s, con
   if (members.size() < 2 || !s.calibrate || data.x_valid.cols() == 0) return;
   std::vector<std::uint64_t> seeds;
   for (std::size_t n = 0; n < members.size(); ++n) {
-    seeds.push_back((s.seed + static_cast<std::uint64_t>(options.first_member) + n) ^ streams::kTemperature);
+    seeds.push_back(member_training_seed(options, s, static_cast<int>(n)) ^ streams::kTemperature);
   }
   const EnergyModel model(checkpoint.architecture);
   double before = NAN, after = NAN;
@@ -868,9 +874,10 @@ void calibrate_ensemble(const TrainOptions& options, const TrainSettings& s, con
   model.scale_energy(checkpoint.params.data(), factor);
   for (EnsembleMember& m : checkpoint.more_members) model.scale_energy(m.params.data(), factor);
   const double log_jacobian = data.y_scaler.log_jacobian();
-  checkpoint.results["ensemble_temperature"] = temperature;
-  checkpoint.results["ensemble_valid_nll"] = finite_or_null(before + log_jacobian);
-  checkpoint.results["ensemble_valid_nll_calibrated"] = finite_or_null(after + log_jacobian);
+  const auto& [temperature_key, before_key, after_key] = kEnsembleCalibrationKeys;
+  checkpoint.results[temperature_key] = temperature;
+  checkpoint.results[before_key] = finite_or_null(before + log_jacobian);
+  checkpoint.results[after_key] = finite_or_null(after + log_jacobian);
   if (options.log != nullptr && options.verbosity >= 1) {
     *options.log << "ensemble of " << members.size() << ": temperature " << format_number(temperature, 4)
                  << ", validation NLL " << format_number(before + log_jacobian, 5) << " -> "
@@ -920,7 +927,7 @@ TrainSummary run_train(const TrainOptions& given) {
   std::optional<EnergyModel> model;  // of the members after the first, once it is chosen
   for (int member = 0; member < options.ensemble; ++member) {
     TrainSettings member_settings = s;
-    member_settings.seed = s.seed + static_cast<std::uint64_t>(options.first_member + member);
+    member_settings.seed = member_training_seed(options, s, member);
     if (member == 1) model.emplace(checkpoint.architecture);
     MemberOutcome outcome =
         member == 0 ? train_first_member(options, data, member_settings, total_epochs, checkpoint, init_members,
