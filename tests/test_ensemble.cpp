@@ -11,6 +11,7 @@
 
 #include "bimodal_model.h"
 #include "ebm/checkpoint.h"
+#include "ebm/commands.h"
 #include "ebm/csv.h"
 #include "ebm/ensemble.h"
 #include "ebm/errors.h"
@@ -296,4 +297,13 @@ TEST_CASE("shared temperature: the mixture NLL is exact, and the fitted T is the
   const std::vector<double> rest(ys.begin() + 1, ys.end());
   const std::vector<TemperingData> pair_rest{gaussian_tempering(rest, 0.0), gaussian_tempering(rest, 1.0)};
   CHECK(tempered_mixture_nll(pair, 0.3, &weights) == doctest::Approx(tempered_mixture_nll(pair_rest, 0.3)).epsilon(1e-12));
+}
+
+TEST_CASE("--ensemble auto: 3 members below 1,000 training rows, 2 below 100,000, then 1") {
+  CHECK(auto_ensemble_size(1) == 3);
+  CHECK(auto_ensemble_size(kSmallDataRows - 1) == 3);
+  CHECK(auto_ensemble_size(kSmallDataRows) == 2);
+  CHECK(auto_ensemble_size(kLargeDataRows - 1) == 2);
+  CHECK(auto_ensemble_size(kLargeDataRows) == 1);
+  CHECK(auto_ensemble_size(10 * kLargeDataRows) == 1);
 }

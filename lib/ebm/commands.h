@@ -21,9 +21,14 @@
 
 namespace ebm {
 
-// --ensemble auto: kSmallDataMembers members below kSmallDataRows training rows, else 1.
+// --ensemble auto: kSmallDataMembers members below kSmallDataRows training rows,
+// kMidDataMembers below kLargeDataRows, else 1 (auto_ensemble_size).
 constexpr std::size_t kSmallDataRows = 1000;
 constexpr int kSmallDataMembers = 3;
+constexpr std::size_t kLargeDataRows = 100000;
+constexpr int kMidDataMembers = 2;
+// The number of members --ensemble auto trains on `train_rows` training rows.
+int auto_ensemble_size(std::size_t train_rows);
 
 struct TrainOptions {
   std::string data_path;                 // "-" = stdin
@@ -61,8 +66,8 @@ struct TrainOptions {
   // the rows and validation split of `settings.seed`, so members trained apart (by
   // first_member) merge into exactly the ensemble trained at once.
   int ensemble = 1;
-  // Choose the number of members from the data (resolve_ensemble_size): kSmallDataMembers
-  // below kSmallDataRows training rows, else 1; `ensemble` is then ignored.
+  // Choose the number of members from the data (resolve_ensemble_size, auto_ensemble_size);
+  // `ensemble` is then ignored.
   bool auto_ensemble = false;
   int first_member = 0;
 };

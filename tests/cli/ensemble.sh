@@ -17,7 +17,7 @@ data="$src/data/bimodal_train.csv"; test_data="$src/data/bimodal_test.csv"
 common=(--epochs 2 --hidden 16 --samples 16 --seed 4 -q --x-embedding none --no-calibrate)
 
 "$train" "$data" -t y -m both.json --ensemble 2 "${common[@]}" || { fail "train --ensemble 2"; exit 1; }
-"$train" "$data" -t y -m m0.json "${common[@]}" || fail "train member 0"
+"$train" "$data" -t y -m m0.json --ensemble 1 "${common[@]}" || fail "train member 0"
 "$train" "$data" -t y -m m1.json --first-member 1 "${common[@]}" || fail "train member 1"
 "$train" --merge m0.json m1.json -m merged.json -q || fail "--merge"
 python3 - <<'PY' || fail "checkpoint layout (see above)"
@@ -59,14 +59,20 @@ r = json.load(open("cal.json"))["results"]
 assert 0.75 <= r["ensemble_temperature"] <= 4, r
 assert r["ensemble_valid_nll_calibrated"] <= r["ensemble_valid_nll"], r
 PY
-# --ensemble auto (the default): three members below 1000 training rows, one above (the
-# full file, 1800 training rows, gives a single model: auto.json below).
+# --ensemble auto (the default): three members below 1000 training rows, two from 1000
+# (the full file: 1800 training rows).
 head -n 501 "$data" > small.csv
 "$train" small.csv -t y -m small.json --epochs 2 --hidden 8 --samples 8 --seed 4 --x-embedding none --no-progress \
   2> small.err || fail "train auto ensemble: $(cat small.err)"
 grep -qx "ensemble member 3 (3 of 3), seed 6" small.err || fail "auto ensemble: no third member: $(cat small.err)"
 python3 -c 'import json,sys; c=json.load(open("small.json")); sys.exit(len(c["ensemble"]) != 2 or "ensemble_temperature" not in c["results"])' ||
   fail "auto ensemble: not 3 members with a shared temperature"
+"$train" "$data" -t y -m mid.json --epochs 2 --hidden 8 --samples 8 --seed 4 --x-embedding none --no-progress \
+  2> mid.err || fail "train auto ensemble on 1800 rows: $(cat mid.err)"
+grep -qx "ensemble member 2 (2 of 2), seed 5" mid.err || fail "auto ensemble on 1800 rows: no second member: $(cat mid.err)"
+grep -q "ensemble member 3" mid.err && fail "auto ensemble on 1800 rows: a third member: $(cat mid.err)"
+python3 -c 'import json,sys; c=json.load(open("mid.json")); sys.exit(len(c["ensemble"]) != 1 or "ensemble_temperature" not in c["results"])' ||
+  fail "auto ensemble on 1800 rows: not 2 members with a shared temperature"
 
 # Incompatible members: another seed is another validation split, so other statistics.
 "$train" "$data" -t y -m other.json --epochs 2 --hidden 16 --samples 16 --seed 9 -q --x-embedding none || fail "train other seed"
@@ -87,7 +93,9 @@ out=$("$train" "$data" -t y -m bad.json --ensemble 2 --checkpoint-every 1 -q 2>&
 # --x-embedding auto (the default): member 1 is trained without an embedding and with the
 # periodic one, each exactly as its explicit option would train it, and the one with the
 # lower calibrated validation NLL is kept; members trained apart need an explicit choice.
-quick=(--epochs 3 --hidden 16 --samples 16 --seed 4 --no-progress)
+# One member each, so that the kept candidate's parameters are those of its explicit run
+# (a shared temperature rescales every member's energy).
+quick=(--epochs 3 --hidden 16 --samples 16 --seed 4 --no-progress --ensemble 1)
 "$train" "$data" -t y -m auto.json "${quick[@]}" 2> auto.err || fail "train auto: $(cat auto.err)"
 "$train" "$data" -t y -m none.json "${quick[@]}" -q --x-embedding none || fail "train none"
 "$train" "$data" -t y -m periodic.json "${quick[@]}" -q --x-embedding periodic || fail "train periodic"
@@ -106,7 +114,7 @@ assert selection[chosen] == min(selection.values()), (chosen, selection)
 assert auto["parameters"] == candidates[chosen]["parameters"], "the kept candidate differs from its explicit run"
 assert auto["architecture"] == candidates[chosen]["architecture"]
 assert 'x-embedding="auto"' in auto["training"]["config"], auto["training"]["config"]
-assert "ensemble" not in auto, "1800 training rows: --ensemble auto trains one model"
+assert "ensemble" not in auto, "--ensemble 1 trains one model"
 PY
 out=$("$train" "$data" -t y -m bad.json --first-member 1 -q 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q -- "--first-member needs --x-embedding none or periodic" <<< "$out"; } ||

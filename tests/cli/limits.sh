@@ -15,7 +15,7 @@ if [[ $linked == *libasan* ]]; then
 fi
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-"$build/ebm-train" "$src/data/bimodal_train.csv" --target y -m model.json --epochs 1 --hidden 8 --samples 8 -q ||
+"$build/ebm-train" "$src/data/bimodal_train.csv" --target y -m model.json --epochs 1 --hidden 8 --samples 8 --ensemble 1 -q ||
   { echo "FAIL: training the test model" >&2; exit 1; }
 "$build/ebm-predict" -m model.json "$src/data/bimodal_test.csv" -j 1 -o expected.csv
 
