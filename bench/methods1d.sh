@@ -6,7 +6,8 @@
 # (bench/grid_kl.cpp), over several seeds, with the paper's settings and with ebm's defaults.
 #
 #   bash bench/methods1d.sh [--seeds N] [--jobs J] [--methods "m1 m2 ..."] [--datasets "1 2"]
-#                           [--settings "paper defaults defaults-tanh"] [--build DIR] [--out FILE]
+#                           [--settings "paper defaults defaults-tanh defaults-relative"]
+#                           [--build DIR] [--out FILE]
 #                           [--paper-samples M] [--paper-epochs N]
 #
 # --paper-samples / --paper-epochs shrink the paper setting's M = 1024 and 75 epochs when
@@ -73,6 +74,15 @@ options() {  # SETTING METHOD DATASET
   # which would double each run), so that all rows of a table compare like with like.
   if [ "$setting" = defaults-tanh ]; then
     echo "--activation tanh --x-embedding none"  # the defaults with a smooth activation (for dsm, ml-mcmc)
+    return 0
+  fi
+  if [ "$setting" = defaults-relative ]; then
+    # The defaults with the energy relative to the proposal, f = log q + g (maths.md §3c);
+    # a smooth activation for the methods that differentiate f in y.
+    case "$method" in
+      sm|dsm|ml-mcmc) echo "--energy-form relative --activation tanh --x-embedding none" ;;
+      *) echo "--energy-form relative --x-embedding none" ;;
+    esac
     return 0
   fi
   if [ "$setting" = defaults ]; then

@@ -9,6 +9,7 @@
 #include "ebm/errors.h"
 #include "ebm/model.h"
 #include "ebm/objectives.h"
+#include "ebm/proposal.h"
 #include "ebm/streams.h"
 #include "ebm/training.h"
 #include "grad_check.h"
@@ -298,5 +299,141 @@ TEST_CASE("sm refuses ReLU with a message naming the smooth activations") {
     FAIL("expected a UsageError");
   } catch (const UsageError& e) {
     CHECK(std::string(e.what()).find("--activation tanh or silu") != std::string::npos);
+  }
+}
+
+namespace {
+
+Architecture relative_architecture(Activation activation, int dx, int dy) {
+  Architecture a = small_architecture(activation, dx, dy);
+  a.energy_form = EnergyForm::relative;
+  return a;
+}
+
+// Parameters of the correction g only: the y-branch and the joint layers (the x-branch
+// also moves log q through hx, which the relative energy treats as a constant there).
+std::vector<std::size_t> correction_indices(const EnergyModel& model) {
+  std::vector<std::size_t> out;
+  for (const auto& block : model.layout().blocks()) {
+    if (block.name.rfind("y_net", 0) != 0 && block.name.rfind("joint", 0) != 0) continue;
+    for (std::size_t i = 0; i < block.size(); ++i) out.push_back(block.offset + i);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("relative energy: f = log q + g, with its y-derivatives and reverse passes checked by finite differences") {
+  for (int dy : {1, 2}) {
+    CAPTURE(dy);
+    const EnergyModel relative(relative_architecture(Activation::tanh, 2, dy));
+    const EnergyModel absolute(small_architecture(Activation::tanh, 2, dy));
+    REQUIRE(relative.parameter_count() == absolute.parameter_count());
+    CHECK_FALSE(relative.lanes_apply());
+    Rng rng(36, static_cast<std::uint64_t>(dy));
+    const std::vector<double> params = random_params(relative, rng);
+    const int examples = 3, candidates = 4, n = examples * candidates;
+    const Matrix<double> hx = random_matrix(5, examples, rng);
+    const Matrix<double> y = random_matrix(dy, n, rng);
+    // f - g is the proposal's log-density, computed on its own.
+    const RowVector<double> f = relative.energy(params.data(), hx, y, candidates);
+    const RowVector<double> g = absolute.energy(params.data(), hx, y, candidates);
+    MdnOutput<double> q;
+    relative.proposal(params.data(), hx, q, nullptr);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double log_q = mdn_log_density(q, static_cast<int>(i / candidates), y.col(i).data());
+      CHECK(f(i) - g(i) == doctest::Approx(log_q).epsilon(1e-12));
+    }
+    // Forward mode: df/dy_d and d2f/dy_d^2 (log q's included) against central differences.
+    const double h = 1e-4;
+    for (int d = 0; d < dy; ++d) {
+      CAPTURE(d);
+      const EnergyYDerivatives<double> t = relative.energy_y_derivatives(params.data(), hx, y, candidates, d, nullptr);
+      CHECK((t.f - f).cwiseAbs().maxCoeff() < 1e-12);
+      Matrix<double> up = y, down = y;
+      up.row(d).array() += h;
+      down.row(d).array() -= h;
+      const RowVector<double> f_up = relative.energy(params.data(), hx, up, candidates);
+      const RowVector<double> f_down = relative.energy(params.data(), hx, down, candidates);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        CAPTURE(i);
+        const double first = (f_up(i) - f_down(i)) / (2 * h), second = (f_up(i) - 2 * f(i) + f_down(i)) / (h * h);
+        CHECK(std::abs(t.df(i) - first) < 1e-6 * (1 + std::abs(first)));
+        CHECK(std::abs(t.d2f(i) - second) < 1e-4 * (1 + std::abs(second)));
+      }
+    }
+    // energy_backward's dL/dy (Langevin, modes) includes d log q/dy; the proposal's
+    // parameters and hx get exactly what the absolute energy gives them (nothing from log q).
+    const RowVector<double> c1 = random_matrix(1, n, rng), c2 = random_matrix(1, n, rng), c3 = random_matrix(1, n, rng);
+    EnergyCache<double> cache_rel, cache_abs;
+    relative.energy(params.data(), hx, y, candidates, cache_rel);
+    absolute.energy(params.data(), hx, y, candidates, cache_abs);
+    std::vector<double> grads_rel(params.size(), 0.0), grads_abs(params.size(), 0.0);
+    Matrix<double> d_hx_rel, d_hx_abs, d_y(dy, n), d_y_abs(dy, n);
+    relative.energy_backward(params.data(), cache_rel, c1, grads_rel.data(), &d_hx_rel, &d_y);
+    absolute.energy_backward(params.data(), cache_abs, c1, grads_abs.data(), &d_hx_abs, &d_y_abs);
+    // (Equal up to rounding: Eigen's kernels may sum in another order for other alignments.)
+    for (std::size_t i = 0; i < params.size(); ++i) CHECK(std::abs(grads_rel[i] - grads_abs[i]) < 1e-12);
+    CHECK((d_hx_rel - d_hx_abs).cwiseAbs().maxCoeff() < 1e-12);
+    std::vector<double> yv(y.data(), y.data() + y.size()), dyv(d_y.data(), d_y.data() + d_y.size());
+    auto loss_of_y = [&](const std::vector<double>& v) {
+      const Matrix<double> moved = Eigen::Map<const Matrix<double>>(v.data(), dy, n);
+      return (relative.energy(params.data(), hx, moved, candidates).array() * c1.array()).sum();
+    };
+    std::string worst;
+    CHECK_MESSAGE(max_relative_gradient_error(loss_of_y, yv, dyv, all_indices(yv.size()), 1e-6, &worst) < 1e-5, worst);
+    // The reverse pass through (f, df, d2f): the correction's parameters by finite
+    // differences; the proposal heads get nothing.
+    const int d = dy - 1;
+    YDerivativeCache<double> ycache;
+    relative.energy_y_derivatives(params.data(), hx, y, candidates, d, &ycache);
+    std::vector<double> grads(params.size(), 0.0);
+    relative.energy_y_derivatives_backward(params.data(), ycache, c1, c2, c3, grads.data(), nullptr);
+    auto loss = [&](const std::vector<double>& p) {
+      const EnergyYDerivatives<double> t = relative.energy_y_derivatives(p.data(), hx, y, candidates, d, nullptr);
+      return (t.f.array() * c1.array() + t.df.array() * c2.array() + t.d2f.array() * c3.array()).sum();
+    };
+    const std::vector<std::size_t> checked = correction_indices(relative);
+    REQUIRE(largest_at(grads, checked) > 0.05);
+    CHECK_MESSAGE(max_relative_gradient_error(loss, params, grads, checked, 1e-6, &worst) < 1e-5, worst);
+    for (std::size_t i : parameter_indices(relative, true)) CHECK(grads[i] == 0.0);
+  }
+}
+
+TEST_CASE("relative energy: batch gradient of sm and nce on g by finite differences, the proposal by maximum likelihood") {
+  for (Objective objective : {Objective::sm, Objective::nce}) {
+    for (int dy : {1, 2}) {
+      CAPTURE(objective_name(objective));
+      CAPTURE(dy);
+      MethodCase c = method_case(objective, Activation::tanh, dy, 37);
+      c.model = EnergyModel(relative_architecture(Activation::tanh, 2, dy));
+      const std::vector<int> indices{0, 2, 3, 5};
+      std::vector<double> grads(c.params.size(), 0.0);
+      const double total =
+          batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, 100, 4.0, grads.data());
+      CHECK(std::isfinite(total));
+      auto loss = [&](const std::vector<double>& p) {
+        std::vector<double> scratch(p.size(), 0.0);
+        return batch_gradient(c.model, p.data(), c.x, c.y, indices, c.settings, 100, 4.0, scratch.data()) / 4.0;
+      };
+      const std::vector<std::size_t> checked = correction_indices(c.model);
+      REQUIRE(largest_at(grads, checked) > 1e-3);
+      std::string worst;
+      CHECK_MESSAGE(max_relative_gradient_error(loss, c.params, grads, checked, 1e-5, &worst) < 1e-5, worst);
+      // The proposal heads: -1/B sum_i log q(y_i|x_i), the data's likelihood (not J_KL).
+      auto proposal_nll = [&](const std::vector<double>& p) {
+        double sum = 0;
+        for (int i : indices) {
+          const Matrix<double> hx = c.model.x_features(p.data(), Matrix<double>(c.x.col(i)));
+          MdnOutput<double> q;
+          c.model.proposal(p.data(), hx, q, nullptr);
+          sum -= mdn_log_density(q, 0, c.y.col(i).data());
+        }
+        return sum / 4.0;
+      };
+      const std::vector<std::size_t> heads = parameter_indices(c.model, true);
+      REQUIRE(largest_at(grads, heads) > 1e-3);
+      CHECK_MESSAGE(max_relative_gradient_error(proposal_nll, c.params, grads, heads, 1e-5, &worst) < 1e-5, worst);
+    }
   }
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
 
 #include "bimodal_model.h"
@@ -143,4 +144,30 @@ TEST_CASE("interval_errors estimates the trapezoid error of each panel, a peak b
     const Panels p = uniform_points([](double y) { return 0.3 * y; }, -1, 1, 64);
     for (double e : interval_errors(p.u, p.f)) CHECK(e < 1e-4);
   }
+}
+
+TEST_CASE("a relative energy (f = log q + g) trained on real-looking data: held-out densities integrate to 1") {
+  const std::filesystem::path dir = bimodal_model().dir / "relative";
+  std::filesystem::create_directories(dir);
+  TrainOptions o;
+  o.data_path = kData + "bimodal_train.csv";
+  o.model_path = (dir / "model.json").string();
+  o.targets = {"y"};
+  o.architecture.hidden = 16;
+  o.architecture.activation = Activation::silu;
+  o.architecture.energy_form = EnergyForm::relative;
+  o.settings.objective = Objective::sm;
+  o.settings.epochs = kSanitized ? 1 : 8;
+  o.settings.samples = 16;
+  o.settings.threads = 2;
+  o.settings.seed = 3;
+  o.verbosity = 0;
+  run_train(o);
+  const Checkpoint c = load_checkpoint(o.model_path);
+  CHECK(c.architecture.energy_form == EnergyForm::relative);
+  CHECK(checkpoint_format_version(c) == kRelativeEnergyVersion);
+  // Not calibrated: a temperature or a wider proposal would move the base log q.
+  CHECK(c.results["temperature"].get<double>() == 1.0);
+  CHECK(c.results["proposal_scale"].get<double>() == 1.0);
+  for (double mass : masses(c, standardised_support(c), 20)) CHECK(mass == doctest::Approx(1.0).epsilon(0.005));
 }

@@ -72,13 +72,18 @@ nlohmann::ordered_json parameters_json(const EnergyModel& model, const ParamVect
 
 }  // namespace
 
+int checkpoint_format_version(const Checkpoint& c) {
+  if (c.y_support_lo.empty()) return 1;
+  return c.architecture.energy_form == EnergyForm::relative ? kRelativeEnergyVersion : 2;
+}
+
 nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   nlohmann::ordered_json j;
   j["format"] = kCheckpointFormat;
   // A model loaded from a version 1 file has no support; it is written back as version 1
   // (without support and lattice) rather than as a version 2 file that would not load.
   const bool version1 = c.y_support_lo.empty();
-  j["format_version"] = version1 ? 1 : kCheckpointVersion;
+  j["format_version"] = checkpoint_format_version(c);
   j["created_by"] = std::string("ebm ") + EBM_VERSION;
   j["features"] = c.features;
   j["targets"] = c.targets;
@@ -347,6 +352,10 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
   const int version = check_format(r, root);
   Checkpoint c;
   read_columns_and_architecture(r, root, source, c);
+  if (c.architecture.energy_form == EnergyForm::relative && version < kRelativeEnergyVersion) {
+    r.fail("'architecture.energy_form' needs format_version " + std::to_string(kRelativeEnergyVersion) +
+           ", found " + std::to_string(version));
+  }
   read_normalization(r, root, c);
   read_x_range(r, root, c);
   if (version >= 2) {

@@ -20,7 +20,10 @@
 namespace ebm {
 
 constexpr const char* kCheckpointFormat = "ebm-checkpoint";
-constexpr int kCheckpointVersion = 2;     // written
+// The newest version read and written. A file is written with the lowest version that
+// holds it (checkpoint_format_version): 2 unless the energy is relative (3).
+constexpr int kCheckpointVersion = 3;
+constexpr int kRelativeEnergyVersion = 3;
 // Limits of the checkpoint reader, checked before the JSON is parsed, so that a hostile
 // file cannot exhaust memory: the file size, the longest string (names, the recorded
 // configuration) and the nesting depth (a checkpoint nests 5 deep).
@@ -28,6 +31,12 @@ constexpr std::uint64_t kMaxCheckpointBytes = std::uint64_t{1} << 31;
 constexpr std::size_t kMaxCheckpointStringBytes = std::size_t{1} << 20;
 constexpr int kMaxCheckpointDepth = 32;
 constexpr int kOldestCheckpointVersion = 1;  // still read: no "support", densities normalised by SNIS
+
+struct Checkpoint;
+// The format_version a checkpoint is written with: 1 for a model without support (loaded
+// from a version 1 file), 3 for a relative energy (older readers would ignore it and
+// report wrong densities), else 2.
+int checkpoint_format_version(const Checkpoint& c);
 
 // Members 2..N of an ensemble (docs/maths.md §8c): their own parameters (each member's
 // calibrated temperature and proposal width are baked into them) and training results.

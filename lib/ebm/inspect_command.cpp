@@ -389,7 +389,7 @@ Json run_inspect(const InspectOptions& o) {
   const EnergyModel model(c.architecture);
   Json report;
   report["model"] = o.model_path;
-  report["format_version"] = c.y_support_lo.empty() ? 1 : kCheckpointVersion;
+  report["format_version"] = checkpoint_format_version(c);
   report["members"] = 1 + c.more_members.size();
   report["parameters_per_member"] = model.parameter_count();
   report["architecture"] = to_json(c.architecture);

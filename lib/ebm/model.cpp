@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "ebm/errors.h"
+#include "ebm/proposal.h"
 
 namespace ebm {
 
@@ -123,7 +124,9 @@ RowVector<S> EnergyModel::energy(const S* params, const Matrix<S>& hx, const Mat
   Matrix<S> a = cache.joint_pre;
   apply_activation(arch_.activation, a);
   joint_rest_.forward(params, a, cache.joint);
-  return cache.joint.output;
+  RowVector<S> f = cache.joint.output;
+  if (arch_.energy_form == EnergyForm::relative) add_log_proposal(params, hx, y, candidates, f, &cache.d_log_q_dy);
+  return f;
 }
 
 template <typename S>
@@ -136,7 +139,36 @@ RowVector<S> EnergyModel::energy(const S* params, const Matrix<S>& hx, const Mat
   Matrix<S> a = joint_preactivation(params, joint_wx_, joint_wy_, joint_bias_, arch_.hidden, hx, hy,
                                     candidates);
   apply_activation(arch_.activation, a);
-  return joint_rest_.predict(params, a);
+  RowVector<S> f = joint_rest_.predict(params, a);
+  if (arch_.energy_form == EnergyForm::relative) add_log_proposal(params, hx, y, candidates, f, nullptr);
+  return f;
+}
+
+template <typename S>
+void EnergyModel::add_log_proposal(const S* params, const Matrix<S>& hx, const Matrix<S>& y, int candidates,
+                                   RowVector<S>& f, nondeduced_t<Matrix<S>*> d_log_q_dy) const {
+  MdnOutput<S> q;
+  proposal(params, hx, q, nullptr);
+  const int dy = arch_.y_dim, k_count = arch_.components;
+  RowVector<S> log_q(candidates);
+  Matrix<S> responsibilities;  // K x C
+  if (d_log_q_dy != nullptr) d_log_q_dy->resize(dy, y.cols());
+  for (Eigen::Index e = 0; e < hx.cols(); ++e) {
+    const Eigen::Index first = e * candidates;
+    const auto y_e = y.middleCols(first, candidates);
+    mdn_log_density_batch(q, static_cast<int>(e), y_e, log_q.data(), d_log_q_dy != nullptr ? &responsibilities : nullptr);
+    f.segment(first, candidates) += log_q;
+    if (d_log_q_dy == nullptr) continue;
+    // d log q / dy_d = sum_k r_k (mu_kd - y_d) / sigma_kd^2 (r_k: the responsibilities).
+    for (int d = 0; d < dy; ++d) {
+      auto out = d_log_q_dy->row(d).segment(first, candidates);
+      out.setZero();
+      for (int k = 0; k < k_count; ++k) {
+        const S inv_var = std::exp(-q.log_variances(k * dy + d, e));
+        out.array() += responsibilities.row(k).array() * (q.means(k * dy + d, e) - y_e.row(d).array()) * inv_var;
+      }
+    }
+  }
 }
 
 template <typename S>
@@ -169,6 +201,11 @@ void EnergyModel::energy_backward(const S* params, EnergyCache<S>& cache, const 
   if (grads != nullptr || d_y != nullptr) {
     Matrix<S> d_hy = Eigen::Map<const Matrix<S>>(params + joint_wy_, h, h).transpose() * dz;
     y_net_.backward(params, cache.y_branch, d_hy, grads, d_y);
+  }
+  // Relative energy: f = log q + g adds dL/df * d log q/dy to dL/dy (the proposal's
+  // parameters and hx get nothing from this term).
+  if (d_y != nullptr && arch_.energy_form == EnergyForm::relative) {
+    d_y->array() += cache.d_log_q_dy.array().rowwise() * d_f.array();
   }
 }
 
@@ -227,6 +264,8 @@ void EnergyModel::proposal_backward(const S* params, const MdnCache<S>& cache, c
                                                 S*, Matrix<S>*, Matrix<S>*) const;                \
   template void EnergyModel::proposal<S>(const S*, const Matrix<S>&, MdnOutput<S>&, MdnCache<S>*) \
       const;                                                                                       \
+  template void EnergyModel::add_log_proposal<S>(const S*, const Matrix<S>&, const Matrix<S>&, int, \
+                                                 RowVector<S>&, Matrix<S>*) const;                 \
   template void EnergyModel::proposal_backward<S>(const S*, const MdnCache<S>&,                   \
                                                   const MdnOutput<S>&, Matrix<S>, Matrix<S>,       \
                                                   Matrix<S>, S*) const;

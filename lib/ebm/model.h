@@ -31,6 +31,12 @@
 
 namespace ebm {
 
+// What the network's output is: the energy itself, or a correction g of the proposal's
+// log-density, f(x,y) = log q(y|x) + g(x,y) (maths.md §3c).
+enum class EnergyForm { absolute, relative };
+std::string energy_form_name(EnergyForm form);
+EnergyForm energy_form_from_name(const std::string& name);  // throws UsageError
+
 struct Architecture {
   int x_dim = 1;
   int y_dim = 1;
@@ -46,6 +52,10 @@ struct Architecture {
   int embedding_frequencies = 16;  // K: frequencies per feature
   int embedding_dim = 16;          // d: values per feature after the linear map
   double embedding_sigma = 1.0;    // initial frequencies ~ N(0, sigma^2), standardised units
+  // relative: the energy is log q(y|x) + g(x,y), the network's output g a correction of
+  // the proposal (which is then fitted to the data by maximum likelihood, training.h);
+  // absolute: the network's output is the energy.
+  EnergyForm energy_form = EnergyForm::absolute;
 };
 
 // Bounds on the proposal's log-variances (standardised units): sigma in [1.2e-4, 148].
@@ -67,6 +77,7 @@ struct EnergyCache {
   Matrix<S> hx;              // H x E
   Matrix<S> joint_pre;       // Wx hx + Wy hy + b, H x E*C
   MlpCache<S> joint;         // residual blocks + output layer, input = act(joint_pre)
+  Matrix<S> d_log_q_dy;      // relative energy: d log q(y|x) / dy, y_dim x E*C
   int candidates_per_example = 0;
 };
 
@@ -142,7 +153,9 @@ class EnergyModel {
   // 8-wide vector instead of as a column of a (H x C) matrix product. Used by energy()
   // when lanes_apply(); public so that tests can compare it with the matrix path.
   static constexpr int kLaneMaxWidth = 16;
-  bool lanes_apply() const { return arch_.hidden <= kLaneMaxWidth && arch_.y_dim <= kLaneMaxWidth; }
+  bool lanes_apply() const {
+    return arch_.hidden <= kLaneMaxWidth && arch_.y_dim <= kLaneMaxWidth && arch_.energy_form == EnergyForm::absolute;
+  }
   // With a cache, keeps every layer's input and pre-activation for energy_backward_lanes.
   RowVector<float> energy_lanes(const float* params, const Matrix<float>& hx, const Matrix<float>& y,
                                 int candidates_per_example, EnergyLaneCache* cache = nullptr) const;
@@ -175,8 +188,8 @@ class EnergyModel {
                                      const RowVector<S>& d_df, const RowVector<S>& d_d2f, nondeduced_t<S*> grads,
                                      nondeduced_t<Matrix<S>*> d_hx) const;
 
-  // Multiplies the energy by `factor` (f -> factor * f) by scaling the output layer:
-  // used to apply a fitted temperature, f / T.
+  // Multiplies the network's output by `factor` by scaling the output layer: used to
+  // apply a fitted temperature, f / T (relative energy: log q + g / T).
   template <typename S>
   void scale_energy(S* params, S factor) const {
     const DenseLayer& out = joint_rest_.layers().back();
@@ -192,6 +205,13 @@ class EnergyModel {
     const DenseLayer& out = log_variance_head_.layers().back();
     for (int i = 0; i < out.out_features; ++i) params[out.bias_offset + i] += shift;
   }
+
+  // Relative energy: adds log q(y|x) of the E*C candidates y (y_dim x E*C) to f and, when
+  // d_log_q_dy is not null, writes d log q / dy (y_dim x E*C). The proposal's parameters get
+  // no gradient through this term: it is the base measure of the correction g.
+  template <typename S>
+  void add_log_proposal(const S* params, const Matrix<S>& hx, const Matrix<S>& y, int candidates_per_example,
+                        RowVector<S>& f, nondeduced_t<Matrix<S>*> d_log_q_dy) const;
 
   // Proposal parameters for each example from hx (H x E).
   template <typename S>

@@ -19,6 +19,7 @@
 
 #include "ebm/activations.h"
 #include "ebm/model.h"
+#include "ebm/proposal.h"
 
 namespace ebm {
 
@@ -153,6 +154,20 @@ EnergyYDerivatives<S> EnergyModel::energy_y_derivatives(const S* params, const M
     t.da.swap(dout);
     t.dda.swap(ddout);
     dense_forward(params, layer, t, out, dout, ddout);
+  }
+  if (arch_.energy_form == EnergyForm::relative) {
+    // f = log q + g: the proposal's log-density and its derivatives along y_dim are added;
+    // they are constants for the parameters' gradients (the base measure, maths.md §3c).
+    MdnOutput<S> q;
+    proposal(params, hx, q, nullptr);
+    for (Eigen::Index e = 0; e < hx.cols(); ++e) {
+      const Eigen::Index first = e * candidates;
+      RowVector<S> log_q(candidates), d1(candidates), d2(candidates);
+      mdn_log_density_y_derivatives(q, static_cast<int>(e), y.middleCols(first, candidates), dim, log_q, d1, d2);
+      out.middleCols(first, candidates) += log_q;
+      dout.middleCols(first, candidates) += d1;
+      ddout.middleCols(first, candidates) += d2;
+    }
   }
   return {out, dout, ddout};
 }

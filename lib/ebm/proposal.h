@@ -147,6 +147,32 @@ void mdn_log_density_batch(const MdnOutput<S>& q, int example, const Eigen::Ref<
   }
 }
 
+// log q(y_m|x_e) and its first and second derivatives along coordinate `dim` of y at n
+// points (y: y_dim x n). With c_k the log of component k's weighted density,
+// a_k = d c_k / dy_d = (mu_kd - y_d) / sigma_kd^2 and d^2 c_k / dy_d^2 = -1 / sigma_kd^2;
+// log q = LSE_k c_k, so with the responsibilities r_k:
+//   d log q / dy_d     = sum_k r_k a_k
+//   d^2 log q / dy_d^2 = sum_k r_k (a_k^2 - 1 / sigma_kd^2) - (d log q / dy_d)^2.
+template <typename S>
+void mdn_log_density_y_derivatives(const MdnOutput<S>& q, int example,
+                                   const Eigen::Ref<const nondeduced_t<Matrix<S>>>& y, int dim, RowVector<S>& log_q,
+                                   RowVector<S>& d1, RowVector<S>& d2) {
+  const int dy = q.y_dim;
+  const Eigen::Index n = y.cols();
+  log_q.resize(n);
+  Matrix<S> r;
+  mdn_log_density_batch(q, example, y, log_q.data(), &r);
+  d1.setZero(n);
+  d2.setZero(n);
+  for (int k = 0; k < q.components; ++k) {
+    const S inv_var = std::exp(-q.log_variances(k * dy + dim, example));
+    const auto a = ((q.means(k * dy + dim, example) - y.row(dim).array()) * inv_var).eval();
+    d1.array() += r.row(k).array() * a;
+    d2.array() += r.row(k).array() * (a.square() - inv_var);
+  }
+  d2.array() -= d1.array().square();
+}
+
 // Adds sum_m coefficient_m * d log q(y_m|x_e) / d(outputs) into column e of the gradient
 // matrices, given the responsibilities r (K x n) of the points y (y_dim x n):
 //   d/d logit_k  = sum_m c_m (r_km - pi_k)

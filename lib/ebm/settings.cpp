@@ -48,6 +48,14 @@ Objective objective_from_name(const std::string& name) {
 
 std::string noise_name(NoiseKind noise) { return noise == NoiseKind::learned ? "learned" : "gmm"; }
 
+std::string energy_form_name(EnergyForm form) { return form == EnergyForm::relative ? "relative" : "absolute"; }
+
+EnergyForm energy_form_from_name(const std::string& name) {
+  if (name == "absolute") return EnergyForm::absolute;
+  if (name == "relative") return EnergyForm::relative;
+  throw UsageError("unknown energy form '" + name + "' (expected absolute or relative)");
+}
+
 NoiseKind noise_from_name(const std::string& name) {
   if (name == "learned") return NoiseKind::learned;
   if (name == "gmm") return NoiseKind::gmm;
@@ -57,7 +65,7 @@ NoiseKind noise_from_name(const std::string& name) {
 bool operator==(const Architecture& a, const Architecture& b) {
   return a.x_dim == b.x_dim && a.y_dim == b.y_dim && a.hidden == b.hidden && a.x_layers == b.x_layers &&
          a.y_layers == b.y_layers && a.residual_blocks == b.residual_blocks && a.components == b.components &&
-         a.activation == b.activation && a.x_embedding == b.x_embedding &&
+         a.activation == b.activation && a.x_embedding == b.x_embedding && a.energy_form == b.energy_form &&
          (a.x_embedding == XEmbedding::none ||
           (a.embedding_frequencies == b.embedding_frequencies && a.embedding_dim == b.embedding_dim &&
            a.embedding_sigma == b.embedding_sigma));
@@ -95,6 +103,8 @@ nlohmann::ordered_json to_json(const Architecture& a) {
     object["embedding_dim"] = a.embedding_dim;
     object["embedding_sigma"] = a.embedding_sigma;
   }
+  // Written only when relative, so that every other checkpoint is unchanged.
+  if (a.energy_form != EnergyForm::absolute) object["energy_form"] = energy_form_name(a.energy_form);
   return object;
 }
 
@@ -143,6 +153,14 @@ Architecture architecture_from_json(const nlohmann::ordered_json& arch, const st
     r.fail("'architecture.activation' is '" + activation + "', expected relu, tanh or silu");
   }
   read_embedding(r, arch, a);
+  if (arch.contains("energy_form")) {
+    const std::string form = r.string(arch, "energy_form", path);
+    try {
+      a.energy_form = energy_form_from_name(form);
+    } catch (const Error&) {
+      r.fail("'architecture.energy_form' is '" + form + "', expected absolute or relative");
+    }
+  }
   return a;
 }
 

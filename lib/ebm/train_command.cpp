@@ -516,7 +516,11 @@ void log_plan(const TrainOptions& options, const TrainingData& data) {
 void log_model(const TrainOptions& options, const EnergyModel& model) {
   if (options.log == nullptr || options.verbosity < 1) return;
   *options.log << "model: " << model.parameter_count() << " parameters, method " << objective_name(options.settings.objective)
-      << ", noise " << noise_name(options.settings.noise) << ", " << options.settings.samples << " samples per example\n";
+      << ", noise " << noise_name(options.settings.noise) << ", " << options.settings.samples << " samples per example";
+  if (model.architecture().energy_form == EnergyForm::relative) {
+    *options.log << ", energy log q + g (proposal fitted by likelihood, no calibration)";
+  }
+  *options.log << "\n";
 }
 
 // How the model was calibrated on the validation rows (identity: not calibrated).
@@ -661,6 +665,13 @@ std::vector<ParamVector> init_parameters(const TrainOptions& options, const Chec
 
 // ------------------------------------------------------------------------- calibrate
 
+// Whether the model is calibrated on the validation rows: not with --no-calibrate, not
+// without validation rows, and not with a relative energy, whose proposal width and
+// temperature would move the base log q the correction g was fitted to.
+bool calibrates(const TrainSettings& s, const Architecture& architecture, const TrainingData& data) {
+  return s.calibrate && data.x_valid.cols() > 0 && architecture.energy_form == EnergyForm::absolute;
+}
+
 // The proposal's width first: the temperature is then fitted with the importance sampling
 // estimates of the widened proposal, which are the ones predictions use. Both change
 // `params` in place.
@@ -749,7 +760,7 @@ MemberOutcome train_member(const TrainOptions& options, const TrainingData& data
   if (options.training != nullptr) options.training->store(false);
   if (outcome.result.interrupted) return outcome;
   outcome.params = outcome.result.params;
-  if (s.calibrate && data.x_valid.cols() > 0 && !outcome.result.history.empty()) {
+  if (calibrates(s, model.architecture(), data) && !outcome.result.history.empty()) {
     outcome.calibration = calibrate(options, s, model, data, outcome.params);
   }
   outcome.results = results_record(outcome.result.state, outcome.result.stopped_early, false, outcome.calibration,
@@ -858,7 +869,7 @@ int resolve_ensemble_size(const TrainOptions& options, std::size_t train_rows, c
 void calibrate_ensemble(const TrainOptions& options, const TrainSettings& s, const TrainingData& data,
                         Checkpoint& checkpoint) {
   std::vector<ParamVector> members = member_parameters(checkpoint);
-  if (members.size() < 2 || !s.calibrate || data.x_valid.cols() == 0) return;
+  if (members.size() < 2 || !calibrates(s, checkpoint.architecture, data)) return;
   std::vector<std::uint64_t> seeds;
   for (std::size_t n = 0; n < members.size(); ++n) {
     seeds.push_back(member_training_seed(options, s, static_cast<int>(n)) ^ streams::kTemperature);

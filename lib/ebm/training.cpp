@@ -333,6 +333,30 @@ ProposalOutputGradient<S> proposal_kl_gradient(const MdnOutput<S>& q, const Batc
   return g;
 }
 
+// Relative energy (f = log q + g): the proposal is the model's base, fitted to the data by
+// maximum likelihood, J = -1/B sum_i log q_phi(y_i|x_i) (each term times the example's
+// weight when there are weights), instead of J_KL, which would only pull q towards
+// q e^g / Z and leave it where it started while g is small.
+template <typename S>
+ProposalOutputGradient<S> proposal_likelihood_gradient(const MdnOutput<S>& q, const Matrix<S>& yb, S inv_n,
+                                                       const std::vector<double>& example_weights) {
+  const int examples = static_cast<int>(yb.cols());
+  ProposalOutputGradient<S> g{Matrix<S>::Zero(q.means.rows(), examples),
+                              Matrix<S>::Zero(q.log_variances.rows(), examples),
+                              Matrix<S>::Zero(q.log_weights.rows(), examples)};
+  Matrix<S> responsibilities;
+  RowVector<S> log_q(1);
+  for (int e = 0; e < examples; ++e) {
+    const S scale = example_weights.empty() ? inv_n : inv_n * S(example_weights[e]);
+    const auto target = yb.middleCols(e, 1);
+    mdn_log_density_batch(q, e, target, log_q.data(), &responsibilities);
+    const RowVector<S> coefficient = RowVector<S>::Constant(1, -scale);
+    mdn_accumulate_gradient_batch(q, e, target, responsibilities, coefficient, g.d_means, g.d_log_variances,
+                                  g.d_logits);
+  }
+  return g;
+}
+
 // batch_gradient for ml-mcmc, dsm and sm: the EBM's gradient from the method's own
 // samples or derivatives, and J_KL for the proposal on the candidates' noise draws (their
 // energies by a forward pass only: the importance weights are held fixed).
@@ -351,8 +375,13 @@ double derivative_method_gradient(const EnergyModel& model, const S* params, con
   if (settings.objective == Objective::ml_mcmc) loss_sum = ml_mcmc_gradient(model, params, settings, b);
   if (settings.objective == Objective::dsm) loss_sum = dsm_gradient(model, params, settings, b);
   if (settings.objective == Objective::sm) loss_sum = sm_gradient(model, params, b);
-  const RowVector<S> f = model.energy(params, hx, cand.y, static_cast<int>(cand.log_noise.rows()));
-  const ProposalOutputGradient<S> d_q = proposal_kl_gradient(q, cand, f, inv_n, std::vector<double>{});
+  ProposalOutputGradient<S> d_q;
+  if (model.architecture().energy_form == EnergyForm::relative) {
+    d_q = proposal_likelihood_gradient(q, yb, inv_n, std::vector<double>{});
+  } else {
+    const RowVector<S> f = model.energy(params, hx, cand.y, static_cast<int>(cand.log_noise.rows()));
+    d_q = proposal_kl_gradient(q, cand, f, inv_n, std::vector<double>{});
+  }
   double q_nll_sum = 0;
   for (Eigen::Index e = 0; e < yb.cols(); ++e) {
     q_nll_sum -= static_cast<double>(mdn_log_density(q, static_cast<int>(e), yb.col(e).data()));
@@ -400,7 +429,9 @@ double batch_gradient(const EnergyModel& model, const S* params, const Matrix<S>
       settings.objective == Objective::kld_is ? label_log_density(cand, settings.label_sigma) : Matrix<S>();
   const double loss_sum =
       objective_gradient(settings.objective, energies.f, cand.log_noise, inv_n, example_weights, d_f, &log_label);
-  const ProposalOutputGradient<S> d_q = proposal_kl_gradient(q, cand, energies.f, inv_n, example_weights);
+  const ProposalOutputGradient<S> d_q = model.architecture().energy_form == EnergyForm::relative
+                                            ? proposal_likelihood_gradient(q, yb, inv_n, example_weights)
+                                            : proposal_kl_gradient(q, cand, energies.f, inv_n, example_weights);
   double q_nll_sum = 0;
   for (int e = 0; e < examples; ++e) {
     const double q_nll = -static_cast<double>(mdn_log_density(q, e, yb.col(e).data()));
