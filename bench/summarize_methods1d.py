@@ -18,7 +18,7 @@ def stat(vals, digits=3):
     return f"{m:.{digits}f} ± {sd:.{digits}f}"
 
 
-for setting in ["paper", "defaults", "defaults-tanh"]:
+for setting in ["paper", "defaults", "defaults-tanh", "defaults-relative"]:
     for dataset in [1, 2]:
         sel = [r for r in rows if r["setting"] == setting and r["dataset"] == dataset]
         if not sel:
