@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "ebm/errors.h"
 #include "ebm/model.h"
@@ -177,6 +178,26 @@ MethodCase method_case(Objective objective, Activation activation, int dy, std::
   return c;
 }
 
+// batch_gradient of case c on the examples kBatchIndices (normaliser 4): the gradient, its
+// total loss, and the mean loss as a function of the parameters (random streams fixed), for
+// finite differences. The loss refers to c, which must outlive it.
+const std::vector<int> kBatchIndices{0, 2, 3, 5};
+struct BatchGradientCase {
+  std::vector<double> grads;
+  double total = 0;
+  std::function<double(const std::vector<double>&)> loss;
+};
+BatchGradientCase batch_gradient_case(const MethodCase& c) {
+  BatchGradientCase b;
+  b.grads.assign(c.params.size(), 0.0);
+  b.total = batch_gradient(c.model, c.params.data(), c.x, c.y, kBatchIndices, c.settings, 100, 4.0, b.grads.data());
+  b.loss = [&c](const std::vector<double>& p) {
+    std::vector<double> scratch(p.size(), 0.0);
+    return batch_gradient(c.model, p.data(), c.x, c.y, kBatchIndices, c.settings, 100, 4.0, scratch.data()) / 4.0;
+  };
+  return b;
+}
+
 }  // namespace
 
 TEST_CASE("batch gradient of kld-is, dsm and sm equals the finite difference of the loss") {
@@ -192,15 +213,8 @@ TEST_CASE("batch gradient of kld-is, dsm and sm equals the finite difference of 
         CAPTURE(activation_name(act));
         CAPTURE(dy);
         const MethodCase c = method_case(objective, act, dy, 34);
-        const std::vector<int> indices{0, 2, 3, 5};
-        std::vector<double> grads(c.params.size(), 0.0);
-        const double total =
-            batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, 100, 4.0, grads.data());
+        const auto [grads, total, loss] = batch_gradient_case(c);
         CHECK(std::isfinite(total));
-        auto loss = [&](const std::vector<double>& p) {
-          std::vector<double> scratch(p.size(), 0.0);
-          return batch_gradient(c.model, p.data(), c.x, c.y, indices, c.settings, 100, 4.0, scratch.data()) / 4.0;
-        };
         const std::vector<std::size_t> checked = parameter_indices(c.model, false);
         REQUIRE(largest_at(grads, checked) > 1e-3);
         std::string worst;
@@ -409,15 +423,8 @@ TEST_CASE("relative energy: batch gradient of sm and nce on g by finite differen
       CAPTURE(dy);
       MethodCase c = method_case(objective, Activation::tanh, dy, 37);
       c.model = EnergyModel(relative_architecture(Activation::tanh, 2, dy));
-      const std::vector<int> indices{0, 2, 3, 5};
-      std::vector<double> grads(c.params.size(), 0.0);
-      const double total =
-          batch_gradient(c.model, c.params.data(), c.x, c.y, indices, c.settings, 100, 4.0, grads.data());
+      const auto [grads, total, loss] = batch_gradient_case(c);
       CHECK(std::isfinite(total));
-      auto loss = [&](const std::vector<double>& p) {
-        std::vector<double> scratch(p.size(), 0.0);
-        return batch_gradient(c.model, p.data(), c.x, c.y, indices, c.settings, 100, 4.0, scratch.data()) / 4.0;
-      };
       const std::vector<std::size_t> checked = correction_indices(c.model);
       REQUIRE(largest_at(grads, checked) > 1e-3);
       std::string worst;
@@ -425,7 +432,7 @@ TEST_CASE("relative energy: batch gradient of sm and nce on g by finite differen
       // The proposal heads: -1/B sum_i log q(y_i|x_i), the data's likelihood (not J_KL).
       auto proposal_nll = [&](const std::vector<double>& p) {
         double sum = 0;
-        for (int i : indices) {
+        for (int i : kBatchIndices) {
           const Matrix<double> hx = c.model.x_features(p.data(), Matrix<double>(c.x.col(i)));
           MdnOutput<double> q;
           c.model.proposal(p.data(), hx, q, nullptr);
