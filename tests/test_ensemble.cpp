@@ -299,6 +299,38 @@ TEST_CASE("shared temperature: the mixture NLL is exact, and the fitted T is the
   CHECK(tempered_mixture_nll(pair, 0.3, &weights) == doctest::Approx(tempered_mixture_nll(pair_rest, 0.3)).epsilon(1e-12));
 }
 
+TEST_CASE("row_log_densities: every row's log p(y|x) at T = 1, the terms of the mixture NLL of one member") {
+  const std::vector<double> ys{-1.0, 0.0, 0.5, 2.0};
+  const TemperingData t = gaussian_tempering(ys, 0.5);  // N(0.5, 1) on a fine grid
+  const std::vector<double> log_density = row_log_densities(t);
+  REQUIRE(log_density.size() == ys.size());
+  double mean = 0;
+  for (std::size_t i = 0; i < ys.size(); ++i) {
+    const double exact = -0.5 * std::log(2.0 * M_PI) - 0.5 * std::pow(ys[i] - 0.5, 2);
+    CHECK(log_density[i] == doctest::Approx(exact).epsilon(1e-9));
+    mean += log_density[i] / static_cast<double>(ys.size());
+  }
+  CHECK(-mean == doctest::Approx(tempered_mixture_nll({t}, 0.0)).epsilon(1e-12));
+}
+
+TEST_CASE("paired_difference: mean and standard error of per-row differences, weighted by effective rows") {
+  // d = b - a = {1, 2, 3, 4}: mean 2.5, sample variance 5/3, standard error sqrt(5/12).
+  const std::vector<double> a{0.0, 1.0, -1.0, 0.5}, b{1.0, 3.0, 2.0, 4.5};
+  const PairedDifference d = paired_difference(a, b);
+  CHECK(d.mean == doctest::Approx(2.5).epsilon(1e-12));
+  CHECK(d.standard_error == doctest::Approx(std::sqrt(5.0 / 12.0)).epsilon(1e-12));
+  // Equal weights change nothing; a zero weight drops the row.
+  const std::vector<double> twos(4, 2.0), drop_last{1.0, 1.0, 1.0, 0.0};
+  const PairedDifference equal = paired_difference(a, b, &twos);
+  CHECK(equal.mean == doctest::Approx(d.mean).epsilon(1e-12));
+  CHECK(equal.standard_error == doctest::Approx(d.standard_error).epsilon(1e-12));
+  const PairedDifference dropped = paired_difference(a, b, &drop_last);
+  CHECK(dropped.mean == doctest::Approx(2.0).epsilon(1e-12));  // {1, 2, 3}: variance 1, n 3
+  CHECK(dropped.standard_error == doctest::Approx(std::sqrt(1.0 / 3.0)).epsilon(1e-12));
+  // One row: no spread to estimate.
+  CHECK(std::isinf(paired_difference({0.0}, {1.0}).standard_error));
+}
+
 TEST_CASE("--ensemble auto: 3 members below 1,000 training rows, 2 below 100,000, then 1") {
   CHECK(auto_ensemble_size(1) == 3);
   CHECK(auto_ensemble_size(kSmallDataRows - 1) == 3);

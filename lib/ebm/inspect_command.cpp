@@ -323,11 +323,20 @@ std::string run_text(const Json& report) {
                                        {"valid_nll", "valid NLL at the best epoch"}})
       << "\n";
   if (report.contains("x_embedding_selection")) {
+    const Json& selection = report["x_embedding_selection"];
     std::string candidates;
-    for (const auto& item : report["x_embedding_selection"].items()) {
-      candidates += (candidates.empty() ? "" : ", ") + item.key() + " " + number_text(item.value());
+    for (const char* name : {"none", "periodic"}) {
+      if (!selection.contains(name)) continue;
+      candidates += (candidates.empty() ? "" : ", ") + std::string(name) + " " + number_text(selection[name]);
     }
-    out << "x-embedding: chosen by the validation NLL after calibration among " << candidates << "\n";
+    const std::string kept = report["architecture"].value("x_embedding", std::string("none"));
+    if (selection.contains("difference")) {  // written since the per-row difference is recorded
+      out << "x-embedding: kept " << kept << " (lower validation NLL after calibration): " << candidates
+          << "; periodic - none " << number_text(selection["difference"], 4) << " +- "
+          << number_text(selection["standard_error"], 3) << " per row\n";
+    } else {
+      out << "x-embedding: chosen by the validation NLL after calibration among " << candidates << "\n";
+    }
   }
   const Json& members = report["calibration"];
   for (std::size_t m = 0; m < members.size(); ++m) {

@@ -2,10 +2,39 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ebm/csv.h"
 
 namespace ebm {
+
+PairedDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b,
+                                   const std::vector<double>* weights) {
+  const bool weighted = weights != nullptr && !weights->empty();
+  const auto weight = [&](std::size_t i) { return weighted ? (*weights)[i] : 1.0; };
+  double weight_sum = 0, weight_squares = 0, sum = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    weight_sum += weight(i);
+    weight_squares += weight(i) * weight(i);
+    sum += weight(i) * (b[i] - a[i]);
+  }
+  PairedDifference result;
+  result.mean = sum / weight_sum;
+  double squares = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double centred = b[i] - a[i] - result.mean;
+    squares += weight(i) * centred * centred;
+  }
+  // var(d) with the unbiased factor n_eff / (n_eff - 1), then divided by n_eff.
+  const double effective_rows = weight_sum * weight_sum / weight_squares;
+  if (!(effective_rows > 1)) {  // one row (or one weighted row): no spread to estimate
+    result.standard_error = std::numeric_limits<double>::infinity();
+    return result;
+  }
+  const double variance = squares / weight_sum * effective_rows / (effective_rows - 1);
+  result.standard_error = std::sqrt(variance / effective_rows);
+  return result;
+}
 
 double pit_coverage(const std::vector<long>& counts, double level) {
   const int bins = static_cast<int>(counts.size());

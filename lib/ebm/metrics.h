@@ -38,6 +38,16 @@ struct TargetScore {
   double pit = 0;        // predictive CDF at the observed value
 };
 
+// Paired comparison of two models scored on the same rows: the (weighted) mean of the
+// per-row differences d_i = b_i - a_i and its standard error sqrt(var(d) / n_eff), with
+// n_eff = (sum w)^2 / sum w^2 (n without weights). `weights`: null or empty = unweighted.
+// At least two rows.
+struct PairedDifference {
+  double mean = 0, standard_error = 0;
+};
+PairedDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b,
+                                   const std::vector<double>* weights = nullptr);
+
 class MetricSums {
  public:
   // `levels`: how many interval levels each score's `covered` holds (at least 1).

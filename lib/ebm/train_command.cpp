@@ -801,8 +801,9 @@ std::vector<Architecture> candidate_architectures(const TrainOptions& options, c
   return {none, periodic};
 }
 
-// What --x-embedding auto compares: the validation NLL after calibration, or of the kept
-// epoch when there was no calibration (+inf when neither is known).
+// What --x-embedding auto records for each candidate: the validation NLL after
+// calibration, or of the kept epoch when there was no calibration (+inf when neither is
+// known).
 double validation_score(const nlohmann::ordered_json& results) {
   for (const char* key : {"valid_nll_calibrated", "valid_nll"}) {
     if (results.contains(key) && results[key].is_number()) return results[key].get<double>();
@@ -810,17 +811,30 @@ double validation_score(const nlohmann::ordered_json& results) {
   return std::numeric_limits<double>::infinity();
 }
 
+// log p(y|x) of every validation row under a trained, calibrated candidate, estimated
+// with the candidates and seed of the temperature fit (standardised units).
+std::vector<double> validation_log_densities(const TrainSettings& s, const EnergyModel& model,
+                                             const TrainingData& data, const ParamVector& params) {
+  return row_log_densities(tempering_data(model, params, data.x_valid, data.y_valid, s.valid_samples,
+                                          s.seed ^ streams::kTemperature, s.threads, s.support));
+}
+
 // Member 1 trained with each candidate architecture; the outcome with the lowest
-// validation NLL is kept and `checkpoint.architecture` set to its architecture (to the
-// interrupted candidate's when training was interrupted). With several candidates the
-// results record each one's validation NLL ("x_embedding_selection").
+// validation NLL is kept (the first on a tie) and `checkpoint.architecture` set to its
+// architecture (to the interrupted candidate's when training was interrupted). With two
+// candidates (candidate_architectures gives at most two) the results record each one's
+// validation NLL, and the mean and standard error of the per-row NLL difference, second
+// minus first ("x_embedding_selection"): how decisive the choice was. A rule that kept
+// the embedding only beyond 2 standard errors was measured and rejected (benchmarks.md,
+// v7: Boston -0.03 nats, concrete +0.09, energy +0.07).
 MemberOutcome train_first_member(const TrainOptions& options, const TrainingData& data, const TrainSettings& s,
                                  int total_epochs, Checkpoint& checkpoint, const std::vector<ParamVector>& init_members,
                                  const std::vector<Architecture>& candidates) {
   MemberOutcome best;
   Architecture best_architecture = candidates.front();
   double best_score = std::numeric_limits<double>::infinity();
-  nlohmann::ordered_json scores = nlohmann::ordered_json::object();
+  std::vector<std::vector<double>> rows;  // per candidate: validation log-densities
+  nlohmann::ordered_json selection = nlohmann::ordered_json::object();
   const bool talk = candidates.size() > 1 && options.log != nullptr && options.verbosity >= 1;
   for (std::size_t c = 0; c < candidates.size(); ++c) {
     checkpoint.architecture = candidates[c];
@@ -830,8 +844,10 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
     log_model(options, model);
     MemberOutcome outcome = train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members);
     if (outcome.result.interrupted) return outcome;
+    if (candidates.size() == 1) return outcome;
     const double score = validation_score(outcome.results);
-    scores[name] = finite_or_null(score);
+    selection[name] = finite_or_null(score);
+    rows.push_back(validation_log_densities(s, model, data, outcome.params));
     if (c == 0 || score < best_score) {
       best = std::move(outcome);
       best_architecture = candidates[c];
@@ -839,12 +855,18 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
     }
   }
   checkpoint.architecture = best_architecture;
-  if (candidates.size() > 1) {
-    best.results["x_embedding_selection"] = scores;
-    if (talk) {
-      *options.log << "x-embedding: kept " << x_embedding_name(best_architecture.x_embedding)
-                   << " (lowest validation NLL, " << format_number(best_score, 5) << ")\n";
-    }
+  // NLL difference second - first = log-density first - second, per row; the same in
+  // standardised and user's units.
+  const PairedDifference difference = paired_difference(rows[1], rows[0], &data.inputs.valid_weights);
+  selection["difference"] = finite_or_null(difference.mean);
+  selection["standard_error"] = finite_or_null(difference.standard_error);
+  best.results["x_embedding_selection"] = selection;
+  if (talk) {
+    *options.log << "x-embedding: kept " << x_embedding_name(best_architecture.x_embedding)
+                 << " (lowest validation NLL, " << format_number(best_score, 5) << "; "
+                 << x_embedding_name(candidates[1].x_embedding) << " - " << x_embedding_name(candidates[0].x_embedding)
+                 << " " << format_number(difference.mean, 4) << " +- " << format_number(difference.standard_error, 3)
+                 << " per row)\n";
   }
   return best;
 }

@@ -553,6 +553,26 @@ TemperingData tempering_data(const EnergyModel& model, const ParamVector& params
   return t;
 }
 
+namespace {
+
+// log p_T(y_i|x_i) = f_i0 / T - LSE_c(f_ic / T + log_base_ic); `terms` is scratch space.
+double tempered_row_log_density(const TemperingData& t, Eigen::Index i, double inv_t, std::vector<double>& terms) {
+  const Eigen::Index candidates = t.draw_energy.rows();
+  terms.resize(static_cast<std::size_t>(candidates));
+  for (Eigen::Index c = 0; c < candidates; ++c) terms[c] = t.draw_energy(c, i) * inv_t + t.draw_log_base(c, i);
+  return t.observed_energy(i) * inv_t - log_sum_exp(terms.data(), static_cast<int>(candidates));
+}
+
+}  // namespace
+
+std::vector<double> row_log_densities(const TemperingData& t) {
+  std::vector<double> log_density(static_cast<std::size_t>(t.observed_energy.size())), terms;
+  for (Eigen::Index i = 0; i < t.observed_energy.size(); ++i) {
+    log_density[static_cast<std::size_t>(i)] = tempered_row_log_density(t, i, 1.0, terms);
+  }
+  return log_density;
+}
+
 double tempered_mixture_nll(const std::vector<TemperingData>& members, double log_t,
                             const std::vector<double>* weights) {
   const Eigen::Index n = members.front().observed_energy.size();
@@ -564,12 +584,7 @@ double tempered_mixture_nll(const std::vector<TemperingData>& members, double lo
   double total = 0;
   for (Eigen::Index i = 0; i < n; ++i) {
     for (std::size_t m = 0; m < members.size(); ++m) {
-      const TemperingData& t = members[m];
-      const Eigen::Index candidates = t.draw_energy.rows();
-      terms.resize(static_cast<std::size_t>(candidates));
-      for (Eigen::Index c = 0; c < candidates; ++c) terms[c] = t.draw_energy(c, i) * inv_t + t.draw_log_base(c, i);
-      // log p_m,T(y_i|x_i) = f_i0 / T - log Z_m,T(x_i)
-      member_log_density[m] = t.observed_energy(i) * inv_t - log_sum_exp(terms.data(), static_cast<int>(candidates));
+      member_log_density[m] = tempered_row_log_density(members[m], i, inv_t, terms);
     }
     // One member: LSE of one value is that value and log 1 = 0, so the term is exactly
     // log Z - f_i0 / T, as a single model's calibration always computed it.

@@ -216,6 +216,10 @@ TemperingData tempering_data(const EnergyModel& model, const ParamVector& params
                              const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
                              const TargetSupport& support);
 
+// log p(y_i|x_i) = f_i0 - LSE_c(f_ic + log_base_ic) of every row at T = 1 (standardised
+// units): the per-row terms whose mean is the validation NLL the calibration reports.
+std::vector<double> row_log_densities(const TemperingData& t);
+
 // Mean NLL of the mixture (1/N) sum_n p_n,T(y|x) of the members' tempered densities, one
 // T = exp(log_t) for all: mean_i [ log N - LSE_n log p_n,T(y_i|x_i) ] (weighted when
 // `weights` is non-empty). With one member, exactly mean_i [LSE_c(...) - f_i0 / T].

@@ -92,7 +92,8 @@ out=$("$train" "$data" -t y -m bad.json --ensemble 2 --checkpoint-every 1 -q 2>&
 
 # --x-embedding auto (the default): member 1 is trained without an embedding and with the
 # periodic one, each exactly as its explicit option would train it, and the one with the
-# lower calibrated validation NLL is kept; members trained apart need an explicit choice.
+# lower calibrated validation NLL is kept (with the per-row difference and its standard
+# error recorded); members trained apart need an explicit choice.
 # One member each, so that the kept candidate's parameters are those of its explicit run
 # (a shared temperature rescales every member's energy).
 quick=(--epochs 3 --hidden 16 --samples 16 --seed 4 --no-progress --ensemble 1)
@@ -101,21 +102,30 @@ quick=(--epochs 3 --hidden 16 --samples 16 --seed 4 --no-progress --ensemble 1)
 "$train" "$data" -t y -m periodic.json "${quick[@]}" -q --x-embedding periodic || fail "train periodic"
 grep -qx "x-embedding none (candidate 1 of 2)" auto.err || fail "candidate 1 not said: $(cat auto.err)"
 grep -qx "x-embedding periodic (candidate 2 of 2)" auto.err || fail "candidate 2 not said: $(cat auto.err)"
-grep -Eq "^x-embedding: kept (none|periodic) \(lowest validation NLL, -?[0-9.]+\)$" auto.err || fail "choice not said"
+grep -Eq "^x-embedding: kept (none|periodic) \(lowest validation NLL, -?[0-9.]+; periodic - none -?[0-9.e-]+ \+- [0-9.e-]+ per row\)$" auto.err ||
+  fail "choice not said: $(cat auto.err)"
 python3 - <<'PY' || fail "auto selection (see above)"
 import json
 auto, none, periodic = (json.load(open(f)) for f in ("auto.json", "none.json", "periodic.json"))
 selection = auto["results"]["x_embedding_selection"]
 candidates = {"none": none, "periodic": periodic}
-for name, model in candidates.items():
+for name, model in candidates.items():  # each candidate's NLL is its explicit run's
     assert selection[name] == model["results"]["valid_nll_calibrated"], (name, selection, model["results"])
 chosen = auto["architecture"].get("x_embedding", "none")
-assert selection[chosen] == min(selection.values()), (chosen, selection)
+# The paired per-row difference estimates the same quantity as the two validation NLLs.
+assert abs(selection["difference"] - (selection["periodic"] - selection["none"])) < 1e-3, selection
+assert selection["standard_error"] > 0, selection
+assert selection[chosen] == min(selection["none"], selection["periodic"]), (chosen, selection)
 assert auto["parameters"] == candidates[chosen]["parameters"], "the kept candidate differs from its explicit run"
 assert auto["architecture"] == candidates[chosen]["architecture"]
 assert 'x-embedding="auto"' in auto["training"]["config"], auto["training"]["config"]
 assert "ensemble" not in auto, "--ensemble 1 trains one model"
 PY
+# ebm-inspect states the choice with the figures it was made on.
+inspect="$build/ebm-inspect"
+"$inspect" auto.json > inspect.txt || fail "inspect auto.json"
+grep -Eq "^x-embedding: kept (none|periodic) \(lower validation NLL after calibration\): none -?[0-9.]+, periodic -?[0-9.]+; periodic - none -?[0-9.e-]+ \+- [0-9.e-]+ per row$" inspect.txt ||
+  fail "inspect's x-embedding line: $(grep x-embedding inspect.txt)"
 out=$("$train" "$data" -t y -m bad.json --first-member 1 -q 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q -- "--first-member needs --x-embedding none or periodic" <<< "$out"; } ||
   fail "--first-member with auto: exit $rc ($out)"
