@@ -826,7 +826,7 @@ std::vector<double> validation_log_densities(const TrainSettings& s, const Energ
 // validation NLL, and the mean and standard error of the per-row NLL difference, second
 // minus first ("x_embedding_selection"): how decisive the choice was. A rule that kept
 // the embedding only beyond 2 standard errors was measured and rejected (benchmarks.md,
-// v7: Boston -0.03 nats, concrete +0.09, energy +0.07).
+// "The paired test for the x-embedding": Boston -0.03 nats, concrete +0.09, energy +0.07).
 MemberOutcome train_first_member(const TrainOptions& options, const TrainingData& data, const TrainSettings& s,
                                  int total_epochs, Checkpoint& checkpoint, const std::vector<ParamVector>& init_members,
                                  const std::vector<Architecture>& candidates) {
