@@ -41,7 +41,7 @@ struct TargetScore {
 // Paired comparison of two models scored on the same rows: the (weighted) mean of the
 // per-row differences d_i = b_i - a_i and its standard error sqrt(var(d) / n_eff), with
 // n_eff = (sum w)^2 / sum w^2 (n without weights). `weights`: null or empty = unweighted.
-// At least two rows.
+// a and b have the same length; with n_eff <= 1 the standard error is +inf.
 struct PairedDifference {
   double mean = 0, standard_error = 0;
 };
