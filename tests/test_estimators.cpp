@@ -296,10 +296,27 @@ TEST_CASE("fit_temperature recovers the closed-form optimum of a Laplace energy"
     const double expected_t = std::max(1.0, mean_abs);
     auto closed_form_nll = [&](double t) { return mean_abs / t + std::log(2 * t); };
     double before = 0, after = 0;
-    const double t = fit_temperature(laplace.model, laplace.params, x, y, 512, 5, 2, &before, &after);
+    std::vector<double> row_log_density;
+    const double t = fit_temperature(laplace.model, laplace.params, x, y, 512, 5, 2, &before, &after, {}, nullptr,
+                                     &row_log_density);
     CAPTURE(t);
     CHECK(std::abs(t - expected_t) < 0.01 * expected_t);  // seen: 0.3% off for mean |y| = 2
     CHECK(std::abs(before - closed_form_nll(1.0)) < 0.01);
     CHECK(std::abs(after - closed_form_nll(expected_t)) < 0.01);
+    // The per-row log densities are those of the fitted T, from the same estimate (the
+    // same draws): their mean is minus the reported NLL, and row i is the tempered Laplace
+    // log density -|y_i| / T - log 2T up to its own importance-sampling error (512 draws
+    // per row; the tolerance 0.4 still fails T = 1 in place of T = 2 at |y| > 1.2).
+    REQUIRE(row_log_density.size() == static_cast<std::size_t>(n));
+    const std::vector<double> again =
+        row_log_densities(tempering_data(laplace.model, laplace.params, x, y, 512, 5, 2, {}), t);
+    double mean = 0;
+    for (int i = 0; i < n; ++i) {
+      const double v = row_log_density[static_cast<std::size_t>(i)];
+      mean += v / n;
+      CHECK(v == doctest::Approx(again[static_cast<std::size_t>(i)]).epsilon(1e-12));
+      CHECK(std::abs(v - (-std::abs(static_cast<double>(y(0, i))) / t - std::log(2 * t))) < 0.4);
+    }
+    CHECK(-mean == doctest::Approx(after).epsilon(1e-9));
   }
 }

@@ -529,6 +529,8 @@ struct Calibration {
   // Validation NLL at T = 1 and at the fitted temperature, from one estimate (the same
   // rows and draws), so they compare like with like (standardised units).
   double nll_before = NAN, nll_after = NAN;
+  // log p(y|x) of every validation row at the fitted temperature, from the same estimate.
+  std::vector<double> valid_log_density;
 };
 
 // The checkpoint's "results": the kept epoch's figures, the calibration and the history,
@@ -690,7 +692,7 @@ Calibration calibrate(const TrainOptions& options, const TrainSettings& s, const
   }
   cal.temperature = fit_temperature(model, params, data.x_valid, data.y_valid, s.valid_samples,
                                     s.seed ^ streams::kTemperature, s.threads, &cal.nll_before, &cal.nll_after,
-                                    s.support, weights);
+                                    s.support, weights, &cal.valid_log_density);
   model.scale_energy(params.data(), static_cast<float>(1.0 / cal.temperature));
   return cal;  // the temperature and its NLLs are in the summary (TrainProgress::summary)
 }
@@ -811,11 +813,13 @@ double validation_score(const nlohmann::ordered_json& results) {
   return std::numeric_limits<double>::infinity();
 }
 
-// log p(y|x) of every validation row under a trained, calibrated candidate, estimated
-// with the candidates and seed of the temperature fit (standardised units).
+// log p(y|x) of every validation row under a trained candidate (standardised units): the
+// calibration's own estimate when it ran, otherwise one with the candidates and seed the
+// temperature fit would use.
 std::vector<double> validation_log_densities(const TrainSettings& s, const EnergyModel& model,
-                                             const TrainingData& data, const ParamVector& params) {
-  return row_log_densities(tempering_data(model, params, data.x_valid, data.y_valid, s.valid_samples,
+                                             const TrainingData& data, const MemberOutcome& outcome) {
+  if (!outcome.calibration.valid_log_density.empty()) return outcome.calibration.valid_log_density;
+  return row_log_densities(tempering_data(model, outcome.params, data.x_valid, data.y_valid, s.valid_samples,
                                           s.seed ^ streams::kTemperature, s.threads, s.support));
 }
 
@@ -847,7 +851,7 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
     if (candidates.size() == 1) return outcome;
     const double score = validation_score(outcome.results);
     selection[name] = finite_or_null(score);
-    rows.push_back(validation_log_densities(s, model, data, outcome.params));
+    rows.push_back(validation_log_densities(s, model, data, outcome));
     if (c == 0 || score < best_score) {
       best = std::move(outcome);
       best_architecture = candidates[c];

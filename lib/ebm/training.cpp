@@ -565,10 +565,10 @@ double tempered_row_log_density(const TemperingData& t, Eigen::Index i, double i
 
 }  // namespace
 
-std::vector<double> row_log_densities(const TemperingData& t) {
+std::vector<double> row_log_densities(const TemperingData& t, double temperature) {
   std::vector<double> log_density(static_cast<std::size_t>(t.observed_energy.size())), terms;
   for (Eigen::Index i = 0; i < t.observed_energy.size(); ++i) {
-    log_density[static_cast<std::size_t>(i)] = tempered_row_log_density(t, i, 1.0, terms);
+    log_density[static_cast<std::size_t>(i)] = tempered_row_log_density(t, i, 1.0 / temperature, terms);
   }
   return log_density;
 }
@@ -627,9 +627,12 @@ double fit_mixture_temperature(const std::vector<TemperingData>& members, double
 
 double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                        const Matrix<float>& y, int samples, std::uint64_t seed, int threads, double* nll_before,
-                       double* nll_after, const TargetSupport& support, const std::vector<double>* weights) {
+                       double* nll_after, const TargetSupport& support, const std::vector<double>* weights,
+                       std::vector<double>* row_log_density) {
   const std::vector<TemperingData> one{tempering_data(model, params, x, y, samples, seed, threads, support)};
-  return fit_mixture_temperature(one, 0.0, std::log(4.0), weights, nll_before, nll_after);
+  const double temperature = fit_mixture_temperature(one, 0.0, std::log(4.0), weights, nll_before, nll_after);
+  if (row_log_density != nullptr) *row_log_density = row_log_densities(one.front(), temperature);
+  return temperature;
 }
 
 double fit_ensemble_temperature(const EnergyModel& model, const std::vector<ParamVector>& members,

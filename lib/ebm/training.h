@@ -199,10 +199,12 @@ double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, c
 // T < 1 took 90% coverage from 0.80 to 0.43).
 // nll_before / nll_after receive the validation NLL at T = 1 and at the optimum
 // (standardised units). With `weights` (one per row), the weighted mean NLL.
+// row_log_density receives every row's log p_T(y_i|x_i) at the fitted T, from the same
+// estimate (what the x-embedding choice compares without evaluating the rows again).
 double fit_temperature(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                        const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
                        double* nll_before = nullptr, double* nll_after = nullptr, const TargetSupport& support = {},
-                       const std::vector<double>* weights = nullptr);
+                       const std::vector<double>* weights = nullptr, std::vector<double>* row_log_density = nullptr);
 
 // What a temperature is fitted on, for one model and a set of rows (standardised units):
 // per row i, the energies f_ic of its C importance candidates (or quadrature nodes) with
@@ -216,9 +218,9 @@ TemperingData tempering_data(const EnergyModel& model, const ParamVector& params
                              const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
                              const TargetSupport& support);
 
-// log p(y_i|x_i) = f_i0 - LSE_c(f_ic + log_base_ic) of every row at T = 1 (standardised
+// log p_T(y_i|x_i) = f_i0 / T - LSE_c(f_ic / T + log_base_ic) of every row (standardised
 // units): the per-row terms whose mean is the validation NLL the calibration reports.
-std::vector<double> row_log_densities(const TemperingData& t);
+std::vector<double> row_log_densities(const TemperingData& t, double temperature = 1.0);
 
 // Mean NLL of the mixture (1/N) sum_n p_n,T(y|x) of the members' tempered densities, one
 // T = exp(log_t) for all: mean_i [ log N - LSE_n log p_n,T(y_i|x_i) ] (weighted when
