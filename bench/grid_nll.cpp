@@ -24,6 +24,7 @@
 #include "ebm/ensemble.h"
 #include "ebm/errors.h"
 #include "ebm/inference.h"
+#include "ebm/input_chunks.h"
 #include "ebm/proposal.h"
 
 namespace {
@@ -68,21 +69,19 @@ int main(int argc, char** argv) {
     const ebm::Checkpoint c = ebm::load_checkpoint(argv[1]);
     const ebm::EnergyModel model(c.architecture);
     const std::vector<ebm::ParamVector> members = ebm::member_parameters(c);
-    std::vector<std::string> needed = c.features;
-    needed.push_back(c.targets.at(0));
-    const ebm::Table t = ebm::read_table(argv[2], {}, needed);
-    const Eigen::Index n = static_cast<Eigen::Index>(t.rows());
-    ebm::Matrix<float> x(c.features.size(), n), y(1, n);
-    std::vector<std::uint64_t> streams(n);
-    for (Eigen::Index r = 0; r < n; ++r) {
-      std::vector<double> raw(c.features.size());
-      for (std::size_t j = 0; j < c.features.size(); ++j) {
-        raw[j] = t.values(r, t.column_index(c.features[j]));
-        x(j, r) = static_cast<float>(c.x_scaler.to_standard(j, raw[j]));
-      }
-      streams[r] = ebm::row_stream(raw.data(), static_cast<int>(raw.size()));
-      y(0, r) = static_cast<float>(c.y_scaler.to_standard(0, t.values(r, t.column_index(c.targets[0]))));
+    // The rows as ebm-predict reads them (input_chunks.h): features encoded (categorical
+    // one-hot, missing values imputed), y standardised, each row's random stream.
+    ebm::CsvReader reader(argv[2]);
+    const ebm::InputColumns columns = ebm::resolve_columns(reader, c, {}, true, "grid-nll");
+    ebm::InputChunk chunk;
+    ebm::EncodingCounts counts;
+    if (!ebm::read_chunk(reader, c, columns, std::numeric_limits<int>::max(), 0, chunk, counts)) {
+      throw ebm::DataError(std::string(argv[2]) + ": no rows");
     }
+    const Eigen::Index n = chunk.rows();
+    const ebm::Matrix<float>& x = chunk.x_std;
+    const ebm::Matrix<float> y = chunk.y_std.topRows(1);
+    const std::vector<std::uint64_t>& streams = chunk.streams;
     // Grid in original units -> standardised units; densities per original unit subtract
     // log scale.
     const double slo = c.y_scaler.to_standard(0, a.lo), shi = c.y_scaler.to_standard(0, a.hi);
