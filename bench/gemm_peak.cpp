@@ -2,9 +2,11 @@
 // for "close to the machine's arithmetic limit": C = A B for square N x N float matrices
 // (2 N^3 flops per product), best of several repetitions, on one thread (Eigen is built
 // without OpenMP, so its GEMM is single-threaded; multiply by the core count for the
-// machine's peak).
-//   gemm-peak [N=2048] [REPEATS=5]
-// Prints one JSON line: {"n": N, "seconds": best, "gflops": 2 N^3 / best / 1e9}.
+// machine's peak). With COLUMNS, B is N x COLUMNS instead (2 N^2 COLUMNS flops): the shape
+// of one hidden layer of width N applied to a work unit's candidates, whose rate can be
+// well below the square peak (depth N = 64-128 on a machine with little cache).
+//   gemm-peak [N=2048] [REPEATS=5] [COLUMNS=N]
+// Prints one JSON line: {"n": N, "columns": COLUMNS, "seconds": best, "gflops": flops / best / 1e9}.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,12 +16,13 @@
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 2048;
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 5;
-  if (n <= 0 || repeats <= 0) {
-    std::fprintf(stderr, "gemm-peak: usage: gemm-peak [N>0] [REPEATS>0]\n");
+  const int columns = argc > 3 ? std::atoi(argv[3]) : n;
+  if (n <= 0 || repeats <= 0 || columns <= 0) {
+    std::fprintf(stderr, "gemm-peak: usage: gemm-peak [N>0] [REPEATS>0] [COLUMNS>0]\n");
     return 2;
   }
-  const Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n);
-  Eigen::MatrixXf c(n, n);
+  const Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, columns);
+  Eigen::MatrixXf c(n, columns);
   double best = 1e300;
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
@@ -27,9 +30,9 @@ int main(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (seconds < best) best = seconds;
   }
-  const double flops = 2.0 * n * static_cast<double>(n) * n;
+  const double flops = 2.0 * n * static_cast<double>(n) * columns;
   // Printing a coefficient keeps the product from being optimised away.
-  std::printf("{\"n\": %d, \"seconds\": %.4f, \"gflops\": %.1f, \"check\": %.3f}\n", n, best,
-              flops / best / 1e9, static_cast<double>(c(0, 0)));
+  std::printf("{\"n\": %d, \"columns\": %d, \"seconds\": %.6f, \"gflops\": %.1f, \"check\": %.3f}\n", n, columns,
+              best, flops / best / 1e9, static_cast<double>(c(0, 0)));
   return 0;
 }
