@@ -3,8 +3,9 @@
 // (2 N^3 flops per product), best of several repetitions, on one thread (Eigen is built
 // without OpenMP, so its GEMM is single-threaded; multiply by the core count for the
 // machine's peak). With COLUMNS, B is N x COLUMNS instead (2 N^2 COLUMNS flops): the shape
-// of one hidden layer of width N applied to a work unit's candidates, whose rate can be
-// well below the square peak (depth N = 64-128 on a machine with little cache).
+// of one hidden layer of width N applied to a work unit's candidates (benchmarks.md,
+// section 2: on a machine whose throughput varies, compare it with the square product
+// timed in the same minute).
 //   gemm-peak [N=2048] [REPEATS=5] [COLUMNS=N]
 // Prints one JSON line: {"n": N, "columns": COLUMNS, "seconds": best, "gflops": flops / best / 1e9}.
 #include <chrono>
