@@ -65,6 +65,7 @@ void add_data_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   app.add_option("--weight", o.weight, "Column of row weights >= 0 (not a feature): a weighted mean of the losses and of the validation NLL")
       ->group(g);
   text.csv.add_input(app);
+  app.add_flag("--refit", o.refit, "After training, choosing the epoch and calibrating on the validation rows, train every member again on all rows (training and validation) for its best epoch count, and give it the first run's calibration (1.5-2x the training time; its calibration may then be off: see docs/usage.md)")->group(g);
 }
 
 void add_model_options(CLI::App& app, ebm::Architecture& a, TextOptions& text) {

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "bimodal_model.h"
 #include "ebm/checkpoint.h"
@@ -338,4 +339,88 @@ TEST_CASE("--ensemble auto: 3 members below 1,000 training rows, 2 below 100,000
   CHECK(auto_ensemble_size(kLargeDataRows - 1) == 2);
   CHECK(auto_ensemble_size(kLargeDataRows) == 1);
   CHECK(auto_ensemble_size(10 * kLargeDataRows) == 1);
+}
+
+TEST_CASE("--refit: each member is retrained on all rows for its best epoch count and keeps its calibration") {
+  const fs::path dir = fs::temp_directory_path() / ("ebm-test-refit-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  // 300 training rows and 100 validation rows (--valid) from the bimodal data.
+  const Table all = read_table(kData + "bimodal_train.csv", {}, {"x", "y"});
+  const int train_rows = 300, valid_rows = 100;
+  {
+    std::ofstream train(dir / "train.csv"), valid(dir / "valid.csv");
+    train << "x,y\n";
+    valid << "x,y\n";
+    for (int r = 0; r < train_rows + valid_rows; ++r) {
+      (r < train_rows ? train : valid) << format_number(all.values(r, 0)) << "," << format_number(all.values(r, 1))
+                                       << "\n";
+    }
+  }
+  TrainOptions o;
+  o.data_path = (dir / "train.csv").string();
+  o.valid_path = (dir / "valid.csv").string();
+  o.settings.valid_fraction = 0;
+  o.targets = {"y"};
+  o.architecture.hidden = 16;
+  o.settings.epochs = 8;
+  o.settings.samples = 16;
+  o.settings.seed = 3;
+  o.settings.threads = 2;
+  o.verbosity = 0;
+  o.ensemble = 2;
+  o.model_path = (dir / "held_out.json").string();
+  const Checkpoint held_out = run_train(o).checkpoint;
+  o.refit = true;
+  o.model_path = (dir / "refit.json").string();
+  const Checkpoint refit = run_train(o).checkpoint;
+  CHECK(refit.results.at("refit_rows") == train_rows + valid_rows);
+  // The first run (choice of epochs, calibrations, shared temperature) is the same.
+  const double shared = held_out.results.at("ensemble_temperature").get<double>();
+  CHECK(refit.results.at("ensemble_temperature").get<double>() == shared);
+  CHECK(shared != 1.0);
+  // Each member again: train() on the training rows followed by the validation rows, in
+  // the first run's standardised units, for the member's best epoch with its seed, then
+  // its proposal width, its temperature and the shared temperature applied.
+  Matrix<float> x(1, train_rows + valid_rows), y(1, train_rows + valid_rows);
+  for (int r = 0; r < train_rows + valid_rows; ++r) {
+    x(0, r) = static_cast<float>(refit.x_scaler.to_standard(0, all.values(r, 0)));
+    y(0, r) = static_cast<float>(refit.y_scaler.to_standard(0, all.values(r, 1)));
+  }
+  const EnergyModel model(refit.architecture);
+  const std::vector<ParamVector> refit_members = member_parameters(refit);
+  const std::vector<ParamVector> held_out_members = member_parameters(held_out);
+  REQUIRE(refit_members.size() == 2);
+  for (int m = 0; m < 2; ++m) {
+    const nlohmann::ordered_json& first = m == 0 ? held_out.results : held_out.more_members[0].results;
+    const nlohmann::ordered_json& again = m == 0 ? refit.results : refit.more_members[0].results;
+    CAPTURE(m);
+    CHECK(again.at("refit_epochs") == first.at("best_epoch"));
+    CHECK(again.at("temperature") == first.at("temperature"));
+    TrainSettings s = o.settings;
+    s.seed = 3 + static_cast<std::uint64_t>(m);
+    s.epochs = first.at("best_epoch").get<int>();
+    const Matrix<float> none(1, 0);
+    ParamVector expected = train(model, x, y, none, none, s).params;
+    model.shift_proposal_log_variances(expected.data(),
+                                       static_cast<float>(2.0 * std::log(first.at("proposal_scale").get<double>())));
+    model.scale_energy(expected.data(), static_cast<float>(1.0 / first.at("temperature").get<double>()));
+    model.scale_energy(expected.data(), static_cast<float>(1.0 / shared));
+    CHECK(refit_members[static_cast<std::size_t>(m)] == expected);
+    CHECK(refit_members[static_cast<std::size_t>(m)] != held_out_members[static_cast<std::size_t>(m)]);
+  }
+  // ebm-inspect names the refit and each member's epochs.
+  InspectOptions inspect;
+  inspect.model_path = (dir / "refit.json").string();
+  const nlohmann::ordered_json report = run_inspect(inspect);
+  CHECK(report.at("refit").at("rows") == train_rows + valid_rows);
+  CHECK(report.at("refit").at("epochs") ==
+        nlohmann::ordered_json::array({held_out.results.at("best_epoch"),
+                                       held_out.more_members[0].results.at("best_epoch")}));
+  CHECK(inspect_text(report).find("refit: every member trained again on all 400 rows") != std::string::npos);
+  CHECK(run_inspect(InspectOptions{(dir / "held_out.json").string()}).contains("refit") == false);
+  // --refit keeps no resumable state.
+  o.checkpoint_every = 2;
+  o.ensemble = 1;
+  CHECK_THROWS_AS(run_train(o), UsageError);
+  fs::remove_all(dir);
 }

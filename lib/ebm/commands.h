@@ -51,6 +51,11 @@ struct TrainOptions {
   // none), and is resolved from the checkpoint with --resume or --init-model.
   bool select_x_embedding = false;
   bool calibrate = true;                 // fit a temperature on the validation rows
+  // After the members are trained, chosen and calibrated on the validation rows, train
+  // each again on all rows (training and validation) for its best epoch count and give it
+  // the first run's calibration (refit_members in train_command.cpp). Off by default: the
+  // calibration does not carry over well enough (benchmarks.md, "Refitting on all rows").
+  bool refit = false;
   TrainSettings settings;
   int verbosity = 1;                     // 0 quiet, 1 per-epoch lines, 2 more detail
   bool progress_bar = false;             // redraw a progress line on the log stream

@@ -353,6 +353,13 @@ std::string run_text(const Json& report) {
                                                        {"ensemble_valid_nll_calibrated", "after"}})
         << "\n";
   }
+  if (report.contains("refit")) {
+    std::string epochs;
+    for (const Json& e : report["refit"]["epochs"]) epochs += (epochs.empty() ? "" : ", ") + number_text(e);
+    out << "refit: every member trained again on all " << number_text(report["refit"]["rows"])
+        << " rows (training and validation) for its best epoch count (" << epochs
+        << "); the validation figures above are the first run's\n";
+  }
   return out.str();
 }
 
@@ -416,6 +423,12 @@ Json run_inspect(const InspectOptions& o) {
       if (c.results.contains(key)) entry[key] = c.results[key];
     }
     report["ensemble_calibration"] = entry;
+  }
+  if (c.results.is_object() && c.results.contains("refit_rows")) {  // ebm-train --refit
+    Json epochs = Json::array();
+    epochs.push_back(c.results.value("refit_epochs", Json(nullptr)));
+    for (const EnsembleMember& m : c.more_members) epochs.push_back(m.results.value("refit_epochs", Json(nullptr)));
+    report["refit"] = Json{{"rows", c.results["refit_rows"]}, {"epochs", epochs}};
   }
   if (!o.data_path.empty()) report["importance"] = permutation_importance(o, c);
   return report;

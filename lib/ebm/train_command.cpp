@@ -76,6 +76,10 @@ void validate(const TrainOptions& options) {
     throw UsageError("--checkpoint-every and --resume train one model: with --ensemble, train the members one at a "
                      "time (--first-member K) and combine them with --merge");
   }
+  if (options.refit && (options.checkpoint_every > 0 || !options.resume_path.empty())) {
+    throw UsageError("--refit cannot be used with --checkpoint-every or --resume (the second training on all "
+                     "rows keeps no resumable state)");
+  }
 }
 
 // ----------------------------------------------------------------------- prepare data
@@ -920,6 +924,78 @@ void calibrate_ensemble(const TrainOptions& options, const TrainSettings& s, con
   }
 }
 
+// What a member's second training on all rows reuses from its first: the epoch count and
+// the calibration fitted on the validation rows.
+struct RefitPlan {
+  int epochs = 0;
+  Calibration calibration;
+};
+
+// Columns of `a` followed by those of `b` (same number of rows).
+Matrix<float> join_columns(const Matrix<float>& a, const Matrix<float>& b) {
+  Matrix<float> joined(a.rows(), a.cols() + b.cols());
+  joined << a, b;
+  return joined;
+}
+
+// --refit (maths.md §8d): every member of `checkpoint` trained again from scratch on the
+// training and validation rows together (x: x_dim x (N + N_valid), the first run's
+// standardisation), for the epochs its first run kept, with that run's seed; then its
+// first run's proposal width, temperature and the ensemble's temperature applied in the
+// order and float arithmetic of the first run (calibrate, then calibrate_ensemble).
+// When interrupted, the checkpoint keeps the first run's members and false is returned.
+bool refit_members(const TrainOptions& options, const TrainSettings& s, const TrainingData& data,
+                   const std::vector<RefitPlan>& plans, const std::vector<ParamVector>& init_members,
+                   Checkpoint& checkpoint) {
+  if (data.x_valid.cols() == 0) return true;
+  const Checkpoint first_run = checkpoint;
+  const EnergyModel model(checkpoint.architecture);
+  const Matrix<float> x = join_columns(data.x, data.x_valid), y = join_columns(data.y, data.y_valid);
+  TrainInputs inputs;
+  if (!data.inputs.weights.empty()) {
+    inputs.weights = data.inputs.weights;
+    inputs.weights.insert(inputs.weights.end(), data.inputs.valid_weights.begin(), data.inputs.valid_weights.end());
+  }
+  const char* temperature_key = kEnsembleCalibrationKeys[0];
+  const double ensemble_temperature =
+      checkpoint.results.contains(temperature_key) ? checkpoint.results[temperature_key].get<double>() : 1.0;
+  const Matrix<float> none(data.x.rows(), 0), none_y(data.y.rows(), 0);
+  for (std::size_t m = 0; m < plans.size(); ++m) {
+    TrainSettings ms = s;
+    ms.seed = member_training_seed(options, s, static_cast<int>(m));
+    ms.epochs = std::max(1, plans[m].epochs);
+    if (!init_members.empty()) inputs.init_params = init_members[static_cast<std::size_t>(options.first_member) + m];
+    if (options.log != nullptr && options.verbosity >= 1) {
+      *options.log << "refit member " << m + 1 << " (of " << plans.size() << ") on " << x.cols() << " rows for "
+                   << ms.epochs << " epochs\n";
+    }
+    TrainResult result = train(model, x, y, none, none_y, ms, nullptr, nullptr, nullptr, options.interrupt, &inputs);
+    if (result.interrupted) {
+      checkpoint = first_run;
+      if (options.log != nullptr) *options.log << "\ninterrupted during the refit: keeping the first run's members\n";
+      return false;
+    }
+    ParamVector params = result.params;
+    const Calibration& cal = plans[m].calibration;
+    if (cal.proposal_scale != 1.0) {
+      model.shift_proposal_log_variances(params.data(), static_cast<float>(2.0 * std::log(cal.proposal_scale)));
+    }
+    if (cal.temperature != 1.0) model.scale_energy(params.data(), static_cast<float>(1.0 / cal.temperature));
+    if (ensemble_temperature != 1.0) model.scale_energy(params.data(), static_cast<float>(1.0 / ensemble_temperature));
+    EnsembleMember member{params, checkpoint.results};
+    if (m > 0) member.results = checkpoint.more_members[m - 1].results;
+    member.results["refit_epochs"] = ms.epochs;
+    if (m == 0) {
+      checkpoint.params = member.params;
+      checkpoint.results = member.results;
+    } else {
+      checkpoint.more_members[m - 1] = member;
+    }
+  }
+  checkpoint.results["refit_rows"] = x.cols();
+  return true;
+}
+
 }  // namespace
 
 // Averaging members pays where the fit varies from seed to seed: most on small training
@@ -970,6 +1046,7 @@ TrainSummary run_train(const TrainOptions& given) {
 
   log_plan(options, data);
   std::optional<EnergyModel> model;  // of the members after the first, once it is chosen
+  std::vector<RefitPlan> refit_plans;
   for (int member = 0; member < options.ensemble; ++member) {
     TrainSettings member_settings = s;
     member_settings.seed = member_training_seed(options, s, member);
@@ -991,6 +1068,7 @@ TrainSummary run_train(const TrainOptions& given) {
       if (options.log != nullptr) *options.log << "\ninterrupted: keeping the " << member << " complete member(s)\n";
       break;
     }
+    refit_plans.push_back({outcome.result.best_epoch, outcome.calibration});
     if (member == 0) {
       checkpoint.params = outcome.params;
       checkpoint.results = outcome.results;
@@ -1000,6 +1078,9 @@ TrainSummary run_train(const TrainOptions& given) {
     }
   }
   if (!summary.interrupted) calibrate_ensemble(options, s, data, checkpoint);
+  if (!summary.interrupted && options.refit) {
+    summary.interrupted = !refit_members(options, s, data, refit_plans, init_members, checkpoint);
+  }
   // With --checkpoint-every the final file keeps the training state, so training can be
   // extended later with --resume and a larger --epochs.
   if (options.checkpoint_every > 0) checkpoint.resume = summary.result.state;

@@ -89,6 +89,10 @@ out=$("$train" "$data" -t y --merge m0.json m1.json -m bad.json 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q "takes no DATA" <<< "$out"; } || fail "--merge with DATA: exit $rc ($out)"
 out=$("$train" "$data" -t y -m bad.json --ensemble 2 --checkpoint-every 1 -q 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q -- "--first-member" <<< "$out"; } || fail "--ensemble with --checkpoint-every: exit $rc ($out)"
+out=$("$train" "$data" -t y -m bad.json --refit --checkpoint-every 1 -q 2>&1); rc=$?
+{ [ $rc -eq 2 ] && grep -q "^ebm-train: error: --refit cannot be used with --checkpoint-every" <<< "$out"; } ||
+  fail "--refit with --checkpoint-every: exit $rc ($out)"
+[ -e bad.json ] && fail "a refused --refit left bad.json"
 
 # --x-embedding auto (the default): member 1 is trained without an embedding and with the
 # periodic one, each exactly as its explicit option would train it, and the one with the
