@@ -417,7 +417,8 @@ TEST_CASE("--refit: each member is retrained on all rows for its best epoch coun
         nlohmann::ordered_json::array({held_out.results.at("best_epoch"),
                                        held_out.more_members[0].results.at("best_epoch")}));
   CHECK(inspect_text(report).find("refit: every member trained again on all 400 rows") != std::string::npos);
-  CHECK(run_inspect(InspectOptions{(dir / "held_out.json").string()}).contains("refit") == false);
+  inspect.model_path = (dir / "held_out.json").string();
+  CHECK(run_inspect(inspect).contains("refit") == false);
   // --refit keeps no resumable state.
   o.checkpoint_every = 2;
   o.ensemble = 1;
