@@ -195,19 +195,30 @@ TEST_CASE("merge: refuses incompatible members, naming what differs") {
   CHECK(member_parameters(merged).size() == 4);
 }
 
-TEST_CASE("members trained apart and merged predict exactly what --ensemble 2 predicts") {
-  const fs::path dir = fs::temp_directory_path() / ("ebm-test-ensemble-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+namespace {
+
+// A two-member ensemble of small networks on `data`, trained for `epochs` with `seed`
+// (quiet, two threads): quick to train, and enough to exercise every ensemble step.
+TrainOptions small_ensemble_options(const std::string& data, int epochs, std::uint64_t seed) {
   TrainOptions o;
-  o.data_path = kData + "bimodal_train.csv";
+  o.data_path = data;
   o.targets = {"y"};
   o.architecture.hidden = 16;
-  o.settings.epochs = 2;
+  o.settings.epochs = epochs;
   o.settings.samples = 16;
-  o.settings.seed = 5;
+  o.settings.seed = seed;
   o.settings.threads = 2;
   o.verbosity = 0;
   o.ensemble = 2;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("members trained apart and merged predict exactly what --ensemble 2 predicts") {
+  const fs::path dir = fs::temp_directory_path() / ("ebm-test-ensemble-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  TrainOptions o = small_ensemble_options(kData + "bimodal_train.csv", 2, 5);
   o.model_path = (dir / "both.json").string();
   const TrainSummary both = run_train(o);
   REQUIRE(both.checkpoint.more_members.size() == 1);
@@ -356,18 +367,9 @@ TEST_CASE("--refit: each member is retrained on all rows for its best epoch coun
                                        << "\n";
     }
   }
-  TrainOptions o;
-  o.data_path = (dir / "train.csv").string();
+  TrainOptions o = small_ensemble_options((dir / "train.csv").string(), 8, 3);
   o.valid_path = (dir / "valid.csv").string();
   o.settings.valid_fraction = 0;
-  o.targets = {"y"};
-  o.architecture.hidden = 16;
-  o.settings.epochs = 8;
-  o.settings.samples = 16;
-  o.settings.seed = 3;
-  o.settings.threads = 2;
-  o.verbosity = 0;
-  o.ensemble = 2;
   o.model_path = (dir / "held_out.json").string();
   const Checkpoint held_out = run_train(o).checkpoint;
   o.refit = true;
