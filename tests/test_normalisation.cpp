@@ -7,11 +7,14 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <vector>
 
 #include "bimodal_model.h"
 #include "ebm/checkpoint.h"
 #include "ebm/csv.h"
 #include "ebm/inference.h"
+#include "ebm/rng.h"
+#include "model_fixtures.h"
 
 using namespace ebm;
 using namespace ebm::testing;
@@ -26,11 +29,7 @@ std::vector<double> masses(const Checkpoint& c, const TargetSupport& support, in
   const ImportanceSample is = importance_sample(model, c.params, h.x, 1024, 7, 0, &h.streams, support);
   const TargetSupport full = standardised_support(c);
   const double pad = 0.5 * (full.hi[0] - full.lo[0]);
-  std::vector<double> out;
-  for (int r = 0; r < rows; ++r) {
-    out.push_back(reported_mass(model, c.params, is, r, full.lo[0] - pad, full.hi[0] + pad, 20001));
-  }
-  return out;
+  return reported_masses(model, c.params, is, full.lo[0] - pad, full.hi[0] + pad, 20001);
 }
 
 }  // namespace
@@ -170,4 +169,55 @@ TEST_CASE("a relative energy (f = log q + g) trained on real-looking data: held-
   CHECK(c.results["temperature"].get<double>() == 1.0);
   CHECK(c.results["proposal_scale"].get<double>() == 1.0);
   for (double mass : masses(c, standardised_support(c), 20)) CHECK(mass == doctest::Approx(1.0).epsilon(0.005));
+}
+
+// The quadrature grid is the same for every row, so importance_sample and reported_masses
+// compute its share of the energy network (Wy y_net(y)) once for all rows. Each row's
+// energies must still be the energies of the network evaluated on that row alone.
+TEST_CASE("the grid's shared y-side gives every row the energies of the whole network") {
+  for (const EnergyForm form : {EnergyForm::absolute, EnergyForm::relative}) {
+    for (const int hidden : {32, 8}) {  // the matrix path, and the lane path (shares nothing)
+      CAPTURE(hidden);
+      Architecture a = small_architecture(Activation::relu, 3, 1);
+      a.hidden = hidden;
+      a.energy_form = form;
+      const EnergyModel model(a);
+      Rng rng(11);
+      const std::vector<double> p64 = random_params(model, rng);
+      const ParamVector params(p64.begin(), p64.end());
+      const Matrix<float> x = random_matrix(3, 5, rng).cast<float>();
+      const TargetSupport support{{-2.5}, {3.0}};
+      const ImportanceSample is = importance_sample(model, params, x, 64, 3, 0, nullptr, support);
+      for (int e = 0; e < is.rows; ++e) {
+        const Matrix<float> hx = is.hx.col(e);
+        const Matrix<float> y = is.y.middleCols(static_cast<Eigen::Index>(e) * is.samples, is.samples);
+        const RowVector<float> whole = model.energy(params.data(), hx, y, is.samples);
+        if (hidden > EnergyModel::kLaneMaxWidth) {
+          // energy() is the two steps composed, bit for bit.
+          const RowVector<float> composed = model.energy_from_joint_y_part(
+              params.data(), hx, y, model.joint_y_part(params.data(), y), is.samples);
+          CHECK((composed.array() == whole.array()).all());
+        }
+        for (int m = 0; m < is.samples; ++m) {
+          REQUIRE(is.energy(m, e) == doctest::Approx(whole(m)).epsilon(1e-5));
+        }
+      }
+      // reported_masses (shared grid) against the trapezoid rule on energies of each row alone.
+      const int points = 301;
+      const std::vector<double> masses = reported_masses(model, params, is, -4.0, 5.0, points);
+      REQUIRE(masses.size() == static_cast<std::size_t>(is.rows));
+      Matrix<float> grid(1, points);
+      for (int j = 0; j < points; ++j) grid(0, j) = static_cast<float>(-4.0 + 9.0 * j / (points - 1));
+      for (int e = 0; e < is.rows; ++e) {
+        const RowVector<float> f = model.energy(params.data(), Matrix<float>(is.hx.col(e)), grid, points);
+        double mass = 0;
+        for (int j = 0; j < points; ++j) {
+          const double weight = (j == 0 || j + 1 == points ? 0.5 : 1.0) * 9.0 / (points - 1);
+          mass += weight * std::exp(reported_log_density(is, e, f(j), grid.col(j).data()));
+        }
+        CHECK(masses[static_cast<std::size_t>(e)] == doctest::Approx(mass).epsilon(1e-5));
+        CHECK(mass > 0.5);  // a real density, so that the comparison means something
+      }
+    }
+  }
 }

@@ -95,13 +95,16 @@ double ensemble_cell_log_probability(const EnergyModel& model, const std::vector
   return log_mean_exp(terms);
 }
 
-double ensemble_reported_mass(const EnergyModel& model, const std::vector<ParamVector>& members,
-                              const EnsembleSample& es, int row, double lo, double hi, int points) {
-  double total = 0;
+std::vector<double> ensemble_reported_masses(const EnergyModel& model, const std::vector<ParamVector>& members,
+                                             const EnsembleSample& es, double lo, double hi, int points) {
+  std::vector<double> total;
   for (std::size_t n = 0; n < members.size(); ++n) {
-    total += reported_mass(model, members[n], es.members[n], row, lo, hi, points);
+    const std::vector<double> mass = reported_masses(model, members[n], es.members[n], lo, hi, points);
+    if (total.empty()) total.assign(mass.size(), 0.0);
+    for (std::size_t r = 0; r < mass.size(); ++r) total[r] += mass[r];
   }
-  return total / static_cast<double>(members.size());
+  for (double& t : total) t /= static_cast<double>(members.size());
+  return total;
 }
 
 std::vector<double> ensemble_ebm_density(const EnergyModel& model, const std::vector<ParamVector>& members,

@@ -47,10 +47,10 @@ std::vector<double> ensemble_log_density(const EnergyModel& model, const std::ve
 // The mixture's cell probability: LSE_n log P_n(cell) - log N (see cell_log_probability).
 double ensemble_cell_log_probability(const EnergyModel& model, const std::vector<ParamVector>& members,
                                      const EnsembleSample& es, int row, double y, double half_width);
-// The honesty check of the mixture's reported density: the average of the members' masses
-// (the trapezoid rule is linear in the density).
-double ensemble_reported_mass(const EnergyModel& model, const std::vector<ParamVector>& members,
-                              const EnsembleSample& es, int row, double lo, double hi, int points);
+// The honesty check of the mixture's reported density, every row: the average of the
+// members' masses (the trapezoid rule is linear in the density).
+std::vector<double> ensemble_reported_masses(const EnergyModel& model, const std::vector<ParamVector>& members,
+                                             const EnsembleSample& es, double lo, double hi, int points);
 // The mixture's density without the defensive share, exp f_n - log Z_n inside the support
 // averaged over the members, at the points y_std (1 x P) of row `row` (standardised units;
 // the --plot heat map).

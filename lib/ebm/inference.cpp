@@ -24,13 +24,32 @@ namespace {
 // the same bits whether a file is processed whole, in chunks, with any thread count, or
 // sharded across processes (GNU parallel --pipe). With M >= a few hundred candidates per
 // row the per-row products are still long enough to run at full speed.
+//
+// When the last `shared` candidates of every row are the same points (the quadrature grid),
+// their y-side of the joint input layer (EnergyModel::joint_y_part) is computed once for
+// all rows, and per row only the layers after it run: at H = 64 that is one H x H product
+// per grid point instead of three. The shared part is a function of the grid alone, so
+// every output is still a function of its row alone. The lane path (narrow networks) runs
+// whole candidates and shares nothing.
 RowVector<float> energies_by_row(const EnergyModel& model, const float* p, const Matrix<float>& hx,
-                                 const Matrix<float>& y, int candidates) {
+                                 const Matrix<float>& y, int candidates, int shared = 0) {
   RowVector<float> f(y.cols());
+  const bool share = shared > 0 && hx.cols() > 0 && !model.lanes_apply();
+  const int own = candidates - shared;
+  Matrix<float> shared_part;
+  if (share) shared_part = model.joint_y_part(p, Matrix<float>(y.middleCols(own, shared)));
   for (Eigen::Index e = 0; e < hx.cols(); ++e) {
     const Matrix<float> hx_e = hx.col(e);
     const Matrix<float> y_e = y.middleCols(e * candidates, candidates);
-    f.segment(e * candidates, candidates) = model.energy(p, hx_e, y_e, candidates);
+    if (!share) {
+      f.segment(e * candidates, candidates) = model.energy(p, hx_e, y_e, candidates);
+      continue;
+    }
+    Matrix<float> y_part(shared_part.rows(), candidates);
+    if (own > 0) y_part.leftCols(own) = model.joint_y_part(p, Matrix<float>(y_e.leftCols(own)));
+    y_part.rightCols(shared) = shared_part;
+    f.segment(e * candidates, candidates) =
+        model.energy_from_joint_y_part(p, hx_e, y_e, std::move(y_part), candidates);
   }
   return f;
 }
@@ -278,7 +297,9 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
     evaluated_y.middleCols(static_cast<Eigen::Index>(e) * evaluated, evaluated) =
         is.y.middleCols(static_cast<Eigen::Index>(e) * candidates, evaluated);
   }
-  const RowVector<float> f = energies_by_row(model, p, is.hx, evaluated_y, evaluated);
+  // The grid (the last grid_points + 1 evaluated candidates) is the same for every row.
+  const RowVector<float> f =
+      energies_by_row(model, p, is.hx, evaluated_y, evaluated, quadrature ? grid_points + 1 : 0);
   is.energy.resize(candidates, rows);
   is.weights.resize(candidates, rows);
   is.log_base.resize(candidates, rows);
@@ -337,18 +358,27 @@ double cell_log_probability(const EnergyModel& model, const ParamVector& params,
   return log_sum_exp(terms.data(), kCellPoints) + std::log(width);
 }
 
-double reported_mass(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is, int row,
-                     double lo, double hi, int points) {
+std::vector<double> reported_masses(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is,
+                                    double lo, double hi, int points) {
   Matrix<float> grid(1, points);
   for (int j = 0; j < points; ++j) grid(0, j) = static_cast<float>(lo + (hi - lo) * j / (points - 1));
-  const RowVector<float> f = model.energy(params.data(), Matrix<float>(is.hx.col(row)), grid, points);
+  const bool share = !model.lanes_apply();  // see energies_by_row
+  Matrix<float> grid_part;
+  if (share) grid_part = model.joint_y_part(params.data(), grid);
   const double step = (hi - lo) / (points - 1);
-  double mass = 0;
-  for (int j = 0; j < points; ++j) {
-    const double end_weight = (j == 0 || j + 1 == points) ? 0.5 : 1.0;
-    mass += end_weight * step * std::exp(reported_log_density(is, row, f(j), grid.col(j).data()));
+  std::vector<double> masses(static_cast<std::size_t>(is.rows), 0.0);
+  for (int row = 0; row < is.rows; ++row) {
+    const Matrix<float> hx = is.hx.col(row);
+    const RowVector<float> f = share ? model.energy_from_joint_y_part(params.data(), hx, grid, grid_part, points)
+                                     : model.energy(params.data(), hx, grid, points);
+    double mass = 0;
+    for (int j = 0; j < points; ++j) {
+      const double end_weight = (j == 0 || j + 1 == points) ? 0.5 : 1.0;
+      mass += end_weight * step * std::exp(reported_log_density(is, row, f(j), grid.col(j).data()));
+    }
+    masses[static_cast<std::size_t>(row)] = mass;
   }
-  return mass;
+  return masses;
 }
 
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,

@@ -101,11 +101,12 @@ constexpr int kCellPoints = 16;
 double cell_log_probability(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is, int row,
                             double y, double half_width);
 
-// The honesty check of the reported density of row `row` (one-dimensional y): its integral
-// over [lo, hi] (standardised units) by the trapezoid rule on `points` equally spaced points.
-// 1 for an honestly normalised density whose mass lies inside [lo, hi].
-double reported_mass(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is, int row,
-                     double lo, double hi, int points);
+// The honesty check of the reported density of every row of `is` (one-dimensional y): its
+// integral over [lo, hi] (standardised units) by the trapezoid rule on `points` equally
+// spaced points. 1 for an honestly normalised density whose mass lies inside [lo, hi].
+// The grid's y-side of the energy network is computed once for all rows.
+std::vector<double> reported_masses(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is,
+                                    double lo, double hi, int points);
 
 // Self-normalised estimates of the mean and standard deviation of dimension `dim` for row
 // `row` (standardised units): mean = sum_m w_m y_m, var = sum_m w_m (y_m - mean)^2.

@@ -135,11 +135,32 @@ RowVector<S> EnergyModel::energy(const S* params, const Matrix<S>& hx, const Mat
   if constexpr (std::is_same_v<S, float>) {
     if (lanes_apply()) return energy_lanes(params, hx, y, candidates);
   }
-  const Matrix<S> hy = y_net_.predict(params, y);
-  Matrix<S> a = joint_preactivation(params, joint_wx_, joint_wy_, joint_bias_, arch_.hidden, hx, hy,
-                                    candidates);
-  apply_activation(arch_.activation, a);
-  RowVector<S> f = joint_rest_.predict(params, a);
+  return energy_from_joint_y_part(params, hx, y, joint_y_part(params, y), candidates);
+}
+
+template <typename S>
+Matrix<S> EnergyModel::joint_y_part(const S* params, const Matrix<S>& y) const {
+  const int h = arch_.hidden;
+  const Eigen::Map<const Matrix<S>> wy(params + joint_wy_, h, h);
+  Matrix<S> part(h, y.cols());
+  part.noalias() = wy * y_net_.predict(params, y);
+  return part;
+}
+
+template <typename S>
+RowVector<S> EnergyModel::energy_from_joint_y_part(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
+                                                   Matrix<S> y_part, int candidates) const {
+  // The same additions, in the same order, as joint_preactivation.
+  const int h = arch_.hidden;
+  const Eigen::Map<const Matrix<S>> wx(params + joint_wx_, h, h);
+  const Eigen::Map<const Vector<S>> bias(params + joint_bias_, h);
+  Matrix<S> x_part = wx * hx;
+  x_part.colwise() += bias;
+  for (Eigen::Index e = 0; e < hx.cols(); ++e) {
+    y_part.middleCols(e * candidates, candidates).colwise() += x_part.col(e);
+  }
+  apply_activation(arch_.activation, y_part);
+  RowVector<S> f = joint_rest_.predict(params, y_part);
   if (arch_.energy_form == EnergyForm::relative) add_log_proposal(params, hx, y, candidates, f, nullptr);
   return f;
 }
@@ -259,6 +280,10 @@ void EnergyModel::proposal_backward(const S* params, const MdnCache<S>& cache, c
   template RowVector<S> EnergyModel::energy<S>(const S*, const Matrix<S>&, const Matrix<S>&, int, \
                                                EnergyCache<S>&) const;                            \
   template RowVector<S> EnergyModel::energy<S>(const S*, const Matrix<S>&, const Matrix<S>&, int) \
+      const;                                                                                       \
+  template Matrix<S> EnergyModel::joint_y_part<S>(const S*, const Matrix<S>&) const;              \
+  template RowVector<S> EnergyModel::energy_from_joint_y_part<S>(const S*, const Matrix<S>&,      \
+                                                                 const Matrix<S>&, Matrix<S>, int) \
       const;                                                                                       \
   template void EnergyModel::energy_backward<S>(const S*, EnergyCache<S>&, const RowVector<S>&,   \
                                                 S*, Matrix<S>*, Matrix<S>*) const;                \

@@ -148,6 +148,17 @@ class EnergyModel {
   template <typename S>
   RowVector<S> energy(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
                       int candidates_per_example) const;
+  // The matrix path of energy() in two steps. The joint input layer computes
+  // Wx hx + b + Wy y_net(y); its y-side Wy y_net(y) (H x C) is a function of y alone, so
+  // candidates that many rows share (a quadrature grid) need it once: joint_y_part(y) once,
+  // then energy_from_joint_y_part for each row, which runs only the layers after it.
+  // energy() itself is energy_from_joint_y_part(hx, y, joint_y_part(y)), bit for bit
+  // (outside lanes_apply()). y is read again only by the relative energy form.
+  template <typename S>
+  Matrix<S> joint_y_part(const S* params, const Matrix<S>& y) const;
+  template <typename S>
+  RowVector<S> energy_from_joint_y_part(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
+                                        Matrix<S> y_part, int candidates_per_example) const;
   // Same as energy() for narrow float networks (hidden width and y_dim at most
   // kLaneMaxWidth): each candidate runs through the whole network in one lane of an
   // 8-wide vector instead of as a column of a (H x C) matrix product. Used by energy()
