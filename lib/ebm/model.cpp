@@ -96,20 +96,28 @@ void EnergyModel::x_features_backward(const S* params, const XBranchCache<S>& ca
   x_embedding_.backward(params, cache.embedding, d_embedded, grads);
 }
 
+// Adds the x-side of the joint input layer, Wx hx[:, e] + b, to the columns of example e
+// of `pre` (H x E*C), which holds the y-side Wy hy.
+template <typename S>
+static void add_joint_x_part(const S* params, std::size_t wx_offset, std::size_t bias_offset, int h,
+                             const Matrix<S>& hx, int candidates, Matrix<S>& pre) {
+  const Eigen::Map<const Matrix<S>> wx(params + wx_offset, h, h);
+  const Eigen::Map<const Vector<S>> bias(params + bias_offset, h);
+  Matrix<S> x_part = wx * hx;  // H x E: once per example, not once per candidate
+  x_part.colwise() += bias;
+  for (Eigen::Index e = 0; e < hx.cols(); ++e) {
+    pre.middleCols(e * candidates, candidates).colwise() += x_part.col(e);
+  }
+}
+
 template <typename S>
 static Matrix<S> joint_preactivation(const S* params, std::size_t wx_offset, std::size_t wy_offset,
                                      std::size_t bias_offset, int h, const Matrix<S>& hx,
                                      const Matrix<S>& hy, int candidates) {
-  const Eigen::Map<const Matrix<S>> wx(params + wx_offset, h, h);
   const Eigen::Map<const Matrix<S>> wy(params + wy_offset, h, h);
-  const Eigen::Map<const Vector<S>> bias(params + bias_offset, h);
-  Matrix<S> x_part = wx * hx;  // H x E: once per example, not once per candidate
-  x_part.colwise() += bias;
   Matrix<S> pre(h, hy.cols());
   pre.noalias() = wy * hy;
-  for (Eigen::Index e = 0; e < hx.cols(); ++e) {
-    pre.middleCols(e * candidates, candidates).colwise() += x_part.col(e);
-  }
+  add_joint_x_part(params, wx_offset, bias_offset, h, hx, candidates, pre);
   return pre;
 }
 
@@ -150,15 +158,7 @@ Matrix<S> EnergyModel::joint_y_part(const S* params, const Matrix<S>& y) const {
 template <typename S>
 RowVector<S> EnergyModel::energy_from_joint_y_part(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
                                                    Matrix<S> y_part, int candidates) const {
-  // The same additions, in the same order, as joint_preactivation.
-  const int h = arch_.hidden;
-  const Eigen::Map<const Matrix<S>> wx(params + joint_wx_, h, h);
-  const Eigen::Map<const Vector<S>> bias(params + joint_bias_, h);
-  Matrix<S> x_part = wx * hx;
-  x_part.colwise() += bias;
-  for (Eigen::Index e = 0; e < hx.cols(); ++e) {
-    y_part.middleCols(e * candidates, candidates).colwise() += x_part.col(e);
-  }
+  add_joint_x_part(params, joint_wx_, joint_bias_, arch_.hidden, hx, candidates, y_part);
   apply_activation(arch_.activation, y_part);
   RowVector<S> f = joint_rest_.predict(params, y_part);
   if (arch_.energy_form == EnergyForm::relative) add_log_proposal(params, hx, y, candidates, f, nullptr);
