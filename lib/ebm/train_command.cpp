@@ -728,21 +728,33 @@ struct MemberOutcome {
   nlohmann::ordered_json results;
 };
 
+// Part of a member's run, for the x-embedding probe (train_first_member): stop after
+// epoch `last_epoch` (0: run to the end), and/or continue from `start`, a state such a
+// stop left. A run stopped after epoch k and continued gives the parameters of the run
+// that was never stopped, bit for bit (TrainingState).
+struct MemberRun {
+  int last_epoch = 0;
+  const TrainingState* start = nullptr;
+};
+
 // Trains member `member` (0-based among those of this run) with settings `s` (its seed),
 // calibrates it, and records its results. With a single member this is exactly the run of
-// a single model, snapshots (--checkpoint-every) and --resume included.
+// a single model, snapshots (--checkpoint-every) and --resume included. A run stopped by
+// `run.last_epoch` is calibrated and recorded as it stands.
 MemberOutcome train_member(const TrainOptions& options, const TrainingData& data, const TrainSettings& s,
                            const EnergyModel& model, int total_epochs, int member, Checkpoint& checkpoint,
-                           const std::vector<ParamVector>& init_members) {
+                           const std::vector<ParamVector>& init_members, const MemberRun& run = {}) {
   const bool single = options.ensemble == 1;
   std::optional<TrainingState> resume;
-  if (!options.resume_path.empty()) {
+  if (run.start != nullptr) {
+    resume = *run.start;
+  } else if (!options.resume_path.empty()) {
     resume = resume_state(options, checkpoint, total_epochs);
     if (options.log != nullptr && options.verbosity >= 1) {
       *options.log << "resuming after epoch " << resume->epochs_done << " of " << total_epochs << "\n";
     }
   }
-  if (!single && options.log != nullptr && options.verbosity >= 1) {
+  if (!single && run.start == nullptr && options.log != nullptr && options.verbosity >= 1) {
     *options.log << "ensemble member " << options.first_member + member + 1 << " (" << member + 1 << " of "
                  << options.ensemble << "), seed " << s.seed << "\n";
   }
@@ -754,7 +766,7 @@ MemberOutcome train_member(const TrainOptions& options, const TrainingData& data
     if (single && options.checkpoint_every > 0 && r.epoch % options.checkpoint_every == 0) {
       write_snapshot(options, checkpoint, state, false);
     }
-    return true;
+    return run.last_epoch == 0 || r.epoch < run.last_epoch;
   };
   const auto on_batch = [&](int batch, int batches) { progress.batch_done(batch, batches); };
   MemberOutcome outcome;
@@ -827,55 +839,87 @@ std::vector<double> validation_log_densities(const TrainSettings& s, const Energ
                                           s.seed ^ streams::kTemperature, s.threads, s.support));
 }
 
-// Member 1 trained with each candidate architecture; the outcome with the lowest
-// validation NLL is kept (the first on a tie) and `checkpoint.architecture` set to its
-// architecture (to the interrupted candidate's when training was interrupted). With two
-// candidates (candidate_architectures gives at most two) the results record each one's
-// validation NLL, and the mean and standard error of the per-row NLL difference, second
-// minus first ("x_embedding_selection"): how decisive the choice was. A rule that kept
-// the embedding only beyond 2 standard errors was measured and rejected (benchmarks.md,
-// "The paired test for the x-embedding": Boston -0.03 nats, concrete +0.09, energy +0.07).
+// The epochs the x-embedding candidates are compared after (train_first_member): a
+// quarter of the run's epochs, at most twice the early-stopping patience, at least one.
+// Only the winner trains on, so the choice costs a fraction of a member instead of a
+// whole one. Measured on UCI (docs/benchmarks.md, "The x-embedding probe"): 8 epochs of
+// 29 on kin8nm and 7 of 25 on power-plant pick what the full runs pick; 30 epochs were
+// too few on yacht, whose periodic candidate starts slower and wins later.
+int embedding_probe_epochs(int total_epochs, const TrainSettings& s) {
+  int probe = (total_epochs + 3) / 4;
+  if (s.early_stopping > 0) probe = std::min(probe, 2 * s.early_stopping);
+  return std::max(1, probe);
+}
+
+// Member 1 trained with each candidate architecture for embedding_probe_epochs epochs,
+// then calibrated; the candidate with the lowest validation NLL (the first on a tie)
+// trains on to the end from where its probe stopped (bit for bit the run that was never
+// stopped), and `checkpoint.architecture` is set to its architecture (to the interrupted
+// candidate's when training was interrupted). With two candidates (candidate_architectures
+// gives at most two) the results record each one's validation NLL at the probe, and the
+// mean and standard error of the per-row NLL difference, second minus first
+// ("x_embedding_selection"): how decisive the choice was. A rule that kept the embedding
+// only beyond 2 standard errors was measured and rejected (benchmarks.md, "The paired test
+// for the x-embedding": Boston -0.03 nats, concrete +0.09, energy +0.07).
 MemberOutcome train_first_member(const TrainOptions& options, const TrainingData& data, const TrainSettings& s,
                                  int total_epochs, Checkpoint& checkpoint, const std::vector<ParamVector>& init_members,
                                  const std::vector<Architecture>& candidates) {
+  if (candidates.size() == 1) {
+    checkpoint.architecture = candidates.front();
+    const EnergyModel model(candidates.front());
+    log_model(options, model);
+    return train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members);
+  }
+  const int probe = embedding_probe_epochs(total_epochs, s);
   MemberOutcome best;
-  Architecture best_architecture = candidates.front();
+  std::size_t best_candidate = 0;
   double best_score = std::numeric_limits<double>::infinity();
-  std::vector<std::vector<double>> rows;  // per candidate: validation log-densities
+  std::vector<std::vector<double>> rows;  // per candidate: validation log-densities at the probe
   nlohmann::ordered_json selection = nlohmann::ordered_json::object();
-  const bool talk = candidates.size() > 1 && options.log != nullptr && options.verbosity >= 1;
+  const bool talk = options.log != nullptr && options.verbosity >= 1;
   for (std::size_t c = 0; c < candidates.size(); ++c) {
     checkpoint.architecture = candidates[c];
     const std::string name = x_embedding_name(candidates[c].x_embedding);
-    if (talk) *options.log << "x-embedding " << name << " (candidate " << c + 1 << " of " << candidates.size() << ")\n";
+    if (talk) {
+      *options.log << "x-embedding " << name << " (candidate " << c + 1 << " of " << candidates.size() << "), "
+                   << probe << " epoch(s) to compare\n";
+    }
     const EnergyModel model(candidates[c]);
     log_model(options, model);
-    MemberOutcome outcome = train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members);
+    MemberOutcome outcome =
+        train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members, MemberRun{probe, nullptr});
     if (outcome.result.interrupted) return outcome;
-    if (candidates.size() == 1) return outcome;
     const double score = validation_score(outcome.results);
     selection[name] = finite_or_null(score);
     rows.push_back(validation_log_densities(s, model, data, outcome));
     if (c == 0 || score < best_score) {
       best = std::move(outcome);
-      best_architecture = candidates[c];
+      best_candidate = c;
       best_score = score;
     }
   }
-  checkpoint.architecture = best_architecture;
+  checkpoint.architecture = candidates[best_candidate];
   // NLL difference second - first = log-density first - second, per row; the same in
   // standardised and user's units.
   const PairedDifference difference = paired_difference(rows[1], rows[0], &data.inputs.valid_weights);
   selection["difference"] = finite_or_null(difference.mean);
   selection["standard_error"] = finite_or_null(difference.standard_error);
-  best.results["x_embedding_selection"] = selection;
+  selection["probe_epochs"] = probe;
   if (talk) {
-    *options.log << "x-embedding: kept " << x_embedding_name(best_architecture.x_embedding)
-                 << " (lowest validation NLL, " << format_number(best_score, 5) << "; "
+    *options.log << "x-embedding: kept " << x_embedding_name(checkpoint.architecture.x_embedding)
+                 << " (lowest validation NLL after " << probe << " epoch(s), " << format_number(best_score, 5) << "; "
                  << x_embedding_name(candidates[1].x_embedding) << " - " << x_embedding_name(candidates[0].x_embedding)
                  << " " << format_number(difference.mean, 4) << " +- " << format_number(difference.standard_error, 3)
                  << " per row)\n";
   }
+  // The probe's end is the run's end when early stopping ended it or no epochs are left.
+  if (!best.result.stopped_early && best.result.state.epochs_done < total_epochs) {
+    const TrainingState probe_state = best.result.state;
+    const EnergyModel model(checkpoint.architecture);
+    best = train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members, MemberRun{0, &probe_state});
+    if (best.result.interrupted) return best;
+  }
+  best.results["x_embedding_selection"] = selection;
   return best;
 }
 

@@ -95,40 +95,49 @@ out=$("$train" "$data" -t y -m bad.json --refit --checkpoint-every 1 -q 2>&1); r
 [ -e bad.json ] && fail "a refused --refit left bad.json"
 
 # --x-embedding auto (the default): member 1 is trained without an embedding and with the
-# periodic one, each exactly as its explicit option would train it, and the one with the
-# lower calibrated validation NLL is kept (with the per-row difference and its standard
-# error recorded); members trained apart need an explicit choice.
+# periodic one for a quarter of the epochs (8 -> 2), each exactly as its explicit option
+# would train it; the one with the lower calibrated validation NLL then (with the per-row
+# difference and its standard error recorded) trains on, and ends exactly as its explicit
+# run of all the epochs; members trained apart need an explicit choice.
 # One member each, so that the kept candidate's parameters are those of its explicit run
 # (a shared temperature rescales every member's energy).
-quick=(--epochs 3 --hidden 16 --samples 16 --seed 4 --no-progress --ensemble 1)
-"$train" "$data" -t y -m auto.json "${quick[@]}" 2> auto.err || fail "train auto: $(cat auto.err)"
-"$train" "$data" -t y -m none.json "${quick[@]}" -q --x-embedding none || fail "train none"
-"$train" "$data" -t y -m periodic.json "${quick[@]}" -q --x-embedding periodic || fail "train periodic"
-grep -qx "x-embedding none (candidate 1 of 2)" auto.err || fail "candidate 1 not said: $(cat auto.err)"
-grep -qx "x-embedding periodic (candidate 2 of 2)" auto.err || fail "candidate 2 not said: $(cat auto.err)"
-grep -Eq "^x-embedding: kept (none|periodic) \(lowest validation NLL, -?[0-9.]+; periodic - none -?[0-9.e-]+ \+- [0-9.e-]+ per row\)$" auto.err ||
+quick=(--hidden 16 --samples 16 --seed 4 --no-progress --ensemble 1 --early-stopping 0)
+"$train" "$data" -t y -m auto.json --epochs 8 "${quick[@]}" 2> auto.err || fail "train auto: $(cat auto.err)"
+"$train" "$data" -t y -m none.json --epochs 2 "${quick[@]}" -q --x-embedding none || fail "train none"
+"$train" "$data" -t y -m periodic.json --epochs 2 "${quick[@]}" -q --x-embedding periodic || fail "train periodic"
+chosen=$(python3 -c 'import json; print(json.load(open("auto.json"))["architecture"].get("x_embedding", "none"))')
+"$train" "$data" -t y -m chosen.json --epochs 8 "${quick[@]}" -q --x-embedding "$chosen" || fail "train $chosen"
+grep -qx "x-embedding none (candidate 1 of 2), 2 epoch(s) to compare" auto.err || fail "candidate 1 not said: $(cat auto.err)"
+grep -qx "x-embedding periodic (candidate 2 of 2), 2 epoch(s) to compare" auto.err || fail "candidate 2 not said: $(cat auto.err)"
+grep -Eq "^x-embedding: kept (none|periodic) \(lowest validation NLL after 2 epoch\(s\), -?[0-9.]+; periodic - none -?[0-9.e-]+ \+- [0-9.e-]+ per row\)$" auto.err ||
   fail "choice not said: $(cat auto.err)"
+grep -q "^trained 8 epochs in" auto.err || fail "the kept candidate did not train on to epoch 8: $(cat auto.err)"
 python3 - <<'PY' || fail "auto selection (see above)"
 import json
-auto, none, periodic = (json.load(open(f)) for f in ("auto.json", "none.json", "periodic.json"))
+auto, none, periodic, chosen = (json.load(open(f)) for f in ("auto.json", "none.json", "periodic.json", "chosen.json"))
 selection = auto["results"]["x_embedding_selection"]
-candidates = {"none": none, "periodic": periodic}
-for name, model in candidates.items():  # each candidate's NLL is its explicit run's
+assert selection["probe_epochs"] == 2, selection
+probes = {"none": none, "periodic": periodic}
+for name, model in probes.items():  # each candidate's NLL is its explicit 2-epoch run's
     assert selection[name] == model["results"]["valid_nll_calibrated"], (name, selection, model["results"])
-chosen = auto["architecture"].get("x_embedding", "none")
+kept = auto["architecture"].get("x_embedding", "none")
 # The paired per-row difference estimates the same quantity as the two validation NLLs.
 assert abs(selection["difference"] - (selection["periodic"] - selection["none"])) < 1e-3, selection
 assert selection["standard_error"] > 0, selection
-assert selection[chosen] == min(selection["none"], selection["periodic"]), (chosen, selection)
-assert auto["parameters"] == candidates[chosen]["parameters"], "the kept candidate differs from its explicit run"
-assert auto["architecture"] == candidates[chosen]["architecture"]
+assert selection[kept] == min(selection["none"], selection["periodic"]), (kept, selection)
+# Stopped after the probe and continued: bit for bit the run that was never stopped.
+assert auto["parameters"] == chosen["parameters"], "the kept candidate differs from its explicit 8-epoch run"
+assert auto["architecture"] == chosen["architecture"]
+assert auto["results"]["epochs_run"] == 8 and len(auto["results"]["history"]) == 8, auto["results"]["epochs_run"]
+for a, b in zip(auto["results"]["history"], chosen["results"]["history"]):  # all but the seconds
+    assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}, (a, b)
 assert 'x-embedding="auto"' in auto["training"]["config"], auto["training"]["config"]
 assert "ensemble" not in auto, "--ensemble 1 trains one model"
 PY
 # ebm-inspect states the choice with the figures it was made on.
 inspect="$build/ebm-inspect"
 "$inspect" auto.json > inspect.txt || fail "inspect auto.json"
-grep -Eq "^x-embedding: kept (none|periodic) \(lower validation NLL after calibration\): none -?[0-9.]+, periodic -?[0-9.]+; periodic - none -?[0-9.e-]+ \+- [0-9.e-]+ per row$" inspect.txt ||
+grep -Eq "^x-embedding: kept (none|periodic) \(lower validation NLL after 2 epoch\(s\) and calibration\): none -?[0-9.]+, periodic -?[0-9.]+; periodic - none -?[0-9.e-]+ \+- [0-9.e-]+ per row$" inspect.txt ||
   fail "inspect's x-embedding line: $(grep x-embedding inspect.txt)"
 out=$("$train" "$data" -t y -m bad.json --first-member 1 -q 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q -- "--first-member needs --x-embedding none or periodic" <<< "$out"; } ||

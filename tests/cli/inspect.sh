@@ -20,9 +20,9 @@ python3 -c 'import json; t = json.load(open("m.json"))["training"]; assert t["da
 python3 - train.log <<'PY' || fail "calibration line: $(grep calibration train.log)"
 import re, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("calibration: temperature")]
-# One per candidate of --x-embedding auto, then members 2 and 3 (--ensemble auto: 360
-# training rows).
-assert len(lines) == 4, lines
+# One per candidate of --x-embedding auto after its probe (1 epoch of 3), one for the
+# kept candidate at the end, then members 2 and 3 (--ensemble auto: 360 training rows).
+assert len(lines) == 5, lines
 for line in lines:
     before, after = map(float, re.search(r"valid NLL (\S+) at T = 1 -> (\S+)$", line).groups())
     assert after <= before, (before, after)
