@@ -34,7 +34,7 @@ namespace {
 RowVector<float> energies_by_row(const EnergyModel& model, const float* p, const Matrix<float>& hx,
                                  const Matrix<float>& y, int candidates, int shared = 0) {
   RowVector<float> f(y.cols());
-  const bool share = shared > 0 && hx.cols() > 0 && !model.lanes_apply();
+  const bool share = shared > 0 && hx.cols() > 0 && model.shares_joint_y_part();
   const int own = candidates - shared;
   Matrix<float> shared_part;
   if (share) shared_part = model.joint_y_part(p, Matrix<float>(y.middleCols(own, shared)));
@@ -362,7 +362,7 @@ std::vector<double> reported_masses(const EnergyModel& model, const ParamVector&
                                     double lo, double hi, int points) {
   Matrix<float> grid(1, points);
   for (int j = 0; j < points; ++j) grid(0, j) = static_cast<float>(lo + (hi - lo) * j / (points - 1));
-  const bool share = !model.lanes_apply();  // see energies_by_row
+  const bool share = model.shares_joint_y_part();
   Matrix<float> grid_part;
   if (share) grid_part = model.joint_y_part(params.data(), grid);
   const double step = (hi - lo) / (points - 1);

@@ -159,6 +159,10 @@ class EnergyModel {
   template <typename S>
   RowVector<S> energy_from_joint_y_part(const S* params, const Matrix<S>& hx, const Matrix<S>& y,
                                         Matrix<S> y_part, int candidates_per_example) const;
+  // Whether energy() takes the matrix path, so that a y-side computed once for candidates
+  // many rows share gives energy()'s own bits. The lane path (lanes_apply()) runs each
+  // candidate through the whole network in a vector lane and has no such split.
+  bool shares_joint_y_part() const { return !lanes_apply(); }
   // Same as energy() for narrow float networks (hidden width and y_dim at most
   // kLaneMaxWidth): each candidate runs through the whole network in one lane of an
   // 8-wide vector instead of as a column of a (H x C) matrix product. Used by energy()
