@@ -330,13 +330,12 @@ std::string run_text(const Json& report) {
       candidates += (candidates.empty() ? "" : ", ") + std::string(name) + " " + number_text(selection[name]);
     }
     const std::string kept = report["architecture"].value("x_embedding", std::string("none"));
-    if (selection.contains("probe_epochs")) {  // written since the candidates are compared after a probe
-      out << "x-embedding: kept " << kept << " (lower validation NLL after " << number_text(selection["probe_epochs"])
-          << " epoch(s) and calibration): " << candidates << "; periodic - none "
-          << number_text(selection["difference"], 4) << " +- " << number_text(selection["standard_error"], 3)
-          << " per row\n";
-    } else if (selection.contains("difference")) {  // written since the per-row difference is recorded
-      out << "x-embedding: kept " << kept << " (lower validation NLL after calibration): " << candidates
+    if (selection.contains("difference")) {  // written since the per-row difference is recorded
+      // probe_epochs: written since the candidates are compared after a probe.
+      const std::string when = selection.contains("probe_epochs")
+                                   ? number_text(selection["probe_epochs"]) + " epoch(s) and calibration"
+                                   : std::string("calibration");
+      out << "x-embedding: kept " << kept << " (lower validation NLL after " << when << "): " << candidates
           << "; periodic - none " << number_text(selection["difference"], 4) << " +- "
           << number_text(selection["standard_error"], 3) << " per row\n";
     } else {

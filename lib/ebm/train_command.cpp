@@ -914,7 +914,7 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
   }
   // The probe's end is the run's end when early stopping ended it or no epochs are left.
   if (!best.result.stopped_early && best.result.state.epochs_done < total_epochs) {
-    const TrainingState probe_state = best.result.state;
+    const TrainingState probe_state = std::move(best.result.state);
     const EnergyModel model(checkpoint.architecture);
     best = train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members, MemberRun{0, &probe_state});
     if (best.result.interrupted) return best;
