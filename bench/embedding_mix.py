@@ -37,15 +37,6 @@ def mixture(columns):
     return out
 
 
-def write_split(args, name, header, data, rows, base):
-    for role in ("train", "test"):
-        with open(f"{base}_{role}.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            for r in rows[role]:
-                w.writerow(data[r])
-
-
 def predict(args, model, test, seed, out):
     subprocess.run([os.path.join(args.build, "ebm-predict"), "-m", model, test, "--logpdf", "--seed", str(seed),
                     "-o", out, "-j", "1"], check=True, stderr=subprocess.DEVNULL)
@@ -80,7 +71,8 @@ def run_candidate(args, base, split, embedding):
 
 def run_split(args, name, header, data, split, rows, kept):
     base = os.path.join(args.work, f"{name}_{split}")
-    write_split(args, name, header, data, rows, base)
+    for role in ("train", "test"):
+        uci.write_rows(f"{base}_{role}.csv", header, data, rows[role])
     runs = {e: run_candidate(args, base, split, e) for e in CANDIDATES}
     winner, loser = runs[kept][1], runs["periodic" if kept == "none" else "none"][1]
     error = max(abs(a - b) for a, b in zip(mixture(winner), runs[kept][0]))
@@ -107,9 +99,7 @@ def summarize(paths):
             continue
         cells = []
         for k in keys:
-            d = [r[k] - r["auto"] for r in rs]
-            m = sum(d) / len(d)
-            se = math.sqrt(sum((x - m) ** 2 for x in d) / max(1, len(d) - 1) / len(d))
+            m, se = uci.mean_se([r[k] - r["auto"] for r in rs])
             mean = sum(r[k] for r in rs) / len(rs)
             cells.append(f"{mean:.3f}" if k == "auto" else f"{mean:.3f} ({m:+.3f} ± {se:.3f})")
         print(f"| {name} | {len(rs)} | " + " | ".join(cells) + " |")

@@ -15,10 +15,10 @@ x-embedding probe").
 
 Data: ../shared/uci (or UCI_DIR), as bench/uci.py.
 """
-import argparse, concurrent.futures as cf, csv, json, os, subprocess, sys, tempfile
+import argparse, concurrent.futures as cf, json, os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import uci  # noqa: E402  (load_dataset, DATASETS)
+import uci  # noqa: E402  (load_dataset, write_rows, DATASETS)
 
 PROBES = (8, 15, 30, 60, 75, 125)
 
@@ -26,11 +26,7 @@ PROBES = (8, 15, 30, 60, 75, 125)
 def run(args, name, header, data, split, rows, embedding):
     with tempfile.TemporaryDirectory() as tmp:
         train = os.path.join(tmp, "train.csv")
-        with open(train, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            for r in rows:
-                w.writerow(data[r])
+        uci.write_rows(train, header, data, rows)
         model = os.path.join(tmp, "model.json")
         subprocess.run([os.path.join(args.build, "ebm-train"), train, "--target", "y", "-m", model, "-q",
                         "--seed", str(split), "--ensemble", "1", "--x-embedding", embedding], check=True)

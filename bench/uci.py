@@ -40,16 +40,21 @@ def load_dataset(uci, name):
     return header, data, splits
 
 
+def write_rows(path, header, data, indices):
+    """Writes the header and the rows `indices` of `data` to the CSV file `path`."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for r in indices:
+            w.writerow(data[r])
+
+
 def run_split(args, name, header, data, split, rows):
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}
         for role in ("train", "test"):
             paths[role] = os.path.join(tmp, role + ".csv")
-            with open(paths[role], "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(header)
-                for r in rows[role]:
-                    w.writerow(data[r])
+            write_rows(paths[role], header, data, rows[role])
         model = os.path.join(tmp, "model.json")
         metrics = os.path.join(tmp, "metrics.json")
         t0 = time.time()

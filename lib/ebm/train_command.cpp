@@ -730,11 +730,11 @@ struct MemberOutcome {
 
 // Part of a member's run, for the x-embedding probe (train_first_member): stop after
 // epoch `last_epoch` (0: run to the end), and/or continue from `start`, a state such a
-// stop left. A run stopped after epoch k and continued gives the parameters of the run
-// that was never stopped, bit for bit (TrainingState).
+// stop left (moved from: the run takes it over). A run stopped after epoch k and continued
+// gives the parameters of the run that was never stopped, bit for bit (TrainingState).
 struct MemberRun {
   int last_epoch = 0;
-  const TrainingState* start = nullptr;
+  TrainingState* start = nullptr;
 };
 
 // Trains member `member` (0-based among those of this run) with settings `s` (its seed),
@@ -747,7 +747,7 @@ MemberOutcome train_member(const TrainOptions& options, const TrainingData& data
   const bool single = options.ensemble == 1;
   std::optional<TrainingState> resume;
   if (run.start != nullptr) {
-    resume = *run.start;
+    resume = std::move(*run.start);
   } else if (!options.resume_path.empty()) {
     resume = resume_state(options, checkpoint, total_epochs);
     if (options.log != nullptr && options.verbosity >= 1) {
@@ -914,7 +914,7 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
   }
   // The probe's end is the run's end when early stopping ended it or no epochs are left.
   if (!best.result.stopped_early && best.result.state.epochs_done < total_epochs) {
-    const TrainingState probe_state = std::move(best.result.state);
+    TrainingState probe_state = std::move(best.result.state);
     const EnergyModel model(checkpoint.architecture);
     best = train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members, MemberRun{0, &probe_state});
     if (best.result.interrupted) return best;
