@@ -77,7 +77,7 @@ void add_model_options(CLI::App& app, ebm::Architecture& a, TextOptions& text) {
   app.add_option("--residual-blocks", a.residual_blocks, "Residual blocks in the joint network")->capture_default_str()->group(g)->check(CLI::Range(0, B::kMaxResidualBlocks));
   app.add_option("--components,-K", a.components, "Gaussian components K of the proposal")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxComponents));
   app.add_option("--activation", text.activation, "relu, tanh or silu")->capture_default_str()->group(g);
-  app.add_option("--x-embedding", text.x_embedding, "Numerical feature embedding before the x-branch: none, periodic (PLR: sin/cos of learned frequencies, linear, ReLU; per feature) or auto (train the first member with each for a quarter of the epochs, then only the one with the lower validation NLL)")->capture_default_str()->group(g)->check(CLI::IsMember({"auto", "none", "periodic"}));
+  app.add_option("--x-embedding", text.x_embedding, "Numerical feature embedding before the x-branch: none, periodic (PLR: sin/cos of learned frequencies, linear, ReLU; per feature), auto (train the first member with each for a quarter of the epochs, then only the one with the lower validation NLL) or mix (as auto, and the other one trains on as the ensemble's last member, its weight fitted on the validation rows)")->capture_default_str()->group(g)->check(CLI::IsMember({"auto", "none", "periodic", "mix"}));
   app.add_option("--energy-form", text.energy_form, "absolute (the network's output is the energy f) or relative (f = log q + g: the network learns a correction g of the proposal q, which is fitted to the data by maximum likelihood; no calibration)")->capture_default_str()->group(g)->check(CLI::IsMember({"absolute", "relative"}));
   app.add_option("--embedding-frequencies", a.embedding_frequencies, "Frequencies K per feature of the periodic embedding")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxEmbeddingFrequencies));
   app.add_option("--embedding-dim", a.embedding_dim, "Values d per feature after the periodic embedding's linear map")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxEmbeddingDim));
@@ -194,7 +194,8 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   o.settings.calibrate = !text.no_calibrate;
   o.architecture.activation = ebm::activation_from_name(text.activation);
   o.architecture.energy_form = ebm::energy_form_from_name(text.energy_form);
-  o.select_x_embedding = text.x_embedding == "auto";
+  o.select_x_embedding = text.x_embedding == "auto" || text.x_embedding == "mix";
+  o.mix_x_embedding = text.x_embedding == "mix";
   o.architecture.x_embedding =
       o.select_x_embedding ? ebm::XEmbedding::periodic : ebm::x_embedding_from_name(text.x_embedding);
   text.verbosity.check();

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     }
     const ebm::Checkpoint c = ebm::load_checkpoint(argv[1]);
     const ebm::EnergyModel model(c.architecture);
-    const std::vector<ebm::ParamVector> members = ebm::member_parameters(c);
+    const std::vector<ebm::Member> members = ebm::ensemble_members(c);
     // The rows as ebm-predict reads them (input_chunks.h): features encoded (categorical
     // one-hot, missing values imputed), y standardised, each row's random stream.
     ebm::CsvReader reader(argv[2]);
@@ -101,10 +101,10 @@ int main(int argc, char** argv) {
     for (Eigen::Index first = 0; first < n; first += kBlockRows) {
       const Eigen::Index count = std::min(kBlockRows, n - first);
       const std::vector<std::uint64_t> block_streams(streams.begin() + first, streams.begin() + first + count);
-      const ebm::EnsembleSample es = ebm::ensemble_importance_sample(model, members, x.middleCols(first, count),
+      const ebm::EnsembleSample es = ebm::ensemble_importance_sample(members, x.middleCols(first, count),
                                                                      a.samples, a.seed, first, &block_streams, support);
-      const std::vector<double> lps = ebm::ensemble_log_density(model, members, es, y.middleCols(first, count));
-      const std::vector<double> masses = ebm::ensemble_reported_masses(model, members, es, slo, shi, a.points);
+      const std::vector<double> lps = ebm::ensemble_log_density(members, es, y.middleCols(first, count));
+      const std::vector<double> masses = ebm::ensemble_reported_masses(members, es, slo, shi, a.points);
       for (Eigen::Index b = 0; b < count; ++b) {
         const Eigen::Index r = first + b;
         const double lp = lps[b], mass = masses[b];

@@ -72,6 +72,7 @@ def run_split(args, name, header, data, split, rows):
             checkpoint = json.load(f)
         results = checkpoint["results"]
         x_embedding = checkpoint["architecture"].get("x_embedding", "none")
+        selection = checkpoint["results"].get("x_embedding_selection", {})
         # Honesty check of the reported NLL (an importance-sampling estimate): the same
         # model normalised on a fine grid over the dataset's y range, padded by half of it
         # on each side (bench/grid_nll.cpp; timed apart, as grid_seconds).
@@ -97,7 +98,10 @@ def run_split(args, name, header, data, split, rows):
                 temperature=results.get("temperature"), proposal_scale=results.get("proposal_scale"),
                 valid_nll=results.get("valid_nll_calibrated"), x_embedding=x_embedding,
                 members=1 + len(checkpoint.get("ensemble", [])),
-                ensemble_temperature=results.get("ensemble_temperature"), tag=args.tag)
+                ensemble_temperature=results.get("ensemble_temperature"),
+                ensemble_other_weight=results.get("ensemble_other_weight"),
+                x_embedding_difference=selection.get("difference"),
+                x_embedding_standard_error=selection.get("standard_error"), tag=args.tag)
 
 
 def mean_se(values):

@@ -99,8 +99,8 @@ TEST_CASE("each malformed checkpoint field is rejected with its own message") {
   const std::vector<Case> cases = {
       {"missing key 'format'", [](nlohmann::ordered_json& j) { j.erase("format"); }},
       {"format is 'other'", [](nlohmann::ordered_json& j) { j["format"] = "other"; }},
-      {"format_version 4 is not supported (this build reads versions 1 to 3; it was written by a newer ebm)",
-       [](nlohmann::ordered_json& j) { j["format_version"] = 4; }},
+      {"format_version 5 is not supported (this build reads versions 1 to 4; it was written by a newer ebm)",
+       [](nlohmann::ordered_json& j) { j["format_version"] = 5; }},
       {"'architecture.energy_form' needs format_version 3, found 2",
        [](nlohmann::ordered_json& j) { j["architecture"]["energy_form"] = "relative"; }},
       {"'architecture.energy_form' is 'sideways', expected absolute or relative",

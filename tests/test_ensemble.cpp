@@ -1,9 +1,11 @@
-// Ensembles (ensemble.h, docs/maths.md §8c): p(y|x) = (1/N) sum_n p_n(y|x), each member
+// Ensembles (ensemble.h, docs/maths.md §8c): p(y|x) = sum_n w_n p_n(y|x), each member
 // normalised on its own. The mixture's reported density integrates to 1, equals the
-// average of the members' densities computed separately, its estimators read the union of
-// the members' weighted candidates; checkpoints keep members 2..N under "ensemble"; members
-// trained apart and merged predict exactly what an ensemble trained at once predicts;
-// incompatible members are refused; the shared temperature minimises the mixture's NLL.
+// average (weighted sum) of the members' densities computed separately, its estimators read
+// the union of the members' weighted candidates; checkpoints keep members 2..N under
+// "ensemble" (with their own architectures and weights: version 4); members trained apart
+// and merged predict exactly what an ensemble trained at once predicts; incompatible
+// members are refused; the shared temperature, and the x-embedding mix's weight with it,
+// minimise the mixture's NLL.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -16,6 +18,7 @@
 #include "ebm/csv.h"
 #include "ebm/ensemble.h"
 #include "ebm/errors.h"
+#include "ebm/settings.h"
 #include "ebm/training.h"
 
 using namespace ebm;
@@ -32,7 +35,7 @@ Checkpoint two_member_checkpoint() {
   ParamVector flatter = c.params;
   model.scale_energy(flatter.data(), static_cast<float>(1.0 / 1.6));
   model.shift_proposal_log_variances(flatter.data(), static_cast<float>(2.0 * std::log(2.0)));
-  c.more_members.push_back({flatter, nlohmann::ordered_json::object()});
+  c.more_members.push_back({flatter, nlohmann::ordered_json::object(), {}});
   return c;
 }
 
@@ -42,12 +45,12 @@ TEST_CASE("ensemble: the mixture's reported density integrates to 1 on every row
   if (kSanitized) return;  // needs the fully trained model
   const Checkpoint c = two_member_checkpoint();
   const EnergyModel model(c.architecture);
-  const std::vector<ParamVector> members = member_parameters(c);
+  const std::vector<Member> members = ensemble_members(c);
   REQUIRE(members.size() == 2);
   const int count = 12;
   const HeldOut rows = held_out_rows(c, count);
   const EnsembleSample es =
-      ensemble_importance_sample(model, members, rows.x, 1024, 7, 0, &rows.streams, standardised_support(c));
+      ensemble_importance_sample(members, rows.x, 1024, 7, 0, &rows.streams, standardised_support(c));
   // Integrated here by the trapezoid rule on exp(ensemble_log_density), independently of
   // ensemble_reported_mass, over the support widened by half its width on each side.
   const TargetSupport support = standardised_support(c);
@@ -58,11 +61,11 @@ TEST_CASE("ensemble: the mixture's reported density integrates to 1 on every row
   for (int j = 0; j < points; ++j) {
     const double y = lo + (hi - lo) * j / (points - 1);
     const Matrix<float> at = Matrix<float>::Constant(1, count, static_cast<float>(y));
-    const std::vector<double> lp = ensemble_log_density(model, members, es, at);
+    const std::vector<double> lp = ensemble_log_density(members, es, at);
     const double weight = (j == 0 || j + 1 == points ? 0.5 : 1.0) * (hi - lo) / (points - 1);
     for (int e = 0; e < count; ++e) mass[e] += weight * std::exp(lp[e]);
   }
-  const std::vector<double> reported = ensemble_reported_masses(model, members, es, lo, hi, 20001);
+  const std::vector<double> reported = ensemble_reported_masses(members, es, lo, hi, 20001);
   REQUIRE(reported.size() == static_cast<std::size_t>(count));
   for (int e = 0; e < count; ++e) {
     CHECK(mass[e] == doctest::Approx(1.0).epsilon(0.005));
@@ -73,17 +76,18 @@ TEST_CASE("ensemble: the mixture's reported density integrates to 1 on every row
 TEST_CASE("ensemble: log-density is the log of the average of the members' densities computed separately") {
   const Checkpoint c = two_member_checkpoint();
   const EnergyModel model(c.architecture);
-  const std::vector<ParamVector> members = member_parameters(c);
+  const std::vector<Member> members = ensemble_members(c);
   const HeldOut rows = held_out_rows(c, 6);
   const TargetSupport support = standardised_support(c);
-  const EnsembleSample es = ensemble_importance_sample(model, members, rows.x, 256, 11, 0, &rows.streams, support);
+  const EnsembleSample es = ensemble_importance_sample(members, rows.x, 256, 11, 0, &rows.streams, support);
   const Matrix<float> y = Matrix<float>::Constant(1, 6, 0.3f);
-  const std::vector<double> mixture = ensemble_log_density(model, members, es, y);
+  const std::vector<double> mixture = ensemble_log_density(members, es, y);
   std::vector<std::vector<double>> separate;
   std::vector<ImportanceSample> alone;
   for (int n = 0; n < 2; ++n) {
-    alone.push_back(importance_sample(model, members[n], rows.x, 256, member_seed(11, n), 0, &rows.streams, support));
-    separate.push_back(log_density(model, members[n], alone.back(), y));
+    alone.push_back(
+        importance_sample(model, members[n].params, rows.x, 256, member_seed(11, n), 0, &rows.streams, support));
+    separate.push_back(log_density(model, members[n].params, alone.back(), y));
   }
   CHECK(member_seed(11, 0) == 11);
   CHECK(member_seed(11, 1) != 11);
@@ -100,33 +104,33 @@ TEST_CASE("ensemble: log-density is the log of the average of the members' densi
     CHECK(es.combined().ess[e] > alone[0].ess[e]);
   }
   // A single member gives exactly the single-model figures.
-  const std::vector<ParamVector> one{members[0]};
-  const EnsembleSample single = ensemble_importance_sample(model, one, rows.x, 256, 11, 0, &rows.streams, support);
-  const std::vector<double> lp = ensemble_log_density(model, one, single, y);
-  const ImportanceSample is = importance_sample(model, members[0], rows.x, 256, 11, 0, &rows.streams, support);
-  CHECK(lp == log_density(model, members[0], is, y));
+  const std::vector<Member> one{{model, members[0].params, 1.0}};
+  const EnsembleSample single = ensemble_importance_sample(one, rows.x, 256, 11, 0, &rows.streams, support);
+  const std::vector<double> lp = ensemble_log_density(one, single, y);
+  const ImportanceSample is = importance_sample(model, members[0].params, rows.x, 256, 11, 0, &rows.streams, support);
+  CHECK(lp == log_density(model, members[0].params, is, y));
 }
 
 TEST_CASE("ensemble: resampling and modes come from the mixture") {
   const Checkpoint c = two_member_checkpoint();
   const EnergyModel model(c.architecture);
-  const std::vector<ParamVector> members = member_parameters(c);
+  const std::vector<Member> members = ensemble_members(c);
   const HeldOut rows = held_out_rows(c, 2);
   const EnsembleSample es =
-      ensemble_importance_sample(model, members, rows.x, 512, 3, 0, &rows.streams, standardised_support(c));
-  const Matrix<float> draws = ensemble_resample(model, members, es, 400, 3, 0.05, 3, 0, &rows.streams);
+      ensemble_importance_sample(members, rows.x, 512, 3, 0, &rows.streams, standardised_support(c));
+  const Matrix<float> draws = ensemble_resample(members, es, 400, 3, 0.05, 3, 0, &rows.streams);
   REQUIRE(draws.cols() == 800);
   CHECK(draws.allFinite());
-  CHECK(draws == ensemble_resample(model, members, es, 400, 3, 0.05, 3, 0, &rows.streams));  // deterministic
+  CHECK(draws == ensemble_resample(members, es, 400, 3, 0.05, 3, 0, &rows.streams));  // deterministic
   for (int e = 0; e < 2; ++e) {
     const Moments m = weighted_moments(es.combined(), e, 0);
     const double mean = draws.middleCols(e * 400, 400).mean();
     CHECK(std::abs(mean - m.mean) < 0.25 * m.std);
   }
-  const Matrix<float> modes = ensemble_modes(model, members, es, 20, 0.1);
-  const std::vector<double> at_mode = ensemble_log_density(model, members, es, modes);
+  const Matrix<float> modes = ensemble_modes(members, es, 20, 0.1);
+  const std::vector<double> at_mode = ensemble_log_density(members, es, modes);
   const std::vector<double> at_member_1 =
-      ensemble_log_density(model, members, es, find_modes(model, members[0], es.members[0], 20, 0.1));
+      ensemble_log_density(members, es, find_modes(model, members[0].params, es.members[0], 20, 0.1));
   for (int e = 0; e < 2; ++e) CHECK(at_mode[e] >= at_member_1[e]);
 }
 
@@ -181,9 +185,6 @@ TEST_CASE("merge: refuses incompatible members, naming what differs") {
   Checkpoint b = a;
   b.y_scaler.mean[0] += 1e-9;
   refused(b, "normalization (y_mean) differs");
-  b = a;
-  b.architecture.hidden += 1;
-  refused(b, "architecture ({");
   b = a;
   b.targets = {"z"};
   refused(b, "targets (y vs z) differs");
@@ -428,4 +429,219 @@ TEST_CASE("--refit: each member is retrained on all rows for its best epoch coun
   o.ensemble = 1;
   CHECK_THROWS_AS(run_train(o), UsageError);
   fs::remove_all(dir);
+}
+
+// ---------------------------------------------------------------- the x-embedding mix
+
+namespace {
+
+// One candidate per row, f = 0 on a base measure of 1, so that log p_T(y_i|x_i) is the
+// observed energy over T: rows with given log-densities at T = 1.
+TemperingData given_log_densities(const std::vector<double>& log_p) {
+  const auto n = static_cast<Eigen::Index>(log_p.size());
+  TemperingData t{Eigen::MatrixXd::Zero(1, n), Eigen::MatrixXd::Zero(1, n), Eigen::VectorXd(n)};
+  for (Eigen::Index i = 0; i < n; ++i) t.observed_energy(i) = log_p[static_cast<std::size_t>(i)];
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("x-embedding mix: the other group's weight is the known optimum of the mixture NLL") {
+  // Rows 1-2 are explained by the kept member only, row 3 by the other only (e^-50 ~ 0):
+  // NLL(w) = -[2 log(1 - w) + log w] / 3, least at w = 1/3.
+  const std::vector<TemperingData> members{given_log_densities({0.0, 0.0, -50.0}),
+                                           given_log_densities({-50.0, -50.0, 0.0})};
+  const std::vector<bool> other{false, true};
+  CHECK(fit_group_weight(members, other, 0.0) == doctest::Approx(1.0 / 3.0).epsilon(1e-7));
+  const double w = 0.25;
+  const double exact = -(2 * std::log((1 - w) + w * std::exp(-50.0)) + std::log((1 - w) * std::exp(-50.0) + w)) / 3;
+  CHECK(two_group_mixture_nll(members, other, 0.0, w) == doctest::Approx(exact).epsilon(1e-12));
+  // Equal groups of two: each group's density is its members' average.
+  const std::vector<TemperingData> four{given_log_densities({0.0}), given_log_densities({-1.0}),
+                                        given_log_densities({-2.0}), given_log_densities({-3.0})};
+  const double a = 0.5 * (1 + std::exp(-1.0)), b = 0.5 * (std::exp(-2.0) + std::exp(-3.0));
+  CHECK(two_group_mixture_nll(four, {false, false, true, true}, 0.0, 0.4) ==
+        doctest::Approx(-std::log(0.6 * a + 0.4 * b)).epsilon(1e-12));
+  // A group that only hurts gets weight exactly 0 (the ends are candidates).
+  const std::vector<TemperingData> worse{given_log_densities({0.0, -1.0}), given_log_densities({-5.0, -6.0})};
+  CHECK(fit_group_weight(worse, other, 0.0) == 0.0);
+  // Row weights: a row of weight 0 is ignored (rows 1 and 3 alone give w = 1/2).
+  const std::vector<double> drop_second{1.0, 0.0, 1.0};
+  CHECK(fit_group_weight(members, other, 0.0, &drop_second) == doctest::Approx(0.5).epsilon(1e-7));
+}
+
+TEST_CASE("x-embedding mix: the joint fit of temperature and weight reaches the grid's minimum") {
+  std::vector<double> ys;
+  for (int i = 0; i < 101; ++i) ys.push_back(-1.0 + 2.5 * i / 100.0);
+  const std::vector<TemperingData> members{gaussian_tempering(ys, 0.0), gaussian_tempering(ys, 0.3),
+                                           gaussian_tempering(ys, 1.2)};
+  const std::vector<bool> other{false, false, true};
+  const double log_lo = std::log(0.2), log_hi = std::log(4.0);
+  const EnsembleCalibration cal = fit_two_group_calibration(members, other, log_lo, log_hi);
+  double grid_best = INFINITY;
+  for (int i = 0; i <= 200; ++i) {
+    const double log_t = log_lo + (log_hi - log_lo) * i / 200.0;
+    for (int j = 0; j <= 200; ++j)
+      grid_best = std::min(grid_best, two_group_mixture_nll(members, other, log_t, j / 200.0));
+  }
+  CHECK(cal.nll_after <= grid_best + 1e-9);
+  CHECK(cal.nll_after ==
+        doctest::Approx(two_group_mixture_nll(members, other, std::log(cal.temperature), cal.other_weight))
+            .epsilon(1e-12));
+  CHECK(cal.other_weight > 0.0);
+  CHECK(cal.other_weight < 1.0);
+  // "Before" is T = 1 with equal weights (1/3 for the one other member of three), which
+  // is the plain shared-temperature mixture.
+  CHECK(cal.nll_before == doctest::Approx(tempered_mixture_nll(members, 0.0)).epsilon(1e-12));
+  // The fit never does worse than the shared temperature alone with equal weights.
+  double t_only = 0;
+  fit_mixture_temperature(members, log_lo, log_hi, nullptr, nullptr, &t_only);
+  CHECK(cal.nll_after <= t_only + 1e-12);
+  // Without another group it is exactly the shared temperature's fit.
+  const EnsembleCalibration plain = fit_two_group_calibration(members, {false, false, false}, log_lo, log_hi);
+  CHECK(plain.temperature == fit_mixture_temperature(members, log_lo, log_hi));
+  CHECK(std::isnan(plain.other_weight));
+}
+
+namespace {
+
+// The bimodal model (no x-embedding) and a member with the periodic embedding and a
+// narrower network, trained briefly on the same rows with the same seed (so the same
+// normalisation): an x-embedding mix, merged with weights 0.7 and 0.3.
+Checkpoint mixed_checkpoint() {
+  const TrainedModel& base = bimodal_model();
+  static const Checkpoint periodic = [&] {
+    TrainOptions o;
+    o.data_path = kData + "bimodal_train.csv";
+    o.model_path = (base.dir / "periodic.json").string();
+    o.targets = {"y"};
+    o.architecture.hidden = 16;
+    o.architecture.x_embedding = XEmbedding::periodic;
+    o.settings.epochs = kSanitized ? 2 : 15;
+    o.settings.samples = 32;
+    o.settings.batch_size = 32;
+    o.settings.threads = 2;
+    o.settings.seed = 1;
+    o.verbosity = 0;
+    return run_train(o).checkpoint;
+  }();
+  Checkpoint c = merge_checkpoints({load_checkpoint(base.model_path), periodic}, {"base", "periodic"});
+  c.member_weights = {0.7, 0.3};
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("x-embedding mix: members of two architectures with unequal weights, exactly sum_n w_n p_n") {
+  const Checkpoint c = mixed_checkpoint();
+  REQUIRE(c.more_members.size() == 1);
+  REQUIRE(c.more_members[0].architecture.has_value());
+  CHECK(c.more_members[0].architecture->x_embedding == XEmbedding::periodic);
+  CHECK(c.more_members[0].architecture->hidden == 16);
+  CHECK(checkpoint_format_version(c) == kMixedEnsembleVersion);
+  const std::vector<Member> members = ensemble_members(c);
+  REQUIRE(members.size() == 2);
+  CHECK(members[0].weight == 0.7);
+  CHECK(members[1].model.architecture().x_embedding == XEmbedding::periodic);
+  const HeldOut rows = held_out_rows(c, 6);
+  const TargetSupport support = standardised_support(c);
+  const EnsembleSample es = ensemble_importance_sample(members, rows.x, 256, 5, 0, &rows.streams, support);
+  const Matrix<float> y = Matrix<float>::Constant(1, 6, -0.4f);
+  const std::vector<double> mixture = ensemble_log_density(members, es, y);
+  std::vector<ImportanceSample> alone;
+  std::vector<std::vector<double>> separate;
+  for (int n = 0; n < 2; ++n) {
+    alone.push_back(importance_sample(members[n].model, members[n].params, rows.x, 256, member_seed(5, n), 0,
+                                      &rows.streams, support));
+    separate.push_back(log_density(members[n].model, members[n].params, alone.back(), y));
+  }
+  for (int e = 0; e < 6; ++e) {
+    CHECK(mixture[e] == doctest::Approx(std::log(0.7 * std::exp(separate[0][e]) + 0.3 * std::exp(separate[1][e])))
+                            .epsilon(1e-12));
+    CHECK(std::abs(separate[0][e] - separate[1][e]) > 1e-3);  // the members differ
+    const double mean = 0.7 * weighted_moments(alone[0], e, 0).mean + 0.3 * weighted_moments(alone[1], e, 0).mean;
+    CHECK(weighted_moments(es.combined(), e, 0).mean == doctest::Approx(mean).epsilon(1e-9));
+    CHECK(es.combined().weights.col(e).sum() == doctest::Approx(1.0).epsilon(1e-12));
+  }
+  // The reported masses are the weighted sum of the members' ...
+  const double lo = support.lo[0] - 1.0, hi = support.hi[0] + 1.0;
+  const std::vector<double> masses = ensemble_reported_masses(members, es, lo, hi, 4001);
+  const std::vector<double> m0 = reported_masses(members[0].model, members[0].params, alone[0], lo, hi, 4001);
+  const std::vector<double> m1 = reported_masses(members[1].model, members[1].params, alone[1], lo, hi, 4001);
+  for (int e = 0; e < 6; ++e) {
+    CHECK(masses[e] == doctest::Approx(0.7 * m0[e] + 0.3 * m1[e]).epsilon(1e-12));
+    if (!kSanitized) CHECK(masses[e] == doctest::Approx(1.0).epsilon(0.02));  // ... and the mixture is normalised
+  }
+  // Samples and modes run member by member, each with its own network.
+  const Matrix<float> draws = ensemble_resample(members, es, 50, 2, 0.05, 5, 0, &rows.streams);
+  CHECK(draws.allFinite());
+  CHECK(ensemble_modes(members, es, 10, 0.1).allFinite());
+}
+
+TEST_CASE(
+    "x-embedding mix: a version 4 checkpoint keeps each member's architecture and weight; older versions refuse them") {
+  const Checkpoint c = mixed_checkpoint();
+  const nlohmann::ordered_json json = checkpoint_to_json(c);
+  CHECK(json["format_version"] == kMixedEnsembleVersion);
+  CHECK(json["ensemble_weights"] == nlohmann::ordered_json({0.7, 0.3}));
+  CHECK(json["ensemble"][0]["architecture"]["x_embedding"] == "periodic");
+  const Checkpoint back = checkpoint_from_json(json, "mix.json");
+  CHECK(back.member_weights == c.member_weights);
+  REQUIRE(back.more_members[0].architecture.has_value());
+  CHECK(*back.more_members[0].architecture == *c.more_members[0].architecture);
+  CHECK(member_parameters(back) == member_parameters(c));
+  auto refused = [&](nlohmann::ordered_json j, const std::string& what) {
+    CAPTURE(what);
+    std::string message;
+    try {
+      checkpoint_from_json(j, "mix.json");
+    } catch (const DataError& e) {
+      message = e.what();
+    }
+    CHECK(message.rfind("mix.json: ", 0) == 0);
+    CHECK(message.find(what) != std::string::npos);
+  };
+  nlohmann::ordered_json j = json;
+  j["format_version"] = 3;
+  refused(j, "'ensemble[0].architecture' needs format_version 4, found 3");
+  j = json;
+  j["format_version"] = 3;
+  j["ensemble"][0].erase("architecture");
+  j["ensemble"][0]["parameters"] = j["parameters"];  // member 1's architecture, so the weights are what is refused
+  refused(j, "'ensemble_weights' needs format_version 4, found 3");
+  j = json;
+  j["ensemble_weights"] = {0.7, 0.4};
+  refused(j, "'ensemble_weights' must sum to 1");
+  j = json;
+  j["ensemble_weights"] = {1.2, -0.2};
+  refused(j, "'ensemble_weights[1]' must be >= 0");
+  j = json;
+  j["ensemble_weights"] = {1.0};
+  refused(j, "ensemble_weights");
+  j = json;
+  j["ensemble"][0]["architecture"]["x_dim"] = 3;
+  refused(j, "'ensemble[0].architecture' has x_dim 3 and y_dim 1, the checkpoint's has 1 and 1");
+  // Equal weights and one architecture: still written as before (version 2).
+  Checkpoint plain = c;
+  plain.member_weights.clear();
+  plain.more_members[0].architecture.reset();
+  plain.more_members[0].params = plain.params;
+  CHECK(checkpoint_format_version(plain) == 2);
+}
+
+TEST_CASE("merge: parts weigh by their member counts, each keeping its own weights and architectures") {
+  const Checkpoint mixed = mixed_checkpoint();  // weights 0.7, 0.3
+  const Checkpoint single = load_checkpoint(bimodal_model().model_path);
+  const Checkpoint merged = merge_checkpoints({single, mixed}, {"single", "mixed"});
+  // 1 of 3 members for the single model, 2 of 3 for the mix (0.7 and 0.3 of it).
+  REQUIRE(merged.member_weights.size() == 3);
+  CHECK(merged.member_weights[0] == doctest::Approx(1.0 / 3.0).epsilon(1e-15));
+  CHECK(merged.member_weights[1] == doctest::Approx(2.0 / 3.0 * 0.7).epsilon(1e-15));
+  CHECK(merged.member_weights[2] == doctest::Approx(2.0 / 3.0 * 0.3).epsilon(1e-15));
+  CHECK(!merged.more_members[0].architecture.has_value());  // the single model's architecture
+  REQUIRE(merged.more_members[1].architecture.has_value());
+  CHECK(merged.more_members[1].architecture->x_embedding == XEmbedding::periodic);
+  CHECK_NOTHROW(checkpoint_from_json(checkpoint_to_json(merged), "merged.json"));
+  // Parts with equal weights give equal weights (nothing written).
+  CHECK(merge_checkpoints({single, single}, {"a", "b"}).member_weights.empty());
 }

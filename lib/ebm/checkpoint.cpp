@@ -74,6 +74,9 @@ nlohmann::ordered_json parameters_json(const EnergyModel& model, const ParamVect
 
 int checkpoint_format_version(const Checkpoint& c) {
   if (c.y_support_lo.empty()) return 1;
+  bool mixed = !c.member_weights.empty();
+  for (const EnsembleMember& m : c.more_members) mixed = mixed || m.architecture.has_value();
+  if (mixed) return kMixedEnsembleVersion;
   return c.architecture.energy_form == EnergyForm::relative ? kRelativeEnergyVersion : 2;
 }
 
@@ -113,12 +116,17 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
   if (!c.more_members.empty()) {
     nlohmann::ordered_json members = nlohmann::ordered_json::array();
     for (std::size_t n = 0; n < c.more_members.size(); ++n) {
-      members.push_back({{"parameters", parameters_json(model, c.more_members[n].params,
-                                                        "ensemble[" + std::to_string(n) + "] parameter '")},
-                         {"results", c.more_members[n].results}});
+      const EnsembleMember& m = c.more_members[n];
+      nlohmann::ordered_json member = nlohmann::ordered_json::object();
+      if (m.architecture) member["architecture"] = to_json(*m.architecture);
+      member["parameters"] = parameters_json(EnergyModel(member_architecture(c, n + 1)), m.params,
+                                             "ensemble[" + std::to_string(n) + "] parameter '");
+      member["results"] = m.results;
+      members.push_back(std::move(member));
     }
     j["ensemble"] = std::move(members);
   }
+  if (!c.member_weights.empty()) j["ensemble_weights"] = doubles(c.member_weights, "ensemble_weights");
   if (c.resume) {
     const TrainingState& r = *c.resume;
     nlohmann::ordered_json history = nlohmann::ordered_json::array();
@@ -271,9 +279,10 @@ ParamVector read_parameters(const JsonReader& r, const nlohmann::ordered_json& p
 }
 
 // Members 2..N: "ensemble" is an array of objects, each with "parameters" (checked as the
-// top-level ones) and optionally "results".
+// top-level ones, against the member's "architecture" when it has one: version 4) and
+// optionally "results". A member's architecture must have the checkpoint's columns.
 std::vector<EnsembleMember> read_more_members(const JsonReader& r, const nlohmann::ordered_json& root,
-                                              const EnergyModel& model) {
+                                              const std::string& source, const Checkpoint& c, int version) {
   std::vector<EnsembleMember> members;
   if (!root.contains("ensemble")) return members;
   const auto& ensemble = root["ensemble"];
@@ -282,11 +291,43 @@ std::vector<EnsembleMember> read_more_members(const JsonReader& r, const nlohman
     const std::string path = "ensemble[" + std::to_string(n) + "]";
     if (!ensemble[n].is_object()) r.fail("'" + path + "' must be an object");
     EnsembleMember member;
+    if (ensemble[n].contains("architecture")) {
+      if (version < kMixedEnsembleVersion) {
+        r.fail("'" + path + ".architecture' needs format_version " + std::to_string(kMixedEnsembleVersion) +
+               ", found " + std::to_string(version));
+      }
+      member.architecture = architecture_from_json(ensemble[n]["architecture"], source);
+      if (member.architecture->x_dim != c.architecture.x_dim || member.architecture->y_dim != c.architecture.y_dim) {
+        r.fail("'" + path + ".architecture' has x_dim " + std::to_string(member.architecture->x_dim) + " and y_dim " +
+               std::to_string(member.architecture->y_dim) + ", the checkpoint's has " +
+               std::to_string(c.architecture.x_dim) + " and " + std::to_string(c.architecture.y_dim));
+      }
+    }
+    const EnergyModel model(member.architecture ? *member.architecture : c.architecture);
     member.params = read_parameters(r, r.at(ensemble[n], "parameters", path), path + ".parameters", model);
     if (ensemble[n].contains("results") && ensemble[n]["results"].is_object()) member.results = ensemble[n]["results"];
     members.push_back(std::move(member));
   }
   return members;
+}
+
+// Version 4, optional: one weight per member, each >= 0, summing to 1.
+void read_member_weights(const JsonReader& r, const nlohmann::ordered_json& root, int version, Checkpoint& c) {
+  if (!root.contains("ensemble_weights")) return;
+  if (version < kMixedEnsembleVersion) {
+    r.fail("'ensemble_weights' needs format_version " + std::to_string(kMixedEnsembleVersion) + ", found " +
+           std::to_string(version));
+  }
+  const std::size_t count = c.more_members.size() + 1;
+  c.member_weights = r.numbers(root, "ensemble_weights", "", count);
+  double sum = 0;
+  for (std::size_t n = 0; n < count; ++n) {
+    if (!(c.member_weights[n] >= 0)) r.fail("'ensemble_weights[" + std::to_string(n) + "]' must be >= 0");
+    sum += c.member_weights[n];
+  }
+  if (std::abs(sum - 1.0) > 1e-9) {
+    r.fail("'ensemble_weights' must sum to 1 (they sum to " + format_number(sum, 12) + ")");
+  }
 }
 
 std::vector<EpochRecord> read_resume_history(const JsonReader& r, const nlohmann::ordered_json& res, int epochs_done) {
@@ -368,7 +409,8 @@ Checkpoint checkpoint_from_json(const nlohmann::ordered_json& root, const std::s
   if (root.contains("results") && root["results"].is_object()) c.results = root["results"];
   const EnergyModel model(c.architecture);
   c.params = read_parameters(r, r.at(root, "parameters", ""), "parameters", model);
-  c.more_members = read_more_members(r, root, model);
+  c.more_members = read_more_members(r, root, source, c, version);
+  read_member_weights(r, root, version, c);
   if (with_resume_state && root.contains("resume")) {
     c.resume = read_resume_state(r, root["resume"], model.parameter_count());
     if (root["resume"].contains("data_fingerprint")) {
@@ -429,12 +471,25 @@ std::vector<ParamVector> member_parameters(const Checkpoint& c) {
   return members;
 }
 
+const Architecture& member_architecture(const Checkpoint& c, std::size_t n) {
+  if (n == 0 || !c.more_members[n - 1].architecture) return c.architecture;
+  return *c.more_members[n - 1].architecture;
+}
+
+std::vector<Member> ensemble_members(const Checkpoint& c) {
+  const std::size_t count = c.more_members.size() + 1;
+  std::vector<Member> members;
+  for (std::size_t n = 0; n < count; ++n) {
+    const ParamVector& params = n == 0 ? c.params : c.more_members[n - 1].params;
+    const double weight = c.member_weights.empty() ? 1.0 / static_cast<double>(count) : c.member_weights[n];
+    members.push_back({EnergyModel(member_architecture(c, n)), params, weight});
+  }
+  return members;
+}
+
 std::string ensemble_incompatibility(const Checkpoint& a, const Checkpoint& b) {
   if (a.features != b.features) return "features (" + join_names(a.features) + " vs " + join_names(b.features) + ")";
   if (a.targets != b.targets) return "targets (" + join_names(a.targets) + " vs " + join_names(b.targets) + ")";
-  if (!(a.architecture == b.architecture)) {
-    return "architecture (" + to_json(a.architecture).dump() + " vs " + to_json(b.architecture).dump() + ")";
-  }
   // Exact equality: members trained on the same rows (same data and --seed) have the same
   // statistics to the last bit; anything else means other training rows.
   if (a.feature_encoding != b.feature_encoding) return "feature_encoding";
@@ -460,16 +515,34 @@ Checkpoint merge_checkpoints(const std::vector<Checkpoint>& parts, const std::ve
   if (merged.results.is_object()) {
     for (const char* key : kEnsembleCalibrationKeys) merged.results.erase(key);
   }
-  for (std::size_t i = 1; i < parts.size(); ++i) {
+  // Part i's members, each with its architecture written out when it differs from the
+  // merged checkpoint's (member 1's), and its weight: the part's share (its members over
+  // all) times the member's weight within the part.
+  std::size_t total = 0;
+  for (const Checkpoint& part : parts) total += part.more_members.size() + 1;
+  bool equal = true;
+  std::vector<double> weights;
+  merged.more_members.clear();
+  for (std::size_t i = 0; i < parts.size(); ++i) {
     const std::string difference = ensemble_incompatibility(parts[0], parts[i]);
     if (!difference.empty()) {
       throw DataError(sources[i] + ": cannot be merged with " + sources[0] + ": " + difference +
-                      " differs (members need the same columns, architecture and training rows: the same data "
-                      "and --seed, with --first-member to vary the members)");
+                      " differs (members need the same columns and training rows: the same data and --seed, with "
+                      "--first-member to vary the members)");
     }
-    merged.more_members.push_back({parts[i].params, parts[i].results});
-    merged.more_members.insert(merged.more_members.end(), parts[i].more_members.begin(), parts[i].more_members.end());
+    const std::vector<Member> members = ensemble_members(parts[i]);
+    const double share = static_cast<double>(members.size()) / static_cast<double>(total);
+    equal = equal && parts[i].member_weights.empty();
+    for (std::size_t n = 0; n < members.size(); ++n) {
+      weights.push_back(share * members[n].weight);
+      if (i == 0 && n == 0) continue;
+      EnsembleMember member{members[n].params, n == 0 ? parts[i].results : parts[i].more_members[n - 1].results, {}};
+      const Architecture& a = members[n].model.architecture();
+      if (!(a == merged.architecture)) member.architecture = a;
+      merged.more_members.push_back(std::move(member));
+    }
   }
+  merged.member_weights = equal ? std::vector<double>{} : weights;
   return merged;
 }
 

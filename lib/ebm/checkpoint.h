@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ebm/ensemble.h"
 #include "ebm/feature_encoding.h"
 #include "ebm/inference.h"
 #include "ebm/lattice.h"
@@ -21,9 +22,11 @@ namespace ebm {
 
 constexpr const char* kCheckpointFormat = "ebm-checkpoint";
 // The newest version read and written. A file is written with the lowest version that
-// holds it (checkpoint_format_version): 2 unless the energy is relative (3).
-constexpr int kCheckpointVersion = 3;
+// holds it (checkpoint_format_version): 2, 3 for a relative energy, 4 for an ensemble whose
+// members differ in architecture or weight.
+constexpr int kCheckpointVersion = 4;
 constexpr int kRelativeEnergyVersion = 3;
+constexpr int kMixedEnsembleVersion = 4;
 // Limits of the checkpoint reader, checked before the JSON is parsed, so that a hostile
 // file cannot exhaust memory: the file size, the longest string (names, the recorded
 // configuration) and the nesting depth (a checkpoint nests 5 deep).
@@ -34,20 +37,24 @@ constexpr int kOldestCheckpointVersion = 1;  // still read: no "support", densit
 
 struct Checkpoint;
 // The format_version a checkpoint is written with: 1 for a model without support (loaded
-// from a version 1 file), 3 for a relative energy (older readers would ignore it and
-// report wrong densities), else 2.
+// from a version 1 file), 4 for members of other architectures or unequal weights, 3 for
+// a relative energy (older readers would ignore either and report wrong densities), else 2.
 int checkpoint_format_version(const Checkpoint& c);
 
 // Members 2..N of an ensemble (docs/maths.md §8c): their own parameters (each member's
 // calibrated temperature and proposal width are baked into them) and training results.
-// The keys of `results` written by an ensemble's shared temperature (maths.md §8c): the
-// temperature and the mixture's validation NLL before and after it.
+// The keys of `results` written by an ensemble's calibration (maths.md §8c): the shared
+// temperature, the mixture's validation NLL before and after it, and the weight fitted
+// for the members of the other x-embedding (an x-embedding mix only).
 inline constexpr const char* kEnsembleCalibrationKeys[] = {"ensemble_temperature", "ensemble_valid_nll",
-                                                           "ensemble_valid_nll_calibrated"};
+                                                           "ensemble_valid_nll_calibrated", "ensemble_other_weight"};
 
+// `architecture`: this member's own (version 4), when it differs from the checkpoint's
+// (an x-embedding mix, maths.md §8c); otherwise the checkpoint's.
 struct EnsembleMember {
   ParamVector params;
   nlohmann::ordered_json results = nlohmann::ordered_json::object();
+  std::optional<Architecture> architecture;
 };
 
 struct Checkpoint {
@@ -68,6 +75,9 @@ struct Checkpoint {
   Architecture architecture;
   ParamVector params;                  // member 1 (the only one of a single model)
   std::vector<EnsembleMember> more_members;  // members 2..N of an ensemble ("ensemble" in the JSON)
+  // The mixture weights of members 1..N (version 4, "ensemble_weights"): non-negative, sum
+  // 1. Empty = equal weights 1/N.
+  std::vector<double> member_weights;
   nlohmann::ordered_json training = nlohmann::ordered_json::object();  // options used
   nlohmann::ordered_json results = nlohmann::ordered_json::object();   // final figures, history
   std::optional<TrainingState> resume;  // present in --checkpoint-every / interrupted checkpoints
@@ -95,15 +105,22 @@ double snap_to_lattice(const Checkpoint& checkpoint, int d, double y);
 // Throws DataError "SOURCE: --on-lattice: ..." unless some target has a lattice.
 void require_lattice_target(const Checkpoint& checkpoint, const std::string& source);
 
-// The parameters of every member, member 1 first: p(y|x) = (1/N) sum_n p_n(y|x).
+// The parameters of every member, member 1 first.
 std::vector<ParamVector> member_parameters(const Checkpoint& checkpoint);
+// Every member, member 1 first, with its model and mixture weight:
+// p(y|x) = sum_n w_n p_n(y|x) (w_n = 1/N unless member_weights says otherwise).
+std::vector<Member> ensemble_members(const Checkpoint& checkpoint);
+// Member n's architecture (0-based: 0 is the top-level one).
+const Architecture& member_architecture(const Checkpoint& checkpoint, std::size_t n);
 
 // What keeps two checkpoints from being members of one ensemble ("" if nothing): they must
-// share columns, normalisation, support, lattice and architecture (training options may
+// share columns, normalisation, support and lattice (architectures and training options may
 // differ). Names the first difference, e.g. "normalization (y_mean)".
 std::string ensemble_incompatibility(const Checkpoint& a, const Checkpoint& b);
 // One ensemble holding every member of `parts` in order (the first part's training record
-// and results stay at the top; training state for --resume is dropped). Throws DataError
+// and results stay at the top; training state for --resume is dropped). Each part weighs
+// in proportion to its number of members, its own weights kept within it (equal parts
+// give equal weights). Throws DataError
 // naming the source and what differs when a part is incompatible with the first.
 Checkpoint merge_checkpoints(const std::vector<Checkpoint>& parts, const std::vector<std::string>& sources);
 

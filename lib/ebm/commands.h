@@ -50,6 +50,10 @@ struct TrainOptions {
   // calibration); the other members then use the chosen one. Needs validation rows (else
   // none), and is resolved from the checkpoint with --resume or --init-model.
   bool select_x_embedding = false;
+  // --x-embedding mix (with select_x_embedding): the candidate that loses also trains on,
+  // as the last member of the ensemble (at least 2 members), and its mixture weight is
+  // fitted with the shared temperature (maths.md §8c).
+  bool mix_x_embedding = false;
   bool calibrate = true;                 // fit a temperature on the validation rows
   // After the members are trained, chosen and calibrated on the validation rows, train
   // each again on all rows (training and validation) for its best epoch count and give it

@@ -135,8 +135,7 @@ Json training_entry(const Checkpoint& c) {
 
 struct NllContext {
   const Checkpoint& c;
-  const EnergyModel& model;
-  const std::vector<ParamVector>& members;
+  const std::vector<Member>& members;
   TargetSupport support;
   int samples;
   std::uint64_t seed;
@@ -154,10 +153,10 @@ double mean_nll(const NllContext& ctx, ThreadPool& pool, const Matrix<float>& x_
     const std::vector<std::uint64_t> task_streams(streams.begin() + rows.begin,
                                                   streams.begin() + rows.begin + rows.count);
     const EnsembleSample es =
-        ensemble_importance_sample(ctx.model, ctx.members, x_std.middleCols(rows.begin, rows.count), ctx.samples,
+        ensemble_importance_sample(ctx.members, x_std.middleCols(rows.begin, rows.count), ctx.samples,
                                    ctx.seed, static_cast<std::size_t>(rows.begin), &task_streams, ctx.support);
     const std::vector<double> lp =
-        ensemble_log_density(ctx.model, ctx.members, es, y_std.middleCols(rows.begin, rows.count));
+        ensemble_log_density(ctx.members, es, y_std.middleCols(rows.begin, rows.count));
     const double log_jacobian = ctx.c.y_scaler.log_jacobian();
     double sum = 0;
     for (double v : lp) sum -= v - log_jacobian;
@@ -213,9 +212,8 @@ Json permutation_importance(const InspectOptions& o, const Checkpoint& c) {
     throw DataError(reader.source() + ": no data rows for permutation importance");
   }
   drop_rows_without_target(data);
-  const EnergyModel model(c.architecture);
-  const std::vector<ParamVector> members = member_parameters(c);
-  const NllContext ctx{c, model, members, standardised_support(c), o.samples, o.seed};
+  const std::vector<Member> members = ensemble_members(c);
+  const NllContext ctx{c, members, standardised_support(c), o.samples, o.seed};
   ThreadPool pool(o.threads);
   const double baseline = mean_nll(ctx, pool, data.x_std, data.y_std, data.streams);
   if (!std::isfinite(baseline)) throw NumericalError(reader.source() + ": the NLL of the data is not finite");
@@ -353,6 +351,7 @@ std::string run_text(const Json& report) {
   if (report.contains("ensemble_calibration")) {
     out << "calibration of the ensemble: "
         << pairs_text(report["ensemble_calibration"], {{"ensemble_temperature", "shared temperature"},
+                                                       {"ensemble_other_weight", "weight of the other x-embedding"},
                                                        {"ensemble_valid_nll", "valid NLL before"},
                                                        {"ensemble_valid_nll_calibrated", "after"}})
         << "\n";
@@ -398,10 +397,36 @@ std::string inspect_text(const Json& report) {
     if (item.key() == "x_dim" || item.key() == "y_dim") continue;
     architecture += (architecture.empty() ? "" : ", ") + item.key() + " " + number_text(item.value());
   }
-  out << "architecture: " << architecture << "\n" << columns_text(report) << run_text(report);
+  out << "architecture: " << architecture << "\n";
+  if (report.contains("member_mix")) {
+    std::string mix;
+    int n = 0;
+    for (const Json& m : report["member_mix"]) {
+      mix += (mix.empty() ? "" : "; ") + std::to_string(++n) + ": x-embedding " + m["x_embedding"].get<std::string>() +
+             ", " + number_text(m["parameters"]) + " parameters, weight " + number_text(m["weight"], 4);
+    }
+    out << "members (mixture weights): " << mix << "\n";
+  }
+  out << columns_text(report) << run_text(report);
   if (report.contains("importance")) out << importance_text(report["importance"]);
   return out.str();
 }
+
+namespace {
+
+// An ensemble whose members differ in architecture or weight (version 4): per member, its
+// x-embedding, parameter count and mixture weight.
+Json member_mix_entries(const Checkpoint& c) {
+  Json entries = Json::array();
+  for (const Member& m : ensemble_members(c)) {
+    entries.push_back({{"x_embedding", x_embedding_name(m.model.architecture().x_embedding)},
+                       {"parameters", m.model.parameter_count()},
+                       {"weight", m.weight}});
+  }
+  return entries;
+}
+
+}  // namespace
 
 Json run_inspect(const InspectOptions& o) {
   validate(o);
@@ -411,8 +436,9 @@ Json run_inspect(const InspectOptions& o) {
   report["model"] = o.model_path;
   report["format_version"] = checkpoint_format_version(c);
   report["members"] = 1 + c.more_members.size();
-  report["parameters_per_member"] = model.parameter_count();
+  report["parameters_per_member"] = model.parameter_count();  // of member 1 when the members differ
   report["architecture"] = to_json(c.architecture);
+  if (checkpoint_format_version(c) >= kMixedEnsembleVersion) report["member_mix"] = member_mix_entries(c);
   report["features"] = feature_entries(c);
   report["targets"] = target_entries(c);
   report["training"] = training_entry(c);

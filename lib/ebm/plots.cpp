@@ -62,7 +62,6 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
                                  std::vector<std::pair<double, double>> points) {
   const std::string refusal = density_plot_refusal(c, "this one");
   if (!refusal.empty()) throw UsageError("--plot needs " + refusal);
-  const EnergyModel model(c.architecture);
   DensityPlot plot;
   plot.x_name = c.features.at(0);
   plot.y_name = c.targets.at(0);
@@ -77,8 +76,8 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
     encode_row(c.feature_encoding, c.x_scaler, &x, 1, xs.col(i).data(), nullptr);
   }
   // One importance sample per grid column gives the mean, the interval and log Z(x).
-  const std::vector<ParamVector> members = member_parameters(c);
-  const EnsembleSample es = ensemble_importance_sample(model, members, xs, samples, seed, 0, nullptr, standardised_support(c));
+  const std::vector<Member> members = ensemble_members(c);
+  const EnsembleSample es = ensemble_importance_sample(members, xs, samples, seed, 0, nullptr, standardised_support(c));
   const ImportanceSample& is = es.combined();
   std::vector<double> q_low(nx), q_high(nx);
   for (int i = 0; i < nx; ++i) {
@@ -111,7 +110,7 @@ DensityPlot compute_density_plot(const Checkpoint& c, double x_lo, double x_hi, 
   const double log_scale = std::log(c.y_scaler.scale[0]);
   for (int i = 0; i < nx; ++i) {
     // p(y|x) = 0 outside the support (a version 2 checkpoint's), per original unit of y.
-    const std::vector<double> log_densities = ensemble_ebm_density(model, members, es, i, ys);
+    const std::vector<double> log_densities = ensemble_ebm_density(members, es, i, ys);
     for (int j = 0; j < ny; ++j) plot.density(j, i) = std::exp(log_densities[j] - log_scale);
   }
   if (!plot.density.allFinite()) {

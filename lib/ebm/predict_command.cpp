@@ -94,8 +94,7 @@ struct OutputLayout {
 struct PredictContext {
   const PredictOptions& o;
   const Checkpoint& c;
-  const EnergyModel& model;
-  const std::vector<ParamVector>& members;  // the ensemble's parameters (one for a single model)
+  const std::vector<Member>& members;  // the ensemble's (one for a single model)
   OutputLayout layout;
   bool has_targets;
   std::vector<double> levels;  // of the intervals written and of the coverage metrics (at least one)
@@ -165,7 +164,7 @@ void add_cell_probabilities(const PredictContext& ctx, const EnsembleSample& es,
   const Lattice& lattice = ctx.c.y_lattice[0];
   const double observed = ys.to_standard(0, lattice.snap(chunk.y(0, chunk_row)));
   sums.add_cell_log_probability(
-      ensemble_cell_log_probability(ctx.model, ctx.members, es, e, observed, 0.5 * lattice.step / ys.scale[0]),
+      ensemble_cell_log_probability(ctx.members, es, e, observed, 0.5 * lattice.step / ys.scale[0]),
       row_weight(chunk, chunk_row));
 }
 
@@ -176,15 +175,15 @@ void predict_task(const PredictContext& ctx, const InputChunk& chunk, const Task
   const std::vector<std::uint64_t> streams = task_streams(chunk, rows);
   // Estimators read the mixture's weighted candidates; densities and modes need the members.
   const EnsembleSample es =
-      ensemble_importance_sample(ctx.model, ctx.members, task_features(chunk, rows), o.samples, o.seed,
+      ensemble_importance_sample(ctx.members, task_features(chunk, rows), o.samples, o.seed,
                                  chunk.first_row + static_cast<std::size_t>(rows.begin), &streams, ctx.support);
   const ImportanceSample& is = es.combined();
   Matrix<float> modes;
-  if (o.mode) modes = ensemble_modes(ctx.model, ctx.members, es, o.mode_steps, 0.1);
+  if (o.mode) modes = ensemble_modes(ctx.members, es, o.mode_steps, 0.1);
   std::vector<double> log_densities;  // user's units
   if (ctx.has_targets) {
     const double log_jacobian = ctx.c.y_scaler.log_jacobian();
-    log_densities = ensemble_log_density(ctx.model, ctx.members, es, chunk.y_std.middleCols(rows.begin, rows.count));
+    log_densities = ensemble_log_density(ctx.members, es, chunk.y_std.middleCols(rows.begin, rows.count));
     for (double& lp : log_densities) lp -= log_jacobian;
   }
   for (int e = 0; e < rows.count; ++e) {
@@ -338,15 +337,14 @@ PredictSummary run_predict(const PredictOptions& o) {
                         {"--report", o.report_path}});
   const Checkpoint c = load_checkpoint(o.model_path);
   if (o.on_lattice) require_lattice_target(c, o.model_path);
-  const EnergyModel model(c.architecture);
   check_plot_model(o, c);
   CsvReader reader(o.data_path, o.csv);
   const InputColumns cols = predict_columns(o, reader, c);
   SideFiles files(o);
   OutputFile out(o.output_path);
   CsvWriter writer(out.stream(), o.output_csv, o.precision);
-  const std::vector<ParamVector> members = member_parameters(c);
-  const PredictContext ctx{o, c, model, members, OutputLayout{o, c.architecture.y_dim}, cols.has_targets,
+  const std::vector<Member> members = ensemble_members(c);
+  const PredictContext ctx{o, c, members, OutputLayout{o, c.architecture.y_dim}, cols.has_targets,
                            o.intervals.empty() ? std::vector<double>{o.metrics_interval} : o.intervals,
                            standardised_support(c)};
   const int levels = static_cast<int>(ctx.levels.size());

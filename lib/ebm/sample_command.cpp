@@ -27,16 +27,16 @@ void validate(const SampleOptions& o) {
 }
 
 // Draws for the rows of one task into their columns of `draws` (y_dim x R*N, standardised).
-void sample_task(const SampleOptions& o, const Checkpoint& c, const EnergyModel& model,
-                 const std::vector<ParamVector>& members, int proposal_samples, const InputChunk& chunk,
+void sample_task(const SampleOptions& o, const Checkpoint& c, const std::vector<Member>& members,
+                 int proposal_samples, const InputChunk& chunk,
                  const TaskRows& rows, Matrix<float>& draws, std::size_t& low_ess_rows) {
   const std::uint64_t first = chunk.first_row + static_cast<std::uint64_t>(rows.begin);
   const std::vector<std::uint64_t> streams = task_streams(chunk, rows);
-  const EnsembleSample es = ensemble_importance_sample(model, members, task_features(chunk, rows), proposal_samples,
+  const EnsembleSample es = ensemble_importance_sample(members, task_features(chunk, rows), proposal_samples,
                                                        o.seed, first, &streams, standardised_support(c));
   for (double ess : es.combined().ess) low_ess_rows += low_ess(ess, proposal_samples) ? 1 : 0;
   draws.middleCols(static_cast<Eigen::Index>(rows.begin) * o.draws, static_cast<Eigen::Index>(rows.count) * o.draws) =
-      ensemble_resample(model, members, es, o.draws, o.langevin_steps, o.langevin_step, o.seed, first, &streams);
+      ensemble_resample(members, es, o.draws, o.langevin_steps, o.langevin_step, o.seed, first, &streams);
 }
 
 void write_draws(const SampleOptions& o, const Checkpoint& c, const InputChunk& chunk, const Matrix<float>& draws,
@@ -64,8 +64,7 @@ std::size_t run_sample(const SampleOptions& o) {
   const int proposal_samples = o.proposal_samples > 0 ? o.proposal_samples : std::max(1024, 4 * o.draws);
   const Checkpoint c = load_checkpoint(o.model_path);
   if (o.on_lattice) require_lattice_target(c, o.model_path);
-  const EnergyModel model(c.architecture);
-  const std::vector<ParamVector> members = member_parameters(c);
+  const std::vector<Member> members = ensemble_members(c);
   CsvReader reader(o.data_path, o.csv);
   InputColumns cols = resolve_columns(reader, c, o.keep, false, "");
   cols.has_targets = false;  // sampling never uses the targets: a blank target cell is no error
@@ -91,7 +90,7 @@ std::size_t run_sample(const SampleOptions& o) {
     Matrix<float> draws(c.architecture.y_dim, static_cast<Eigen::Index>(chunk.rows()) * o.draws);
     std::vector<std::size_t> task_low_ess(static_cast<std::size_t>(task_count(chunk.rows(), per_task)), 0);
     run_tasks(pool, chunk.rows(), per_task, [&](const TaskRows& rows) {
-      sample_task(o, c, model, members, proposal_samples, chunk, rows, draws, task_low_ess[rows.index]);
+      sample_task(o, c, members, proposal_samples, chunk, rows, draws, task_low_ess[rows.index]);
     });
     for (std::size_t n : task_low_ess) flags.low_ess += n;
     flags.rows += static_cast<std::size_t>(chunk.rows());

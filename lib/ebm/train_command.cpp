@@ -72,6 +72,12 @@ void validate(const TrainOptions& options) {
     throw UsageError("--first-member needs --x-embedding none or periodic (the one member 1 chose: "
                      "architecture.x_embedding in its checkpoint), so that the members can be merged");
   }
+  if (options.mix_x_embedding && !options.auto_ensemble && options.ensemble < 2) {
+    throw UsageError("--x-embedding mix needs --ensemble 2 or more (its last member is the other x-embedding)");
+  }
+  if (options.mix_x_embedding && (options.checkpoint_every > 0 || !options.resume_path.empty())) {
+    throw UsageError("--x-embedding mix trains an ensemble: not with --checkpoint-every or --resume");
+  }
   if (options.ensemble > 1 && (options.checkpoint_every > 0 || !options.resume_path.empty())) {
     throw UsageError("--checkpoint-every and --resume train one model: with --ensemble, train the members one at a "
                      "time (--first-member K) and combine them with --merge");
@@ -644,6 +650,12 @@ TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkp
 std::vector<ParamVector> init_parameters(const TrainOptions& options, const Checkpoint& init,
                                          const Architecture& architecture) {
   const std::string& path = options.init_model_path;
+  for (const EnsembleMember& m : init.more_members) {
+    if (m.architecture) {
+      throw DataError(path + ": --init-model: its members differ in architecture (an x-embedding mix); fine-tuning "
+                             "needs one architecture (train a new model, or fine-tune members trained apart)");
+    }
+  }
   if (init.architecture != architecture) {
     const nlohmann::ordered_json a = to_json(init.architecture), b = to_json(architecture);
     std::string key;
@@ -726,6 +738,12 @@ struct MemberOutcome {
   ParamVector params;
   Calibration calibration;
   nlohmann::ordered_json results;
+};
+
+// The candidate that lost the x-embedding probe, trained to the end (train_first_member).
+struct OtherCandidate {
+  Architecture architecture;
+  MemberOutcome outcome;
 };
 
 // Part of a member's run, for the x-embedding probe (train_first_member): stop after
@@ -861,9 +879,12 @@ int embedding_probe_epochs(int total_epochs, const TrainSettings& s) {
 // ("x_embedding_selection"): how decisive the choice was. A rule that kept the embedding
 // only beyond 2 standard errors was measured and rejected (benchmarks.md, "The paired test
 // for the x-embedding": Boston -0.03 nats, concrete +0.09, energy +0.07).
+// With `other` and two candidates, the losing candidate also trains on to the end from
+// where its probe stopped, into *other (its architecture in other->architecture): the
+// x-embedding mix's other member (run_train).
 MemberOutcome train_first_member(const TrainOptions& options, const TrainingData& data, const TrainSettings& s,
                                  int total_epochs, Checkpoint& checkpoint, const std::vector<ParamVector>& init_members,
-                                 const std::vector<Architecture>& candidates) {
+                                 const std::vector<Architecture>& candidates, OtherCandidate* other = nullptr) {
   if (candidates.size() == 1) {
     checkpoint.architecture = candidates.front();
     const EnergyModel model(candidates.front());
@@ -875,6 +896,7 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
   std::size_t best_candidate = 0;
   double best_score = std::numeric_limits<double>::infinity();
   std::vector<std::vector<double>> rows;  // per candidate: validation log-densities at the probe
+  std::vector<MemberOutcome> probes;      // the losing candidate's probe (two candidates)
   nlohmann::ordered_json selection = nlohmann::ordered_json::object();
   const bool talk = options.log != nullptr && options.verbosity >= 1;
   for (std::size_t c = 0; c < candidates.size(); ++c) {
@@ -893,10 +915,11 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
     selection[name] = finite_or_null(score);
     rows.push_back(validation_log_densities(s, model, data, outcome));
     if (c == 0 || score < best_score) {
-      best = std::move(outcome);
+      std::swap(best, outcome);  // the loser so far stays in `outcome`
       best_candidate = c;
       best_score = score;
     }
+    if (c > 0) probes.push_back(std::move(outcome));
   }
   checkpoint.architecture = candidates[best_candidate];
   // NLL difference second - first = log-density first - second, per row; the same in
@@ -920,6 +943,20 @@ MemberOutcome train_first_member(const TrainOptions& options, const TrainingData
     if (best.result.interrupted) return best;
   }
   best.results["x_embedding_selection"] = selection;
+  if (other != nullptr && probes.size() == 1) {
+    other->architecture = candidates[1 - best_candidate];
+    other->outcome = std::move(probes.front());
+    if (!other->outcome.result.stopped_early && other->outcome.result.state.epochs_done < total_epochs) {
+      if (talk) {
+        *options.log << "x-embedding " << x_embedding_name(other->architecture.x_embedding)
+                     << " trains on as the ensemble's other member\n";
+      }
+      TrainingState probe_state = std::move(other->outcome.result.state);
+      const EnergyModel model(other->architecture);
+      other->outcome = train_member(options, data, s, model, total_epochs, 0, checkpoint, init_members,
+                                    MemberRun{0, &probe_state});
+    }
+  }
   return best;
 }
 
@@ -935,36 +972,62 @@ int resolve_ensemble_size(const TrainOptions& options, std::size_t train_rows, c
   if (!options.auto_ensemble) return options.ensemble;
   if (options.first_member > 0 || options.checkpoint_every > 0 || !options.resume_path.empty()) return 1;
   if (init != nullptr) return static_cast<int>(member_parameters(*init).size());
-  return auto_ensemble_size(train_rows);
+  // The mix needs a member of each x-embedding.
+  return options.mix_x_embedding ? std::max(2, auto_ensemble_size(train_rows)) : auto_ensemble_size(train_rows);
 }
 
-// The shared temperature of the members trained by this run (fit_ensemble_temperature),
-// applied to each member's energy and recorded in the first member's results.
+// Which members are the x-embedding mix's other candidate: those with an architecture of
+// their own (run_train gives one to that member alone). Empty when there is none.
+std::vector<bool> other_members(const Checkpoint& checkpoint) {
+  std::vector<bool> other{false};
+  bool any = false;
+  for (const EnsembleMember& m : checkpoint.more_members) {
+    other.push_back(m.architecture.has_value());
+    any = any || m.architecture.has_value();
+  }
+  return any ? other : std::vector<bool>{};
+}
+
+// The calibration of the members trained by this run (fit_ensemble_calibration): the
+// shared temperature, applied to each member's energy, and in an x-embedding mix the
+// weight of the other candidate's members; recorded in the first member's results.
 void calibrate_ensemble(const TrainOptions& options, const TrainSettings& s, const TrainingData& data,
                         Checkpoint& checkpoint) {
-  std::vector<ParamVector> members = member_parameters(checkpoint);
+  std::vector<Member> members = ensemble_members(checkpoint);
   if (members.size() < 2 || !calibrates(s, checkpoint.architecture, data)) return;
   std::vector<std::uint64_t> seeds;
   for (std::size_t n = 0; n < members.size(); ++n) {
     seeds.push_back(member_training_seed(options, s, static_cast<int>(n)) ^ streams::kTemperature);
   }
-  const EnergyModel model(checkpoint.architecture);
-  double before = NAN, after = NAN;
-  const double temperature =
-      fit_ensemble_temperature(model, members, data.x_valid, data.y_valid, s.valid_samples, seeds, s.threads, &before,
-                               &after, s.support, &data.inputs.valid_weights);
-  const float factor = static_cast<float>(1.0 / temperature);
-  model.scale_energy(checkpoint.params.data(), factor);
-  for (EnsembleMember& m : checkpoint.more_members) model.scale_energy(m.params.data(), factor);
+  const std::vector<bool> other = other_members(checkpoint);
+  const EnsembleCalibration cal = fit_ensemble_calibration(members, other, data.x_valid, data.y_valid, s.valid_samples,
+                                                           seeds, s.threads, s.support, &data.inputs.valid_weights);
+  const float factor = static_cast<float>(1.0 / cal.temperature);
+  members[0].model.scale_energy(checkpoint.params.data(), factor);
+  for (std::size_t n = 1; n < members.size(); ++n) {
+    members[n].model.scale_energy(checkpoint.more_members[n - 1].params.data(), factor);
+  }
   const double log_jacobian = data.y_scaler.log_jacobian();
-  const auto& [temperature_key, before_key, after_key] = kEnsembleCalibrationKeys;
-  checkpoint.results[temperature_key] = temperature;
-  checkpoint.results[before_key] = finite_or_null(before + log_jacobian);
-  checkpoint.results[after_key] = finite_or_null(after + log_jacobian);
+  const auto& [temperature_key, before_key, after_key, other_key] = kEnsembleCalibrationKeys;
+  checkpoint.results[temperature_key] = cal.temperature;
+  checkpoint.results[before_key] = finite_or_null(cal.nll_before + log_jacobian);
+  checkpoint.results[after_key] = finite_or_null(cal.nll_after + log_jacobian);
+  std::string mix;
+  if (!other.empty()) {
+    // w in all for the other candidate's members, 1 - w for the rest, equal within each.
+    const auto others = static_cast<double>(std::count(other.begin(), other.end(), true));
+    const auto kept = static_cast<double>(other.size()) - others;
+    checkpoint.member_weights.clear();
+    for (bool o : other)
+      checkpoint.member_weights.push_back(o ? cal.other_weight / others : (1.0 - cal.other_weight) / kept);
+    checkpoint.results[other_key] = cal.other_weight;
+    mix = ", weight of x-embedding " + x_embedding_name(checkpoint.more_members.back().architecture->x_embedding) +
+          " " + format_number(cal.other_weight, 3);
+  }
   if (options.log != nullptr && options.verbosity >= 1) {
-    *options.log << "ensemble of " << members.size() << ": temperature " << format_number(temperature, 4)
-                 << ", validation NLL " << format_number(before + log_jacobian, 5) << " -> "
-                 << format_number(after + log_jacobian, 5) << "\n";
+    *options.log << "ensemble of " << members.size() << ": temperature " << format_number(cal.temperature, 4) << mix
+                 << ", validation NLL " << format_number(cal.nll_before + log_jacobian, 5) << " -> "
+                 << format_number(cal.nll_after + log_jacobian, 5) << "\n";
   }
 }
 
@@ -973,6 +1036,7 @@ void calibrate_ensemble(const TrainOptions& options, const TrainSettings& s, con
 struct RefitPlan {
   int epochs = 0;
   Calibration calibration;
+  std::uint64_t seed = 0;  // of its first training
 };
 
 // Columns of `a` followed by those of `b` (same number of rows).
@@ -993,7 +1057,6 @@ bool refit_members(const TrainOptions& options, const TrainSettings& s, const Tr
                    Checkpoint& checkpoint) {
   if (data.x_valid.cols() == 0) return true;
   const Checkpoint first_run = checkpoint;
-  const EnergyModel model(checkpoint.architecture);
   const Matrix<float> x = join_columns(data.x, data.x_valid), y = join_columns(data.y, data.y_valid);
   TrainInputs inputs;
   if (!data.inputs.weights.empty()) {
@@ -1005,8 +1068,9 @@ bool refit_members(const TrainOptions& options, const TrainSettings& s, const Tr
       checkpoint.results.contains(temperature_key) ? checkpoint.results[temperature_key].get<double>() : 1.0;
   const Matrix<float> none(data.x.rows(), 0), none_y(data.y.rows(), 0);
   for (std::size_t m = 0; m < plans.size(); ++m) {
+    const EnergyModel model(member_architecture(checkpoint, m));
     TrainSettings ms = s;
-    ms.seed = member_training_seed(options, s, static_cast<int>(m));
+    ms.seed = plans[m].seed;
     ms.epochs = std::max(1, plans[m].epochs);
     if (!init_members.empty()) inputs.init_params = init_members[static_cast<std::size_t>(options.first_member) + m];
     if (options.log != nullptr && options.verbosity >= 1) {
@@ -1026,8 +1090,11 @@ bool refit_members(const TrainOptions& options, const TrainSettings& s, const Tr
     }
     if (cal.temperature != 1.0) model.scale_energy(params.data(), static_cast<float>(1.0 / cal.temperature));
     if (ensemble_temperature != 1.0) model.scale_energy(params.data(), static_cast<float>(1.0 / ensemble_temperature));
-    EnsembleMember member{params, checkpoint.results};
-    if (m > 0) member.results = checkpoint.more_members[m - 1].results;
+    EnsembleMember member{params, checkpoint.results, {}};
+    if (m > 0) {
+      member.results = checkpoint.more_members[m - 1].results;
+      member.architecture = checkpoint.more_members[m - 1].architecture;
+    }
     member.results["refit_epochs"] = ms.epochs;
     if (m == 0) {
       checkpoint.params = member.params;
@@ -1091,15 +1158,22 @@ TrainSummary run_train(const TrainOptions& given) {
   log_plan(options, data);
   std::optional<EnergyModel> model;  // of the members after the first, once it is chosen
   std::vector<RefitPlan> refit_plans;
+  // The x-embedding mix (--x-embedding mix, maths.md §8c): the candidate that lost the
+  // probe trains on too and is the last member, its weight fitted with the shared
+  // temperature.
+  OtherCandidate other;
+  const bool mix = candidates.size() == 2 && options.mix_x_embedding && options.ensemble >= 2;
   for (int member = 0; member < options.ensemble; ++member) {
     TrainSettings member_settings = s;
     member_settings.seed = member_training_seed(options, s, member);
     if (member == 1) model.emplace(checkpoint.architecture);
+    const bool other_member = mix && member == options.ensemble - 1;
     MemberOutcome outcome =
-        member == 0 ? train_first_member(options, data, member_settings, total_epochs, checkpoint, init_members,
-                                         candidates)
-                    : train_member(options, data, member_settings, *model, total_epochs, member, checkpoint,
-                                   init_members);
+        member == 0    ? train_first_member(options, data, member_settings, total_epochs, checkpoint, init_members,
+                                            candidates, mix ? &other : nullptr)
+        : other_member ? std::move(other.outcome)
+                       : train_member(options, data, member_settings, *model, total_epochs, member, checkpoint,
+                                      init_members);
     if (outcome.result.interrupted) {
       summary.interrupted = true;
       // The first member keeps a single model's behaviour (a resumable snapshot); later
@@ -1112,13 +1186,20 @@ TrainSummary run_train(const TrainOptions& given) {
       if (options.log != nullptr) *options.log << "\ninterrupted: keeping the " << member << " complete member(s)\n";
       break;
     }
-    refit_plans.push_back({outcome.result.best_epoch, outcome.calibration});
+    const std::uint64_t seed = other_member ? s.seed : member_settings.seed;  // the other ran as member 1's probe
+    refit_plans.push_back({outcome.result.best_epoch, outcome.calibration, seed});
     if (member == 0) {
       checkpoint.params = outcome.params;
       checkpoint.results = outcome.results;
       summary.result = std::move(outcome.result);
     } else {
-      checkpoint.more_members.push_back({outcome.params, outcome.results});
+      checkpoint.more_members.push_back({outcome.params, outcome.results, {}});
+      if (other_member) checkpoint.more_members.back().architecture = other.architecture;
+    }
+    if (member == 0 && mix && other.outcome.result.interrupted) {  // member 1 is complete, the other is not
+      summary.interrupted = true;
+      if (options.log != nullptr) *options.log << "\ninterrupted: keeping the 1 complete member(s)\n";
+      break;
     }
   }
   if (!summary.interrupted) calibrate_ensemble(options, s, data, checkpoint);

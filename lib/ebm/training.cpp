@@ -595,29 +595,39 @@ double tempered_mixture_nll(const std::vector<TemperingData>& members, double lo
   return total / weight_sum;
 }
 
-double fit_mixture_temperature(const std::vector<TemperingData>& members, double log_lo, double log_hi,
-                               const std::vector<double>* weights, double* nll_before, double* nll_after) {
-  const auto nll = [&](double log_t) { return tempered_mixture_nll(members, log_t, weights); };
-  double lo = log_lo, hi = log_hi;
+namespace {
+
+// Golden-section minimum of a unimodal f over [lo, hi] (40 steps: the bracket shrinks by
+// 0.618^40 ~ 4e-9 of its width); the midpoint of the final bracket.
+template <typename F>
+double golden_section(const F& f, double lo, double hi) {
   const double ratio = 0.6180339887498949;
   double a = hi - ratio * (hi - lo), b = lo + ratio * (hi - lo);
-  double fa = nll(a), fb = nll(b);
+  double fa = f(a), fb = f(b);
   for (int iteration = 0; iteration < 40; ++iteration) {
     if (fa < fb) {
       hi = b;
       b = a;
       fb = fa;
       a = hi - ratio * (hi - lo);
-      fa = nll(a);
+      fa = f(a);
     } else {
       lo = a;
       a = b;
       fa = fb;
       b = lo + ratio * (hi - lo);
-      fb = nll(b);
+      fb = f(b);
     }
   }
-  const double best = 0.5 * (lo + hi);
+  return 0.5 * (lo + hi);
+}
+
+}  // namespace
+
+double fit_mixture_temperature(const std::vector<TemperingData>& members, double log_lo, double log_hi,
+                               const std::vector<double>* weights, double* nll_before, double* nll_after) {
+  const auto nll = [&](double log_t) { return tempered_mixture_nll(members, log_t, weights); };
+  const double best = golden_section(nll, log_lo, log_hi);
   const double at_one = nll(0.0), at_best = nll(best);
   if (nll_before != nullptr) *nll_before = at_one;
   if (nll_after != nullptr) *nll_after = std::min(at_one, at_best);
@@ -635,20 +645,122 @@ double fit_temperature(const EnergyModel& model, const ParamVector& params, cons
   return temperature;
 }
 
-double fit_ensemble_temperature(const EnergyModel& model, const std::vector<ParamVector>& members,
-                                const Matrix<float>& x, const Matrix<float>& y, int samples,
-                                const std::vector<std::uint64_t>& seeds, int threads, double* nll_before,
-                                double* nll_after, const TargetSupport& support, const std::vector<double>* weights) {
+namespace {
+
+// Per row, log A_i and log B_i of two_group_mixture_nll: the log of each group's average
+// density at log_t.
+struct GroupLogDensities {
+  std::vector<double> kept, other;
+};
+
+GroupLogDensities group_log_densities(const std::vector<TemperingData>& members, const std::vector<bool>& other,
+                                      double log_t) {
+  const Eigen::Index n = members.front().observed_energy.size();
+  const double inv_t = std::exp(-log_t);
+  GroupLogDensities g{std::vector<double>(static_cast<std::size_t>(n)),
+                      std::vector<double>(static_cast<std::size_t>(n))};
+  std::vector<double> terms, kept, others;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    kept.clear();
+    others.clear();
+    for (std::size_t m = 0; m < members.size(); ++m) {
+      (other[m] ? others : kept).push_back(tempered_row_log_density(members[m], i, inv_t, terms));
+    }
+    g.kept[i] = log_sum_exp(kept.data(), static_cast<int>(kept.size())) - std::log(static_cast<double>(kept.size()));
+    g.other[i] =
+        log_sum_exp(others.data(), static_cast<int>(others.size())) - std::log(static_cast<double>(others.size()));
+  }
+  return g;
+}
+
+// mean_i -log[(1 - w) exp a_i + w exp b_i] (weighted), by log-sum-exp; w = 0 or 1 drops a
+// group (log 0 = -inf inside the LSE).
+double group_mixture_nll(const GroupLogDensities& g, double w, const std::vector<double>* weights) {
+  const bool weighted = weights != nullptr && !weights->empty();
+  const double log_kept = std::log1p(-w), log_other = std::log(w);
+  double total = 0, weight_sum = 0;
+  for (std::size_t i = 0; i < g.kept.size(); ++i) {
+    const double terms[2] = {log_kept + g.kept[i], log_other + g.other[i]};
+    const double r = weighted ? (*weights)[i] : 1.0;
+    total -= r * log_sum_exp(terms, 2);
+    weight_sum += r;
+  }
+  return total / weight_sum;
+}
+
+double best_group_weight(const GroupLogDensities& g, const std::vector<double>* weights) {
+  const double w = golden_section([&](double v) { return group_mixture_nll(g, v, weights); }, 0.0, 1.0);
+  // The golden section never evaluates the ends; a group that only hurts gets weight 0.
+  double best = w, best_nll = group_mixture_nll(g, w, weights);
+  for (double end : {0.0, 1.0}) {
+    const double nll = group_mixture_nll(g, end, weights);
+    if (nll < best_nll) {
+      best = end;
+      best_nll = nll;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+double two_group_mixture_nll(const std::vector<TemperingData>& members, const std::vector<bool>& other, double log_t,
+                             double w, const std::vector<double>* weights) {
+  return group_mixture_nll(group_log_densities(members, other, log_t), w, weights);
+}
+
+double fit_group_weight(const std::vector<TemperingData>& members, const std::vector<bool>& other, double log_t,
+                        const std::vector<double>* weights) {
+  return best_group_weight(group_log_densities(members, other, log_t), weights);
+}
+
+EnsembleCalibration fit_two_group_calibration(const std::vector<TemperingData>& members,
+                                              const std::vector<bool>& other, double log_lo, double log_hi,
+                                              const std::vector<double>* weights) {
+  EnsembleCalibration cal;
+  const std::size_t others = static_cast<std::size_t>(std::count(other.begin(), other.end(), true));
+  if (others == 0 || others == members.size()) {
+    cal.temperature = fit_mixture_temperature(members, log_lo, log_hi, weights, &cal.nll_before, &cal.nll_after);
+    return cal;
+  }
+  // The profile NLL over log T: at each T, the best w (a one-dimensional convex problem
+  // on the rows' cached group densities).
+  const auto profile = [&](double log_t) {
+    const GroupLogDensities g = group_log_densities(members, other, log_t);
+    return group_mixture_nll(g, best_group_weight(g, weights), weights);
+  };
+  const double log_t = golden_section(profile, log_lo, log_hi);
+  const GroupLogDensities g = group_log_densities(members, other, log_t);
+  const double w = best_group_weight(g, weights);
+  const double at_best = group_mixture_nll(g, w, weights);
+  const double equal = static_cast<double>(others) / static_cast<double>(members.size());
+  cal.nll_before = group_mixture_nll(group_log_densities(members, other, 0.0), equal, weights);
+  if (!std::isfinite(at_best) || at_best >= cal.nll_before) {
+    cal.other_weight = equal;
+    cal.nll_after = cal.nll_before;
+    return cal;
+  }
+  cal.temperature = std::exp(log_t);
+  cal.other_weight = w;
+  cal.nll_after = at_best;
+  return cal;
+}
+
+EnsembleCalibration fit_ensemble_calibration(const std::vector<Member>& members, const std::vector<bool>& other,
+                                             const Matrix<float>& x, const Matrix<float>& y, int samples,
+                                             const std::vector<std::uint64_t>& seeds, int threads,
+                                             const TargetSupport& support, const std::vector<double>* weights) {
   const Eigen::Index rows = std::min(x.cols(), kEnsembleCalibrationRows);
   const Matrix<float> x_rows = x.leftCols(rows), y_rows = y.leftCols(rows);
   std::vector<double> row_weights;
   if (weights != nullptr && !weights->empty()) row_weights.assign(weights->begin(), weights->begin() + rows);
   std::vector<TemperingData> data;
   for (std::size_t m = 0; m < members.size(); ++m) {
-    data.push_back(tempering_data(model, members[m], x_rows, y_rows, samples, seeds[m], threads, support));
+    data.push_back(tempering_data(members[m].model, members[m].params, x_rows, y_rows, samples, seeds[m], threads,
+                                  support));
   }
-  return fit_mixture_temperature(data, std::log(kEnsembleTemperatureMin), std::log(4.0), &row_weights, nll_before,
-                                 nll_after);
+  const double log_lo = std::log(kEnsembleTemperatureMin), log_hi = std::log(4.0);
+  return fit_two_group_calibration(data, other, log_lo, log_hi, &row_weights);
 }
 
 int resolve_epochs(const TrainSettings& settings, std::size_t train_rows) {

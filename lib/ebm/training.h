@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "ebm/ensemble.h"
 #include "ebm/inference.h"
 #include "ebm/model.h"
 #include "ebm/objectives.h"
@@ -234,21 +235,53 @@ double fit_mixture_temperature(const std::vector<TemperingData>& members, double
                                const std::vector<double>* weights = nullptr, double* nll_before = nullptr,
                                double* nll_after = nullptr);
 
-// The shared temperature of an ensemble (docs/maths.md §8c): after each member's own
-// calibration, averaging the members adds their disagreement to the spread, so the
-// mixture is usually too wide where each member alone was too narrow. One T for every
-// member's energy, fitted on the mixture's validation NLL over log T in
-// [log kEnsembleTemperatureMin, log 4]; at most kEnsembleCalibrationRows rows (the first)
-// are used. Member n's candidates use seeds[n].
+// The lower bound of the ensemble's shared temperature (fit_ensemble_calibration).
 // 0.6: yacht's and energy's validation rows ask for a sharper mixture than 0.75 (the bound
 // held on all 20 yacht splits of UCI v8, whose 90% coverage was 0.934); 0.5 over-sharpened energy
 // (docs/maths.md §8c, docs/benchmarks.md v9).
 constexpr double kEnsembleTemperatureMin = 0.6;
 constexpr Eigen::Index kEnsembleCalibrationRows = 4096;
-double fit_ensemble_temperature(const EnergyModel& model, const std::vector<ParamVector>& members,
-                                const Matrix<float>& x, const Matrix<float>& y, int samples,
-                                const std::vector<std::uint64_t>& seeds, int threads, double* nll_before,
-                                double* nll_after, const TargetSupport& support,
-                                const std::vector<double>* weights = nullptr);
+
+// The mixture NLL of two groups of members at one temperature: the members with `other[n]`
+// set weigh w in all (w / N_other each), the rest 1 - w ((1 - w) / N_kept each):
+//   mean_i -log[(1 - w) A_i + w B_i],  A_i = (1/N_kept) sum_{kept} p_n,T(y_i|x_i), B_i likewise.
+// The x-embedding mix (maths.md §8c): the members of the candidate that lost the probe are
+// `other`.
+double two_group_mixture_nll(const std::vector<TemperingData>& members, const std::vector<bool>& other, double log_t,
+                             double w, const std::vector<double>* weights = nullptr);
+// The w in [0, 1] minimising two_group_mixture_nll at log_t (convex in w: golden section).
+double fit_group_weight(const std::vector<TemperingData>& members, const std::vector<bool>& other, double log_t,
+                        const std::vector<double>* weights = nullptr);
+
+// What an ensemble's calibration fitted (maths.md §8c): the shared temperature, the weight
+// of the `other` members (NaN without any) and the validation NLL before (T = 1, equal
+// weights) and after.
+struct EnsembleCalibration {
+  double temperature = 1.0;
+  double other_weight = NAN;
+  double nll_before = NAN, nll_after = NAN;
+};
+
+// fit_ensemble_calibration on given tempering data (one per member), log T in
+// [log_lo, log_hi].
+EnsembleCalibration fit_two_group_calibration(const std::vector<TemperingData>& members,
+                                              const std::vector<bool>& other, double log_lo, double log_hi,
+                                              const std::vector<double>* weights = nullptr);
+
+// The shared temperature of an ensemble (docs/maths.md §8c): after each member's own
+// calibration, averaging the members adds their disagreement to the spread, so the
+// mixture is usually too wide where each member alone was too narrow. One T for every
+// member's energy, fitted on the mixture's validation NLL over log T in
+// [log kEnsembleTemperatureMin, log 4]; at most kEnsembleCalibrationRows rows (the first)
+// are used. Member n's candidates use seeds[n]; the members' own weights are not read.
+// With `other` (one flag per member, some set, some not), the weight w of the other
+// members is fitted with T: the profile NLL min_w two_group_mixture_nll(log T, w) is
+// minimised over log T, and w = fit_group_weight there. When nothing beats T = 1 with
+// equal weights, T = 1 and w = N_other / N (equal weights).
+EnsembleCalibration fit_ensemble_calibration(const std::vector<Member>& members, const std::vector<bool>& other,
+                                             const Matrix<float>& x, const Matrix<float>& y, int samples,
+                                             const std::vector<std::uint64_t>& seeds, int threads,
+                                             const TargetSupport& support,
+                                             const std::vector<double>* weights = nullptr);
 
 }  // namespace ebm

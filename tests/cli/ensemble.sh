@@ -3,7 +3,7 @@
 # "ensemble"; members trained apart (--first-member) and combined with --merge predict and
 # sample byte-identically; the mixture is wider than a member alone where they disagree;
 # --merge refuses incompatible members with a message naming the difference and writes
-# nothing.
+# nothing; the x-embedding mix keeps the losing candidate as a weighted last member.
 set -uo pipefail
 build="$(cd "$1" && pwd)"; src="$(cd "$2" && pwd)"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
@@ -80,9 +80,17 @@ python3 -c 'import json,sys; c=json.load(open("mid.json")); sys.exit(len(c["ense
 out=$("$train" --merge m0.json other.json -m bad.json 2>&1); rc=$?
 [ $rc -eq 1 ] || fail "--merge of another split: exit $rc"
 grep -q "other.json: cannot be merged with m0.json: normalization (x_mean) differs" <<< "$out" || fail "message: $out"
-out=$("$train" --merge m0.json wider.json -m bad.json 2>&1) && fail "--merge of another architecture succeeded"
-grep -q "wider.json: cannot be merged with m0.json: architecture (" <<< "$out" || fail "message: $out"
 [ -e bad.json ] && fail "a refused merge left bad.json"
+# Another architecture on the same rows merges: the member keeps its own (format 4).
+"$train" --merge m0.json wider.json -m wide_mix.json 2> /dev/null || fail "--merge of another architecture"
+python3 - <<'PY' || fail "merged architectures (see above)"
+import json
+c = json.load(open("wide_mix.json"))
+assert c["format_version"] == 4 and c["architecture"]["hidden"] == 16, c["format_version"]
+assert c["ensemble"][0]["architecture"]["hidden"] == 20, c["ensemble"][0].keys()
+assert "ensemble_weights" not in c  # two single models: equal weights
+PY
+"$predict" -m wide_mix.json "$test_data" -o wide_mix.csv --logpdf || fail "predict with merged architectures"
 out=$("$train" --merge m0.json -m bad.json 2>&1); rc=$?
 [ $rc -eq 2 ] || fail "--merge of one file: exit $rc ($out)"
 out=$("$train" "$data" -t y --merge m0.json m1.json -m bad.json 2>&1); rc=$?
@@ -142,6 +150,56 @@ grep -Eq "^x-embedding: kept (none|periodic) \(lower validation NLL after 2 epoc
 out=$("$train" "$data" -t y -m bad.json --first-member 1 -q 2>&1); rc=$?
 { [ $rc -eq 2 ] && grep -q -- "--first-member needs --x-embedding none or periodic" <<< "$out"; } ||
   fail "--first-member with auto: exit $rc ($out)"
+
+# The x-embedding mix (--x-embedding mix): the candidate that lost the probe
+# trains on to the end as the last member (its history exactly its explicit run's), and
+# its mixture weight is fitted on the validation rows with the shared temperature; the
+# checkpoint (format 4) keeps each member's architecture and weight; predictions use them.
+mixed=(--hidden 16 --samples 16 --seed 4 --no-progress --early-stopping 0)
+"$train" small.csv -t y -m mix.json --epochs 8 "${mixed[@]}" --ensemble 3 --x-embedding mix 2> mix.err ||
+  fail "train the x-embedding mix: $(cat mix.err)"
+grep -Eq "^x-embedding (none|periodic) trains on as the ensemble's other member$" mix.err ||
+  fail "the other candidate's training not said: $(cat mix.err)"
+grep -Eq "^ensemble of 3: temperature [0-9.]+, weight of x-embedding (none|periodic) [0-9.e-]+, validation NLL -?[0-9.]+ -> -?[0-9.]+$" mix.err ||
+  fail "the mix's weight not said: $(cat mix.err)"
+other=$(python3 -c 'import json; print(json.load(open("mix.json"))["ensemble"][1]["architecture"]["x_embedding"])')
+"$train" small.csv -t y -m mix_other.json --epochs 8 "${mixed[@]}" --ensemble 1 -q --x-embedding "$other" ||
+  fail "train $other"
+"$predict" -m mix.json "$test_data" -o mix.csv --logpdf --metrics mix.metrics.json || fail "predict with the mix"
+"$inspect" mix.json > mix.inspect.txt || fail "inspect mix.json"
+python3 - <<'PY' || fail "x-embedding mix (see above)"
+import csv, json, math
+mix, alone = json.load(open("mix.json")), json.load(open("mix_other.json"))
+assert mix["format_version"] == 4, mix["format_version"]
+kept = mix["architecture"].get("x_embedding", "none")
+members = mix["ensemble"]
+assert "architecture" not in members[0], members[0].keys()  # member 2: the kept candidate
+assert members[1]["architecture"]["x_embedding"] != kept, (kept, members[1]["architecture"])
+w = mix["ensemble_weights"]
+assert len(w) == 3 and abs(sum(w) - 1) < 1e-12 and min(w) >= 0, w
+assert w[0] == w[1] and abs(w[2] - mix["results"]["ensemble_other_weight"]) < 1e-15, (w, mix["results"])
+# Continued from its probe: exactly its explicit 8-epoch run, epoch by epoch.
+h, g = members[1]["results"]["history"], alone["results"]["history"]
+assert len(h) == len(g) == 8, (len(h), len(g))
+for a, b in zip(h, g):
+    assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}, (a, b)
+m = json.load(open("mix.metrics.json"))
+assert math.isfinite(m["nll"]) and 0 < m["coverage"] <= 1, m
+assert all(math.isfinite(float(r["log_density"])) for r in csv.DictReader(open("mix.csv")))
+PY
+grep -Eq "^members \(mixture weights\): 1: x-embedding (none|periodic), [0-9]+ parameters, weight [0-9.e-]+; 2: .*; 3: x-embedding $other, [0-9]+ parameters, weight [0-9.e-]+$" mix.inspect.txt ||
+  fail "inspect's member line: $(cat mix.inspect.txt)"
+grep -q "weight of the other x-embedding" mix.inspect.txt || fail "inspect's ensemble calibration: $(cat mix.inspect.txt)"
+# auto (the default) keeps one candidate only; mix needs two members.
+"$train" small.csv -t y -m auto3.json --epochs 2 --hidden 8 --samples 8 --seed 4 --ensemble 3 --no-progress 2> auto3.err ||
+  fail "train auto with 3 members: $(cat auto3.err)"
+grep -q "other member" auto3.err && fail "auto trained the other candidate: $(cat auto3.err)"
+python3 -c 'import json,sys; c=json.load(open("auto3.json")); sys.exit(c["format_version"] != 2 or "ensemble_weights" in c or any("architecture" in m for m in c["ensemble"]))' ||
+  fail "auto with 3 members: not one architecture with equal weights"
+out=$("$train" small.csv -t y -m bad.json --x-embedding mix --ensemble 1 -q 2>&1); rc=$?
+{ [ $rc -eq 2 ] && grep -q -- "--x-embedding mix needs --ensemble 2 or more" <<< "$out"; } ||
+  fail "--x-embedding mix --ensemble 1: exit $rc ($out)"
+[ -e bad.json ] && fail "a refused mix left bad.json"
 
 [ $failures -eq 0 ] && echo "ensemble: all checks passed"
 exit $((failures > 0))

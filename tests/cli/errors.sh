@@ -102,7 +102,7 @@ W = "x_net.l0.weight"          # shape [hidden, x_dim] = [8, 1]
 variant("array", lambda j: [j])
 variant("format", setter("format", "other-model"))
 variant("no_format", deleter("format"))
-variant("version", setter("format_version", 4))
+variant("version", setter("format_version", 5))
 variant("version_string", setter("format_version", "1"))
 variant("no_parameters", deleter("parameters"))
 variant("parameters_array", setter("parameters", []))
@@ -272,7 +272,7 @@ t 1 "out/nodir/m\.json: cannot create: No such file or directory$"     train "$t
 t 1 "out: cannot create: Is a directory$"                              train "$train_data" --target y -m out "${q[@]}"
 t 1 "nosuch\.json: cannot open: No such file or directory$"            train "$train_data" --target y -m $M --resume nosuch.json "${q[@]}"
 t 1 "model\.json: has no training state to resume from"                train "$train_data" --target y -m $M --resume model.json "${q[@]}"
-t 1 "ck_version\.json: format_version 4 is not supported"              train "$train_data" --target y -m $M --resume ck_version.json "${q[@]}"
+t 1 "ck_version\.json: format_version 5 is not supported"              train "$train_data" --target y -m $M --resume ck_version.json "${q[@]}"
 
 # ----------------------------------------------- outputs that name an input or each other
 # Compared by identity (device and inode, links resolved), not by spelling; nothing is
@@ -299,7 +299,7 @@ t 1 "truncated\.json: not valid JSON: parse error at line [0-9]+"      predict "
 t 1 "ck_array\.json: not an ebm checkpoint \(expected a JSON object\)$" predict "$test_data" -m ck_array.json -o out/p.csv
 t 1 "ck_format\.json: format is 'other-model', expected 'ebm-checkpoint'$" predict "$test_data" -m ck_format.json -o out/p.csv
 t 1 "ck_no_format\.json: missing key 'format'$"                        predict "$test_data" -m ck_no_format.json -o out/p.csv
-t 1 "ck_version\.json: format_version 4 is not supported \(this build reads versions 1 to 3; it was written by a newer ebm\)$" \
+t 1 "ck_version\.json: format_version 5 is not supported \(this build reads versions 1 to 4; it was written by a newer ebm\)$" \
                                                                        predict "$test_data" -m ck_version.json -o out/p.csv
 t 1 "ck_version_string\.json: 'format_version' must be an integer$"    predict "$test_data" -m ck_version_string.json -o out/p.csv
 t 1 "ck_no_parameters\.json: missing key 'parameters'$"                predict "$test_data" -m ck_no_parameters.json -o out/p.csv
