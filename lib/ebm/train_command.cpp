@@ -1107,6 +1107,65 @@ bool refit_members(const TrainOptions& options, const TrainSettings& s, const Tr
   return true;
 }
 
+// The members of run_train, one after another, into summary.checkpoint (member 1 with
+// the x-embedding choice, the mix's other candidate last); each one's refit plan. On an
+// interruption summary.interrupted is set and the complete members are kept; when member 1
+// itself was interrupted its resumable snapshot is written and nullopt returned.
+std::optional<std::vector<RefitPlan>> train_members(const TrainOptions& options, const TrainingData& data,
+                                                    const TrainSettings& s, int total_epochs,
+                                                    const std::vector<Architecture>& candidates,
+                                                    const std::vector<ParamVector>& init_members,
+                                                    TrainSummary& summary) {
+  Checkpoint& checkpoint = summary.checkpoint;
+  std::optional<EnergyModel> model;  // of the members after the first, once it is chosen
+  std::vector<RefitPlan> refit_plans;
+  // The x-embedding mix (--x-embedding mix, maths.md §8c): the candidate that lost the
+  // probe trains on too and is the last member, its weight fitted with the shared
+  // temperature.
+  OtherCandidate other;
+  const bool mix = candidates.size() == 2 && options.mix_x_embedding && options.ensemble >= 2;
+  for (int member = 0; member < options.ensemble; ++member) {
+    TrainSettings member_settings = s;
+    member_settings.seed = member_training_seed(options, s, member);
+    if (member == 1) model.emplace(checkpoint.architecture);
+    const bool other_member = mix && member == options.ensemble - 1;
+    MemberOutcome outcome =
+        member == 0    ? train_first_member(options, data, member_settings, total_epochs, checkpoint, init_members,
+                                            candidates, mix ? &other : nullptr)
+        : other_member ? std::move(other.outcome)
+                       : train_member(options, data, member_settings, *model, total_epochs, member, checkpoint,
+                                      init_members);
+    if (outcome.result.interrupted) {
+      summary.interrupted = true;
+      // The first member keeps a single model's behaviour (a resumable snapshot); later
+      // ones leave the members already complete.
+      if (member == 0) {
+        summary.result = std::move(outcome.result);
+        save_interrupted(options, checkpoint, summary.result);
+        return std::nullopt;
+      }
+      if (options.log != nullptr) *options.log << "\ninterrupted: keeping the " << member << " complete member(s)\n";
+      break;
+    }
+    const std::uint64_t seed = other_member ? s.seed : member_settings.seed;  // the other ran as member 1's probe
+    refit_plans.push_back({outcome.result.best_epoch, outcome.calibration, seed});
+    if (member == 0) {
+      checkpoint.params = outcome.params;
+      checkpoint.results = outcome.results;
+      summary.result = std::move(outcome.result);
+    } else {
+      checkpoint.more_members.push_back({outcome.params, outcome.results, {}});
+      if (other_member) checkpoint.more_members.back().architecture = other.architecture;
+    }
+    if (member == 0 && mix && other.outcome.result.interrupted) {  // member 1 is complete, the other is not
+      summary.interrupted = true;
+      if (options.log != nullptr) *options.log << "\ninterrupted: keeping the 1 complete member(s)\n";
+      break;
+    }
+  }
+  return refit_plans;
+}
+
 }  // namespace
 
 // Averaging members pays where the fit varies from seed to seed: most on small training
@@ -1156,55 +1215,12 @@ TrainSummary run_train(const TrainOptions& given) {
   }
 
   log_plan(options, data);
-  std::optional<EnergyModel> model;  // of the members after the first, once it is chosen
-  std::vector<RefitPlan> refit_plans;
-  // The x-embedding mix (--x-embedding mix, maths.md §8c): the candidate that lost the
-  // probe trains on too and is the last member, its weight fitted with the shared
-  // temperature.
-  OtherCandidate other;
-  const bool mix = candidates.size() == 2 && options.mix_x_embedding && options.ensemble >= 2;
-  for (int member = 0; member < options.ensemble; ++member) {
-    TrainSettings member_settings = s;
-    member_settings.seed = member_training_seed(options, s, member);
-    if (member == 1) model.emplace(checkpoint.architecture);
-    const bool other_member = mix && member == options.ensemble - 1;
-    MemberOutcome outcome =
-        member == 0    ? train_first_member(options, data, member_settings, total_epochs, checkpoint, init_members,
-                                            candidates, mix ? &other : nullptr)
-        : other_member ? std::move(other.outcome)
-                       : train_member(options, data, member_settings, *model, total_epochs, member, checkpoint,
-                                      init_members);
-    if (outcome.result.interrupted) {
-      summary.interrupted = true;
-      // The first member keeps a single model's behaviour (a resumable snapshot); later
-      // ones leave the members already complete.
-      if (member == 0) {
-        summary.result = std::move(outcome.result);
-        save_interrupted(options, checkpoint, summary.result);
-        return summary;
-      }
-      if (options.log != nullptr) *options.log << "\ninterrupted: keeping the " << member << " complete member(s)\n";
-      break;
-    }
-    const std::uint64_t seed = other_member ? s.seed : member_settings.seed;  // the other ran as member 1's probe
-    refit_plans.push_back({outcome.result.best_epoch, outcome.calibration, seed});
-    if (member == 0) {
-      checkpoint.params = outcome.params;
-      checkpoint.results = outcome.results;
-      summary.result = std::move(outcome.result);
-    } else {
-      checkpoint.more_members.push_back({outcome.params, outcome.results, {}});
-      if (other_member) checkpoint.more_members.back().architecture = other.architecture;
-    }
-    if (member == 0 && mix && other.outcome.result.interrupted) {  // member 1 is complete, the other is not
-      summary.interrupted = true;
-      if (options.log != nullptr) *options.log << "\ninterrupted: keeping the 1 complete member(s)\n";
-      break;
-    }
-  }
+  const std::optional<std::vector<RefitPlan>> refit_plans =
+      train_members(options, data, s, total_epochs, candidates, init_members, summary);
+  if (!refit_plans) return summary;  // member 1 was interrupted: its snapshot is written
   if (!summary.interrupted) calibrate_ensemble(options, s, data, checkpoint);
   if (!summary.interrupted && options.refit) {
-    summary.interrupted = !refit_members(options, s, data, refit_plans, init_members, checkpoint);
+    summary.interrupted = !refit_members(options, s, data, *refit_plans, init_members, checkpoint);
   }
   // With --checkpoint-every the final file keeps the training state, so training can be
   // extended later with --resume and a larger --epochs.
