@@ -31,7 +31,7 @@ struct TextOptions {
   std::string features, categorical, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
   std::string x_embedding = "auto";
   std::string energy_form = "absolute";
-  std::string schedule = "constant", epochs = "auto", ensemble = "auto";
+  std::string schedule = "constant", epochs = "auto", ensemble = "auto", samples = "auto";
   bool no_progress = false, no_calibrate = false;
   ebm::cli::Verbosity verbosity;
   std::vector<std::string> merge;
@@ -77,7 +77,7 @@ void add_model_options(CLI::App& app, ebm::Architecture& a, TextOptions& text) {
   app.add_option("--residual-blocks", a.residual_blocks, "Residual blocks in the joint network")->capture_default_str()->group(g)->check(CLI::Range(0, B::kMaxResidualBlocks));
   app.add_option("--components,-K", a.components, "Gaussian components K of the proposal")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxComponents));
   app.add_option("--activation", text.activation, "relu, tanh or silu")->capture_default_str()->group(g);
-  app.add_option("--x-embedding", text.x_embedding, "Numerical feature embedding before the x-branch: none, periodic (PLR: sin/cos of learned frequencies, linear, ReLU; per feature), auto (train the first member with each for a quarter of the epochs, then only the one with the lower validation NLL) or mix (as auto, and the other one trains on as the ensemble's last member, its weight fitted on the validation rows)")->capture_default_str()->group(g)->check(CLI::IsMember({"auto", "none", "periodic", "mix"}));
+  app.add_option("--x-embedding", text.x_embedding, "Numerical feature embedding before the x-branch: none, periodic (PLR: sin/cos of learned frequencies, linear, ReLU; per feature), auto (train the first member with each for a quarter of the epochs, then only the one with the lower validation NLL) or mix (as auto, and the other one trains on as the ensemble's last member, its weight fitted on the validation rows; what auto does below " + std::to_string(ebm::kSmallDataRows) + " rows with --ensemble auto)")->capture_default_str()->group(g)->check(CLI::IsMember({"auto", "none", "periodic", "mix"}));
   app.add_option("--energy-form", text.energy_form, "absolute (the network's output is the energy f) or relative (f = log q + g: the network learns a correction g of the proposal q, which is fitted to the data by maximum likelihood; no calibration)")->capture_default_str()->group(g)->check(CLI::IsMember({"absolute", "relative"}));
   app.add_option("--embedding-frequencies", a.embedding_frequencies, "Frequencies K per feature of the periodic embedding")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxEmbeddingFrequencies));
   app.add_option("--embedding-dim", a.embedding_dim, "Values d per feature after the periodic embedding's linear map")->capture_default_str()->group(g)->check(CLI::Range(1, B::kMaxEmbeddingDim));
@@ -96,7 +96,7 @@ void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& tex
   app.add_option("--dsm-sigma", s.dsm_sigma, "dsm: std of the noise added to the target, standardised units")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
   app.add_option("--epochs", text.epochs, "Passes over the training data, or auto (~6000 steps, 20..500 epochs)")->capture_default_str()->group(g);
   app.add_option("--batch-size", s.batch_size, "Examples per mini-batch")->capture_default_str()->group(g)->check(CLI::Range(1, 1 << 20));
-  app.add_option("--samples", s.samples, "Noise samples M per example")->capture_default_str()->group(g)->check(CLI::Range(1, 1 << 20));
+  app.add_option("--samples", text.samples, "Noise samples M per example, or auto: " + std::to_string(ebm::kNoiseSamples) + ", or " + std::to_string(ebm::kMidDataNoiseSamples) + " with --method nce from " + std::to_string(ebm::kSmallDataRows) + " training rows")->capture_default_str()->group(g);
   app.add_option("--lr", s.learning_rate, "Adam learning rate")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
   app.add_option("--weight-decay", s.weight_decay, "Decoupled weight decay (AdamW)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
   app.add_option("--schedule", text.schedule, "Learning-rate schedule: constant or cosine")->capture_default_str()->group(g)->check(CLI::IsMember({"constant", "cosine"}));
@@ -111,7 +111,9 @@ void add_ensemble_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text
   const std::string auto_rule = "auto: " + std::to_string(ebm::kSmallDataMembers) + " members below " +
                                 std::to_string(ebm::kSmallDataRows) + " training rows, " +
                                 std::to_string(ebm::kMidDataMembers) + " below " +
-                                std::to_string(ebm::kLargeDataRows) + ", else 1";
+                                std::to_string(ebm::kLargeDataRows) + ", else 1; below " + std::to_string(ebm::kSmallDataRows) +
+                                " rows with --x-embedding auto, one more: the x-embedding candidate that lost the "
+                                "probe, its weight fitted on the validation rows";
   app.add_option("--ensemble", text.ensemble, "Train N members (seeds seed, seed+1, ...; one validation split, that of --seed) into one checkpoint; p(y|x) is their average, its temperature fitted on the validation rows. " + auto_rule + " (1 with --first-member, --checkpoint-every or --resume; the model's count with --init-model)")->capture_default_str()->group(g);
   app.add_option("--first-member", o.first_member, "Number of the first member trained (seed + K): train members apart and --merge them")->capture_default_str()->group(g)->check(CLI::Range(0, 1 << 30));
   app.add_option("--merge", text.merge, "Merge these checkpoints (same data, columns, --seed and architecture) into one ensemble written to -m; trains nothing")->group(g)->expected(2, 1 << 20);
@@ -183,6 +185,8 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   // An explicit validation file replaces the default held-out fraction.
   if (!o.valid_path.empty() && text.valid_fraction->count() == 0) o.settings.valid_fraction = 0.0;
   if (text.epochs != "auto") o.settings.epochs = count_or_auto(text.epochs, "--epochs", 1000000);
+  o.auto_samples = text.samples == "auto";
+  if (!o.auto_samples) o.settings.samples = count_or_auto(text.samples, "--samples", 1 << 20);
   o.auto_ensemble = text.ensemble == "auto";
   if (!o.auto_ensemble) o.ensemble = count_or_auto(text.ensemble, "--ensemble", 1000);
   if (!text.features.empty()) o.features = ebm::cli::split_names(text.features, "--features");

@@ -355,6 +355,16 @@ TEST_CASE("--ensemble auto: 3 members below 1,000 training rows, 2 below 100,000
   CHECK(auto_ensemble_size(10 * kLargeDataRows) == 1);
 }
 
+TEST_CASE("--samples auto: 64 noise samples, 32 with NCE from 1,000 training rows") {
+  CHECK(auto_noise_samples(kSmallDataRows - 1, Objective::nce) == 64);
+  CHECK(auto_noise_samples(kSmallDataRows, Objective::nce) == 32);
+  CHECK(auto_noise_samples(10 * kLargeDataRows, Objective::nce) == 32);
+  for (Objective other : {Objective::nce_plus, Objective::ml_is, Objective::kld_is, Objective::ml_mcmc, Objective::dsm,
+                          Objective::sm}) {
+    CHECK(auto_noise_samples(kSmallDataRows, other) == 64);
+  }
+}
+
 TEST_CASE("--refit: each member is retrained on all rows for its best epoch count and keeps its calibration") {
   const fs::path dir = fs::temp_directory_path() / ("ebm-test-refit-" + std::to_string(::getpid()));
   fs::create_directories(dir);

@@ -353,7 +353,6 @@ TEST_CASE("--init-model: starts from the model's parameters and keeps its normal
   o.settings.epochs = 1;
   o.settings.learning_rate = 1e-30;  // a step too small to move the parameters noticeably
   o.settings.valid_fraction = 0;
-  o.calibrate = false;
   o.settings.calibrate = false;
   const TrainSummary s = run_train(o);
   const Checkpoint& tuned = s.checkpoint;

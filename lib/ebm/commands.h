@@ -22,13 +22,20 @@
 namespace ebm {
 
 // --ensemble auto: kSmallDataMembers members below kSmallDataRows training rows,
-// kMidDataMembers below kLargeDataRows, else 1 (auto_ensemble_size).
+// kMidDataMembers below kLargeDataRows, else 1 (auto_ensemble_size). Below kSmallDataRows
+// an --x-embedding auto run also keeps the candidate that lost the probe, as one member
+// more with a fitted weight (the x-embedding mix; resolve_ensemble_size in train_command.cpp).
 constexpr std::size_t kSmallDataRows = 1000;
 constexpr int kSmallDataMembers = 3;
 constexpr std::size_t kLargeDataRows = 100000;
 constexpr int kMidDataMembers = 2;
 // The number of members --ensemble auto trains on `train_rows` training rows.
 int auto_ensemble_size(std::size_t train_rows);
+// --samples auto: kNoiseSamples noise samples per example, but kMidDataNoiseSamples with
+// NCE from kSmallDataRows training rows (auto_noise_samples).
+constexpr int kNoiseSamples = 64;
+constexpr int kMidDataNoiseSamples = 32;
+int auto_noise_samples(std::size_t train_rows, Objective objective);
 
 struct TrainOptions {
   std::string data_path;                 // "-" = stdin
@@ -54,7 +61,6 @@ struct TrainOptions {
   // as the last member of the ensemble (at least 2 members), and its mixture weight is
   // fitted with the shared temperature (maths.md §8c).
   bool mix_x_embedding = false;
-  bool calibrate = true;                 // fit a temperature on the validation rows
   // After the members are trained, chosen and calibrated on the validation rows, train
   // each again on all rows (training and validation) for its best epoch count and give it
   // the first run's calibration (refit_members in train_command.cpp). Off by default: the
@@ -78,6 +84,8 @@ struct TrainOptions {
   // Choose the number of members from the data (resolve_ensemble_size, auto_ensemble_size);
   // `ensemble` is then ignored.
   bool auto_ensemble = false;
+  // Choose settings.samples from the data (auto_noise_samples); settings.samples is then ignored.
+  bool auto_samples = false;
   int first_member = 0;
 };
 

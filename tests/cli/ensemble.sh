@@ -73,6 +73,44 @@ grep -qx "ensemble member 2 (2 of 2), seed 5" mid.err || fail "auto ensemble on 
 grep -q "ensemble member 3" mid.err && fail "auto ensemble on 1800 rows: a third member: $(cat mid.err)"
 python3 -c 'import json,sys; c=json.load(open("mid.json")); sys.exit(len(c["ensemble"]) != 1 or "ensemble_temperature" not in c["results"])' ||
   fail "auto ensemble on 1800 rows: not 2 members with a shared temperature"
+# With --x-embedding auto (the default) below 1000 rows, the probe's other candidate
+# trains on as a fourth member with a fitted weight: the run is --x-embedding mix
+# --ensemble 4, bit for bit. Without calibration nothing fits the weight: 3 members.
+"$train" small.csv -t y -m small_auto.json --epochs 2 --hidden 8 --samples 8 --seed 4 --no-progress 2> small_auto.err ||
+  fail "train auto ensemble, auto x-embedding: $(cat small_auto.err)"
+grep -q "trains on as the ensemble's other member" small_auto.err || fail "auto: no other member: $(cat small_auto.err)"
+grep -Eq "^ensemble of 4: temperature [0-9.]+, weight of x-embedding (none|periodic) [0-9.e-]+, " small_auto.err ||
+  fail "auto: not an ensemble of 4 with a weight: $(cat small_auto.err)"
+"$train" small.csv -t y -m small_mix4.json --epochs 2 --hidden 8 --samples 8 --seed 4 -q --x-embedding mix --ensemble 4 ||
+  fail "train mix of 4"
+python3 - <<'PY' || fail "auto on small data is not the x-embedding mix of 4 (see above)"
+import json
+a, b = json.load(open("small_auto.json")), json.load(open("small_mix4.json"))
+assert a["format_version"] == 4 and len(a["ensemble"]) == 3, (a["format_version"], len(a["ensemble"]))
+assert "architecture" in a["ensemble"][2] and all("architecture" not in m for m in a["ensemble"][:2])
+assert a["ensemble"][2]["architecture"].get("x_embedding", "none") != a["architecture"].get("x_embedding", "none")
+w = a["ensemble_weights"]
+assert len(w) == 4 and abs(sum(w) - 1) < 1e-9 and w[0] == w[1] == w[2], w
+assert a["parameters"] == b["parameters"] and a["ensemble"] == b["ensemble"] and w == b["ensemble_weights"]
+PY
+"$train" small.csv -t y -m small_nocal.json --epochs 2 --hidden 8 --samples 8 --seed 4 --no-calibrate -q ||
+  fail "train auto without calibration"
+python3 -c 'import json,sys; c=json.load(open("small_nocal.json")); sys.exit(len(c["ensemble"]) != 2 or "ensemble_weights" in c)' ||
+  fail "auto without calibration: not 3 members of one candidate"
+# --samples auto (the default): 64 noise samples per example, 32 with NCE from 1000 rows.
+"$train" "$data" -t y -m mid_samples.json --epochs 1 --hidden 8 --ensemble 1 --x-embedding none --no-progress \
+  2> mid_samples.err || fail "train with --samples auto: $(cat mid_samples.err)"
+grep -q "method nce, noise learned, 32 samples per example" mid_samples.err || fail "--samples auto on 1800 rows: $(cat mid_samples.err)"
+"$train" small.csv -t y -m small_samples.json --epochs 1 --hidden 8 --ensemble 1 --x-embedding none --method nce+ -q ||
+  fail "train nce+ with --samples auto"
+"$train" "$data" -t y -m mid_nceplus.json --epochs 1 --hidden 8 --ensemble 1 --x-embedding none --method nce+ -q ||
+  fail "train nce+ on 1800 rows with --samples auto"
+python3 - <<'PY' || fail "--samples auto in the checkpoints (see above)"
+import json
+for path, want in (("mid_samples.json", 32), ("small_samples.json", 64), ("mid_nceplus.json", 64), ("mid.json", 8)):
+    got = json.load(open(path))["training"]["samples"]
+    assert got == want, (path, got, want)
+PY
 
 # Incompatible members: another seed is another validation split, so other statistics.
 "$train" "$data" -t y -m other.json --epochs 2 --hidden 16 --samples 16 --seed 9 -q --x-embedding none || fail "train other seed"
