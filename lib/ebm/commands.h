@@ -24,7 +24,7 @@ namespace ebm {
 // --ensemble auto: kSmallDataMembers members below kSmallDataRows training rows,
 // kMidDataMembers below kLargeDataRows, else 1 (auto_ensemble_size). Below kSmallDataRows
 // an --x-embedding auto run also keeps the candidate that lost the probe, as one member
-// more with a fitted weight (the x-embedding mix; resolve_ensemble_size in train_command.cpp).
+// more with a fitted weight (the x-embedding mix; resolve_ensemble in train_command.cpp).
 constexpr std::size_t kSmallDataRows = 1000;
 constexpr int kSmallDataMembers = 3;
 constexpr std::size_t kLargeDataRows = 100000;
@@ -81,7 +81,7 @@ struct TrainOptions {
   // the rows and validation split of `settings.seed`, so members trained apart (by
   // first_member) merge into exactly the ensemble trained at once.
   int ensemble = 1;
-  // Choose the number of members from the data (resolve_ensemble_size, auto_ensemble_size);
+  // Choose the number of members from the data (resolve_ensemble, auto_ensemble_size);
   // `ensemble` is then ignored.
   bool auto_ensemble = false;
   // Choose settings.samples from the data (auto_noise_samples); settings.samples is then ignored.

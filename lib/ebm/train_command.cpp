@@ -971,10 +971,10 @@ std::uint64_t member_training_seed(const TrainOptions& options, const TrainSetti
 // small data with --x-embedding auto one member more, the probe's other candidate (an
 // x-embedding mix: options.mix_x_embedding is set). Members are cheap there and the
 // validation rows few, so the probe's choice is the least sure; on all 20 splits of the four
-// small UCI sets the fourth member lowered the test NLL by 0.009 (energy) to 0.047
+// small UCI sets the fourth member lowered the test NLL by 0.009 (energy) to 0.051
 // (concrete) nats, where replacing the third member by it cost energy 0.047 (maths.md §8c).
 // The mix needs the calibration, which fits its weight, and validation rows for the probe.
-void resolve_ensemble_size(TrainOptions& options, std::size_t train_rows, const Checkpoint* init,
+void resolve_ensemble(TrainOptions& options, std::size_t train_rows, const Checkpoint* init,
                            const TrainingData& data) {
   if (!options.auto_ensemble) return;
   options.auto_ensemble = false;
@@ -1204,8 +1204,8 @@ int auto_ensemble_size(std::size_t train_rows) {
 // (kin8nm, power-plant: about 6,000 optimiser steps of 32 examples) M = 32 changed the test
 // NLL of M = 64 by +0.002 +- 0.004 and +0.013 +- 0.009 nats (20 splits) in two thirds of
 // the time, which pays for the x-embedding mix's member on small data within the
-// benchmark's 45 minutes (docs/benchmarks.md v10). Below kSmallDataRows, and for the other methods, whose
-// estimates of log Z use the draws directly, M stays 64.
+// benchmark's 45 minutes (docs/benchmarks.md v10). Below kSmallDataRows, and for the other
+// methods, whose estimates of log Z use the draws directly, M stays 64.
 int auto_noise_samples(std::size_t train_rows, Objective objective) {
   return objective == Objective::nce && train_rows >= kSmallDataRows ? kMidDataNoiseSamples : kNoiseSamples;
 }
@@ -1224,7 +1224,7 @@ TrainSummary run_train(const TrainOptions& given) {
   std::optional<Checkpoint> init;
   if (!options.init_model_path.empty()) init = load_checkpoint(options.init_model_path);
   const TrainingData data = prepare_training_data(options, init ? &*init : nullptr);
-  resolve_ensemble_size(options, static_cast<std::size_t>(data.x.cols()), init ? &*init : nullptr, data);
+  resolve_ensemble(options, static_cast<std::size_t>(data.x.cols()), init ? &*init : nullptr, data);
   if (options.auto_samples) {
     options.settings.samples = auto_noise_samples(static_cast<std::size_t>(data.x.cols()), options.settings.objective);
     options.auto_samples = false;
