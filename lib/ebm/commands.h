@@ -31,9 +31,8 @@ constexpr std::size_t kLargeDataRows = 100000;
 constexpr int kMidDataMembers = 2;
 // The number of members --ensemble auto trains on `train_rows` training rows.
 int auto_ensemble_size(std::size_t train_rows);
-// --samples auto: kNoiseSamples noise samples per example, but kMidDataNoiseSamples with
-// NCE from kSmallDataRows training rows (auto_noise_samples).
-constexpr int kNoiseSamples = 64;
+// --samples auto: kNoiseSamples (training.h) noise samples per example, but
+// kMidDataNoiseSamples with NCE from kSmallDataRows training rows (auto_noise_samples).
 constexpr int kMidDataNoiseSamples = 32;
 int auto_noise_samples(std::size_t train_rows, Objective objective);
 

@@ -974,8 +974,7 @@ std::uint64_t member_training_seed(const TrainOptions& options, const TrainSetti
 // small UCI sets the fourth member lowered the test NLL by 0.009 (energy) to 0.051
 // (concrete) nats, where replacing the third member by it cost energy 0.047 (maths.md §8c).
 // The mix needs the calibration, which fits its weight, and validation rows for the probe.
-void resolve_ensemble(TrainOptions& options, std::size_t train_rows, const Checkpoint* init,
-                           const TrainingData& data) {
+void resolve_ensemble(TrainOptions& options, const Checkpoint* init, const TrainingData& data) {
   if (!options.auto_ensemble) return;
   options.auto_ensemble = false;
   if (options.first_member > 0 || options.checkpoint_every > 0 || !options.resume_path.empty()) {
@@ -986,10 +985,10 @@ void resolve_ensemble(TrainOptions& options, std::size_t train_rows, const Check
     options.ensemble = static_cast<int>(member_parameters(*init).size());
     return;
   }
+  const auto train_rows = static_cast<std::size_t>(data.x.cols());
   options.ensemble = auto_ensemble_size(train_rows);
   const bool small = train_rows < kSmallDataRows;
-  const bool can_mix = options.select_x_embedding && data.x_valid.cols() > 0 && options.settings.calibrate &&
-                       options.architecture.energy_form == EnergyForm::absolute;
+  const bool can_mix = options.select_x_embedding && calibrates(options.settings, options.architecture, data);
   if (small && can_mix && !options.mix_x_embedding) {
     options.mix_x_embedding = true;
     options.ensemble += 1;
@@ -1224,7 +1223,7 @@ TrainSummary run_train(const TrainOptions& given) {
   std::optional<Checkpoint> init;
   if (!options.init_model_path.empty()) init = load_checkpoint(options.init_model_path);
   const TrainingData data = prepare_training_data(options, init ? &*init : nullptr);
-  resolve_ensemble(options, static_cast<std::size_t>(data.x.cols()), init ? &*init : nullptr, data);
+  resolve_ensemble(options, init ? &*init : nullptr, data);
   if (options.auto_samples) {
     options.settings.samples = auto_noise_samples(static_cast<std::size_t>(data.x.cols()), options.settings.objective);
     options.auto_samples = false;

@@ -32,6 +32,9 @@ Objective objective_from_name(const std::string& name);  // throws UsageError
 std::string noise_name(NoiseKind noise);
 NoiseKind noise_from_name(const std::string& name);
 
+// Noise samples M per example unless given (or chosen by ebm-train's --samples auto).
+constexpr int kNoiseSamples = 64;
+
 struct TrainSettings {
   Objective objective = Objective::nce;
   NoiseKind noise = NoiseKind::learned;
@@ -46,7 +49,7 @@ struct TrainSettings {
   int epochs = 0;             // 0 = automatic: about auto_steps optimiser steps, 20..500 epochs
   int auto_steps = 6000;
   int batch_size = 32;
-  int samples = 64;            // M noise samples per example
+  int samples = kNoiseSamples;  // M noise samples per example
   double learning_rate = 1e-3;
   double weight_decay = 0.01;   // decoupled (AdamW); mild, improves calibration on small data
   bool cosine_schedule = false;  // decay the learning rate to 0 with a half cosine
