@@ -23,17 +23,19 @@
 namespace ebm::cli {
 
 namespace {
-CLI::Validator number_check(bool strictly_positive) {
+CLI::Validator number_check(bool strictly_positive, bool or_auto = false) {
+  const std::string auto_text = or_auto ? " or auto" : "";
   return CLI::Validator(
-      [strictly_positive](std::string& text) -> std::string {
+      [strictly_positive, or_auto, auto_text](std::string& text) -> std::string {
+        if (or_auto && text == "auto") return "";
         double value = 0;
-        if (!parse_number(text, value)) return "expected a number, found '" + text + "'";
+        if (!parse_number(text, value)) return "expected a number" + auto_text + ", found '" + text + "'";
         if (strictly_positive ? !(value > 0) : !(value >= 0)) {
-          return std::string(strictly_positive ? "must be > 0" : "must be >= 0") + ", found " + text;
+          return std::string(strictly_positive ? "must be > 0" : "must be >= 0") + auto_text + ", found " + text;
         }
         return "";
       },
-      strictly_positive ? "NUMBER > 0" : "NUMBER >= 0");
+      std::string(strictly_positive ? "NUMBER > 0" : "NUMBER >= 0") + (or_auto ? "|auto" : ""));
 }
 // Levenshtein distance, for suggestions.
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -234,6 +236,7 @@ CLI::Validator seed_value() {
 }
 
 CLI::Validator positive_number() { return number_check(true); }
+CLI::Validator positive_number_or_auto() { return number_check(true, true); }
 CLI::Validator non_negative_number() { return number_check(false); }
 
 std::string effective_config(const CLI::App& app) {

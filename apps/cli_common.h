@@ -81,6 +81,7 @@ std::vector<double> interval_levels(const std::vector<std::string>& occurrences)
 // Validators with short messages ("--lr: must be > 0, found 0"); CLI11's own number
 // ranges print their bounds with 300 digits.
 CLI::Validator positive_number();
+CLI::Validator positive_number_or_auto();
 CLI::Validator non_negative_number();
 
 // The parsed options with their values (defaults included) in --config format.

@@ -31,7 +31,7 @@ struct TextOptions {
   std::string features, categorical, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
   std::string x_embedding = "auto";
   std::string energy_form = "absolute";
-  std::string schedule = "constant", epochs = "auto", ensemble = "auto", samples = "auto";
+  std::string schedule = "constant", epochs = "auto", ensemble = "auto", samples = "auto", lr = "auto";
   bool no_progress = false, no_calibrate = false;
   ebm::cli::Verbosity verbosity;
   std::vector<std::string> merge;
@@ -97,7 +97,7 @@ void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& tex
   app.add_option("--epochs", text.epochs, "Passes over the training data, or auto (~6000 steps, 20..500 epochs)")->capture_default_str()->group(g);
   app.add_option("--batch-size", s.batch_size, "Examples per mini-batch")->capture_default_str()->group(g)->check(CLI::Range(1, 1 << 20));
   app.add_option("--samples", text.samples, "Noise samples M per example, or auto: " + std::to_string(ebm::kNoiseSamples) + ", or " + std::to_string(ebm::kMidDataNoiseSamples) + " with --method nce from " + std::to_string(ebm::kSmallDataRows) + " training rows")->capture_default_str()->group(g);
-  app.add_option("--lr", s.learning_rate, "Adam learning rate")->capture_default_str()->group(g)->check(ebm::cli::positive_number());
+  app.add_option("--lr", text.lr, "Adam learning rate, or auto: " + ebm::format_number(ebm::kLearningRate) + ", or " + ebm::format_number(ebm::kMidDataLearningRate) + " with --method nce from " + std::to_string(ebm::kSmallDataRows) + " training rows")->capture_default_str()->group(g)->check(ebm::cli::positive_number_or_auto());
   app.add_option("--weight-decay", s.weight_decay, "Decoupled weight decay (AdamW)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
   app.add_option("--schedule", text.schedule, "Learning-rate schedule: constant or cosine")->capture_default_str()->group(g)->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--early-stopping", s.early_stopping, "Stop after N epochs without validation improvement (0: off)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
@@ -187,6 +187,8 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   if (text.epochs != "auto") o.settings.epochs = count_or_auto(text.epochs, "--epochs", 1000000);
   o.auto_samples = text.samples == "auto";
   if (!o.auto_samples) o.settings.samples = count_or_auto(text.samples, "--samples", 1 << 20);
+  o.auto_lr = text.lr == "auto";
+  if (!o.auto_lr) ebm::parse_number(text.lr, o.settings.learning_rate);  // checked by the option's validator
   o.auto_ensemble = text.ensemble == "auto";
   if (!o.auto_ensemble) o.ensemble = count_or_auto(text.ensemble, "--ensemble", 1000);
   if (!text.features.empty()) o.features = ebm::cli::split_names(text.features, "--features");

@@ -365,6 +365,16 @@ TEST_CASE("--samples auto: 64 noise samples, 32 with NCE from 1,000 training row
   }
 }
 
+TEST_CASE("--lr auto: 1e-3, 2e-3 with NCE from 1,000 training rows") {
+  CHECK(auto_learning_rate(kSmallDataRows - 1, Objective::nce) == 1e-3);
+  CHECK(auto_learning_rate(kSmallDataRows, Objective::nce) == 2e-3);
+  CHECK(auto_learning_rate(10 * kLargeDataRows, Objective::nce) == 2e-3);
+  for (Objective other : {Objective::nce_plus, Objective::ml_is, Objective::kld_is, Objective::ml_mcmc, Objective::dsm,
+                          Objective::sm}) {
+    CHECK(auto_learning_rate(kSmallDataRows, other) == 1e-3);
+  }
+}
+
 TEST_CASE("--refit: each member is retrained on all rows for its best epoch count and keeps its calibration") {
   const fs::path dir = fs::temp_directory_path() / ("ebm-test-refit-" + std::to_string(::getpid()));
   fs::create_directories(dir);

@@ -35,6 +35,10 @@ int auto_ensemble_size(std::size_t train_rows);
 // kMidDataNoiseSamples with NCE from kSmallDataRows training rows (auto_noise_samples).
 constexpr int kMidDataNoiseSamples = 32;
 int auto_noise_samples(std::size_t train_rows, Objective objective);
+// --lr auto: kLearningRate (training.h), but kMidDataLearningRate with NCE from
+// kSmallDataRows training rows (auto_learning_rate).
+constexpr double kMidDataLearningRate = 2e-3;
+double auto_learning_rate(std::size_t train_rows, Objective objective);
 
 struct TrainOptions {
   std::string data_path;                 // "-" = stdin
@@ -85,6 +89,8 @@ struct TrainOptions {
   bool auto_ensemble = false;
   // Choose settings.samples from the data (auto_noise_samples); settings.samples is then ignored.
   bool auto_samples = false;
+  // Choose settings.learning_rate from the data (auto_learning_rate); it is then ignored.
+  bool auto_lr = false;
   int first_member = 0;
 };
 

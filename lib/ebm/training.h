@@ -34,6 +34,8 @@ NoiseKind noise_from_name(const std::string& name);
 
 // Noise samples M per example unless given (or chosen by ebm-train's --samples auto).
 constexpr int kNoiseSamples = 64;
+// Adam's learning rate unless given (or chosen by ebm-train's --lr auto).
+constexpr double kLearningRate = 1e-3;
 
 struct TrainSettings {
   Objective objective = Objective::nce;
@@ -50,7 +52,7 @@ struct TrainSettings {
   int auto_steps = 6000;
   int batch_size = 32;
   int samples = kNoiseSamples;  // M noise samples per example
-  double learning_rate = 1e-3;
+  double learning_rate = kLearningRate;
   double weight_decay = 0.01;   // decoupled (AdamW); mild, improves calibration on small data
   bool cosine_schedule = false;  // decay the learning rate to 0 with a half cosine
   std::uint64_t seed = 0;

@@ -97,19 +97,23 @@ PY
   fail "train auto without calibration"
 python3 -c 'import json,sys; c=json.load(open("small_nocal.json")); sys.exit(len(c["ensemble"]) != 2 or "ensemble_weights" in c)' ||
   fail "auto without calibration: not 3 members of one candidate"
-# --samples auto (the default): 64 noise samples per example, 32 with NCE from 1000 rows.
+# --samples auto and --lr auto (the defaults): 64 noise samples per example and a learning
+# rate of 0.001, but 32 samples and 0.002 with NCE from 1000 rows.
 "$train" "$data" -t y -m mid_samples.json --epochs 1 --hidden 8 --ensemble 1 --x-embedding none --no-progress \
   2> mid_samples.err || fail "train with --samples auto: $(cat mid_samples.err)"
 grep -q "method nce, noise learned, 32 samples per example" mid_samples.err || fail "--samples auto on 1800 rows: $(cat mid_samples.err)"
+grep -q "32 samples per example, learning rate 0.002$" mid_samples.err || fail "--lr auto on 1800 rows: $(cat mid_samples.err)"
 "$train" small.csv -t y -m small_samples.json --epochs 1 --hidden 8 --ensemble 1 --x-embedding none --method nce+ -q ||
   fail "train nce+ with --samples auto"
 "$train" "$data" -t y -m mid_nceplus.json --epochs 1 --hidden 8 --ensemble 1 --x-embedding none --method nce+ -q ||
   fail "train nce+ on 1800 rows with --samples auto"
 python3 - <<'PY' || fail "--samples auto in the checkpoints (see above)"
 import json
-for path, want in (("mid_samples.json", 32), ("small_samples.json", 64), ("mid_nceplus.json", 64), ("mid.json", 8)):
-    got = json.load(open(path))["training"]["samples"]
-    assert got == want, (path, got, want)
+for path, samples, lr in (("mid_samples.json", 32, 0.002), ("small_samples.json", 64, 0.001),
+                          ("mid_nceplus.json", 64, 0.001), ("mid.json", 8, 0.002)):
+    training = json.load(open(path))["training"]
+    assert (training["samples"], training["learning_rate"]) == (samples, lr), (path, training["samples"],
+                                                                             training["learning_rate"], samples, lr)
 PY
 
 # Incompatible members: another seed is another validation split, so other statistics.

@@ -234,8 +234,8 @@ t 2 "--epochs must be an integer from 1 to 1000000 or auto, found '0'$"         
 t 2 "--epochs must be an integer from 1 to 1000000 or auto, found '2\.5'$"       train "$train_data" --target y -m $M --epochs 2.5 --hidden 4 -q
 t 2 "--epochs must be an integer from 1 to 1000000 or auto, found 'abc'$"        train "$train_data" --target y -m $M --epochs abc --hidden 4 -q
 t 2 "--ensemble must be an integer from 1 to 1000 or auto, found '0'$"        train "$train_data" --target y -m $M --ensemble 0 --hidden 4 -q
-t 2 "--lr: must be > 0, found 0 "                                    train "$train_data" --target y -m $M --lr 0 "${q[@]}"
-t 2 "--lr: must be > 0, found -0\.1 "                                train "$train_data" --target y -m $M --lr -0.1 "${q[@]}"
+t 2 "--lr: must be > 0 or auto, found 0 "                                 train "$train_data" --target y -m $M --lr 0 "${q[@]}"
+t 2 "--lr: must be > 0 or auto, found -0\.1 "                             train "$train_data" --target y -m $M --lr -0.1 "${q[@]}"
 t 2 "--batch-size: Value 0 not in range 1 to"                          train "$train_data" --target y -m $M --batch-size 0 --epochs 1 --hidden 4 -q
 t 2 "--samples must be an integer from 1 to 1048576 or auto, found '0'$"  train "$train_data" --target y -m $M --samples 0 --epochs 1 --hidden 4 -q
 t 2 "--hidden: Value 0 not in range 1 to 65536"                        train "$train_data" --target y -m $M --hidden 0 --epochs 1 -q
