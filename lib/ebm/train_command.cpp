@@ -1210,10 +1210,11 @@ int auto_noise_samples(std::size_t train_rows, Objective objective) {
 }
 
 // From kSmallDataRows rows the automatic epoch count, not early stopping, ends an NCE run
-// (kin8nm and power-plant: the best validation epoch is the last or nearly so in 36 of 40
-// runs at 1e-3), so the fixed budget of steps goes further with longer ones: 2e-3 lowered
-// their test NLL by 0.009 +- 0.003 and 0.023 +- 0.008 nats (20 splits). Smaller sets stop
-// early, where the longer steps cost: concrete +0.045 +- 0.011 (docs/benchmarks.md v11).
+// (kin8nm and power-plant at 1e-3: none of 40 runs of 25-29 epochs stopped early, and the
+// best validation epoch was among the last five in 29), so the fixed budget of steps goes
+// further with longer ones: 2e-3 lowered their test NLL by 0.009 +- 0.003 and
+// 0.023 +- 0.008 nats (20 splits). Smaller sets stop early, where the longer steps cost:
+// concrete +0.043 +- 0.010 (docs/benchmarks.md v11).
 double auto_learning_rate(std::size_t train_rows, Objective objective) {
   return objective == Objective::nce && train_rows >= kSmallDataRows ? kMidDataLearningRate : kLearningRate;
 }
