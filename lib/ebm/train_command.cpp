@@ -526,7 +526,8 @@ void log_plan(const TrainOptions& options, const TrainingData& data) {
 void log_model(const TrainOptions& options, const EnergyModel& model) {
   if (options.log == nullptr || options.verbosity < 1) return;
   *options.log << "model: " << model.parameter_count() << " parameters, method " << objective_name(options.settings.objective)
-      << ", noise " << noise_name(options.settings.noise) << ", " << options.settings.samples << " samples per example, learning rate " << format_number(options.settings.learning_rate);
+      << ", noise " << noise_name(options.settings.noise) << ", " << options.settings.samples
+      << " samples per example, learning rate " << format_number(options.settings.learning_rate);
   if (model.architecture().energy_form == EnergyForm::relative) {
     *options.log << ", energy log q + g (proposal fitted by likelihood, no calibration)";
   }
@@ -1187,6 +1188,19 @@ std::optional<std::vector<RefitPlan>> train_members(const TrainOptions& options,
   return refit_plans;
 }
 
+// The runs the automatic samples and learning rate are tuned for: NCE from kSmallDataRows
+// training rows, where the planned optimiser steps rather than early stopping end the run.
+bool ends_by_step_budget(std::size_t train_rows, Objective objective) {
+  return objective == Objective::nce && train_rows >= kSmallDataRows;
+}
+
+// --samples auto and --lr auto, once the training rows are known.
+void resolve_step_settings(TrainOptions& options, std::size_t train_rows) {
+  if (options.auto_samples) options.settings.samples = auto_noise_samples(train_rows, options.settings.objective);
+  if (options.auto_lr) options.settings.learning_rate = auto_learning_rate(train_rows, options.settings.objective);
+  options.auto_samples = options.auto_lr = false;
+}
+
 }  // namespace
 
 // Averaging members pays where the fit varies from seed to seed: most on small training
@@ -1206,7 +1220,7 @@ int auto_ensemble_size(std::size_t train_rows) {
 // benchmark's 45 minutes (docs/benchmarks.md v10). Below kSmallDataRows, and for the other
 // methods, whose estimates of log Z use the draws directly, M stays 64.
 int auto_noise_samples(std::size_t train_rows, Objective objective) {
-  return objective == Objective::nce && train_rows >= kSmallDataRows ? kMidDataNoiseSamples : kNoiseSamples;
+  return ends_by_step_budget(train_rows, objective) ? kMidDataNoiseSamples : kNoiseSamples;
 }
 
 // From kSmallDataRows rows the automatic epoch count, not early stopping, ends an NCE run
@@ -1216,7 +1230,7 @@ int auto_noise_samples(std::size_t train_rows, Objective objective) {
 // 0.023 +- 0.008 nats (20 splits). Smaller sets stop early, where the longer steps cost:
 // concrete +0.043 +- 0.010 (docs/benchmarks.md v11).
 double auto_learning_rate(std::size_t train_rows, Objective objective) {
-  return objective == Objective::nce && train_rows >= kSmallDataRows ? kMidDataLearningRate : kLearningRate;
+  return ends_by_step_budget(train_rows, objective) ? kMidDataLearningRate : kLearningRate;
 }
 
 TrainSummary run_train(const TrainOptions& given) {
@@ -1235,14 +1249,7 @@ TrainSummary run_train(const TrainOptions& given) {
   const TrainingData data = prepare_training_data(options, init ? &*init : nullptr);
   resolve_ensemble(options, init ? &*init : nullptr, data);
   const std::size_t train_rows = static_cast<std::size_t>(data.x.cols());
-  if (options.auto_samples) {
-    options.settings.samples = auto_noise_samples(train_rows, options.settings.objective);
-    options.auto_samples = false;
-  }
-  if (options.auto_lr) {
-    options.settings.learning_rate = auto_learning_rate(train_rows, options.settings.objective);
-    options.auto_lr = false;
-  }
+  resolve_step_settings(options, train_rows);
   TrainSummary summary;
   summary.ignored_text_columns = data.ignored_text_columns;
   summary.rows_without_target = data.rows_without_target;
