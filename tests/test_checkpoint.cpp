@@ -353,6 +353,8 @@ TEST_CASE("resume block: round trip, checked only with with_resume_state") {
   CHECK(same_bits(c.resume->adam_m, d.resume->adam_m));
   CHECK(same_bits(c.resume->adam_v, d.resume->adam_v));
   CHECK(same_bits(c.resume->best_params, d.resume->best_params));
+  REQUIRE(c.resume->average_params.size() == c.params.size());  // the default --average-decay
+  CHECK(same_bits(c.resume->average_params, d.resume->average_params));
   CHECK(c.resume->adam_steps == d.resume->adam_steps);
   CHECK(c.resume->best_epoch == d.resume->best_epoch);
   CHECK(checkpoint_to_json(d) == checkpoint_to_json(c));
@@ -366,6 +368,7 @@ TEST_CASE("resume block: round trip, checked only with with_resume_state") {
       {"'resume.adam_m' has", [](Json& j) { j["resume"]["adam_m"].erase(0); }},
       {"'resume.adam_v[1]' is not a finite number", [](Json& j) { j["resume"]["adam_v"][1] = nullptr; }},
       {"'resume.best_params[0]' overflows a float", [](Json& j) { j["resume"]["best_params"][0] = -1e39; }},
+      {"'resume.average_params' has", [](Json& j) { j["resume"]["average_params"].erase(0); }},
       {"'resume.epochs_done' must be at least 0", [](Json& j) { j["resume"]["epochs_done"] = -1; }},
       {"'resume.history' must hold one entry per completed epoch", [](Json& j) { j["resume"]["history"].erase(0); }},
       {"'resume.history' entries must be arrays of 4 numbers",

@@ -12,6 +12,7 @@
 #include "ebm/csv.h"
 #include "ebm/inference.h"
 #include "bimodal_model.h"
+#include "model_fixtures.h"
 
 using namespace ebm;
 namespace fs = std::filesystem;
@@ -153,4 +154,43 @@ TEST_CASE("importance-sampling log-density, mean and Langevin samples agree with
   const ImportanceSample one = importance_sample(model, c.params, Matrix<float>(x.col(0)), 4096, 5, 0);
   const Matrix<float> draws = resample(model, c.params, one, 4000, 10, 0.1, 5, 0);
   QUALITY_CHECK(std::abs(draws.cast<double>().mean() - grid_mean) < 0.08);
+}
+
+TEST_CASE("parameter average: a warm-up decay, then the given one; it is what is judged and kept") {
+  // One step from 0 towards 1: the average moves by 1 - d_t, d_t = min(decay, (1 + t) / (10 + t)).
+  const ParamVector ones{1.0f, 1.0f};
+  ParamVector average{0.0f, 0.0f};
+  update_parameter_average(average, ones, 0.99, 1);  // d_1 = 2/11: the initialisation is forgotten fast
+  CHECK(average[0] == doctest::Approx(9.0 / 11.0).epsilon(1e-6));
+  average = {0.0f, 0.0f};
+  update_parameter_average(average, ones, 0.99, 1000);  // d = 1001/1010 > 0.99: the given decay
+  CHECK(average[1] == doctest::Approx(0.01).epsilon(1e-4));
+
+  // train(): the parameters returned (and judged on the validation rows) are the average,
+  // not the optimiser's; without averaging they are the optimiser's and none is kept.
+  Rng rng(7, 0);
+  const int n = 96;
+  Matrix<float> x(2, n), y(1, n);
+  for (int i = 0; i < n; ++i) {
+    x(0, i) = static_cast<float>(rng.normal());
+    x(1, i) = static_cast<float>(rng.normal());
+    y(0, i) = static_cast<float>(0.8 * x(0, i) + 0.3 * rng.normal());
+  }
+  const EnergyModel model(ebm::testing::small_architecture(Activation::relu, 2, 1));
+  TrainSettings s;
+  s.epochs = 3;
+  s.samples = 4;
+  s.seed = 5;
+  const Matrix<float> none(2, 0), none_y(1, 0);
+  s.average_decay = 0.99;
+  const TrainResult averaged = train(model, x, y, none, none_y, s);
+  REQUIRE(averaged.state.average_params.size() == averaged.params.size());
+  CHECK(averaged.params == averaged.state.average_params);
+  CHECK(averaged.params != averaged.state.params);
+  s.average_decay = 0;
+  const TrainResult plain = train(model, x, y, none, none_y, s);
+  CHECK(plain.params == plain.state.params);
+  CHECK(plain.state.average_params.empty());
+  // The optimiser's path does not depend on the average.
+  CHECK(plain.state.params == averaged.state.params);
 }

@@ -144,6 +144,7 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
                    {"adam_m", floats(r.adam_m, "resume.adam_m")},
                    {"adam_v", floats(r.adam_v, "resume.adam_v")},
                    {"best_params", floats(r.best_params, "resume.best_params")}};
+    if (!r.average_params.empty()) j["resume"]["average_params"] = floats(r.average_params, "resume.average_params");
     if (!c.data_fingerprint.empty()) j["resume"]["data_fingerprint"] = c.data_fingerprint;
   }
   return j;
@@ -382,6 +383,7 @@ TrainingState read_resume_state(const JsonReader& r, const nlohmann::ordered_jso
     if (state.adam_v[i] < 0) r.fail("'resume.adam_v[" + std::to_string(i) + "]' is negative (a second moment is >= 0)");
   }
   state.best_params = float_vector("best_params");
+  if (res.contains("average_params")) state.average_params = float_vector("average_params");
   state.history = read_resume_history(r, res, state.epochs_done);
   return state;
 }

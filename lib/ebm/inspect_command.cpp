@@ -311,7 +311,8 @@ std::string run_text(const Json& report) {
                                         {"method", "method"}, {"noise", "noise"}, {"epochs", "epochs planned"},
                                         {"batch_size", "batch size"}, {"samples", "samples"},
                                         {"learning_rate", "lr"}, {"weight_decay", "weight decay"},
-                                        {"schedule", "schedule"}, {"early_stopping", "early stopping"},
+                                        {"schedule", "schedule"}, {"average_decay", "average decay"},
+                                        {"early_stopping", "early stopping"},
                                         {"seed", "seed"}})
       << "\n";
   const Json& h = report["history"];

@@ -185,6 +185,7 @@ void validate(const TrainSettings& s) {
   if (s.samples < 1) throw UsageError("--samples must be at least 1");
   if (!(s.learning_rate > 0)) throw UsageError("--lr must be positive");
   if (!(s.weight_decay >= 0)) throw UsageError("--weight-decay must be >= 0");
+  if (!(s.average_decay >= 0 && s.average_decay < 1)) throw UsageError("--average-decay must be in [0, 1)");
   if (s.threads < 1) throw UsageError("--threads must be at least 1");
   if (s.early_stopping < 0) throw UsageError("--early-stopping must be >= 0");
   if (s.valid_samples < 2) throw UsageError("--valid-samples must be at least 2");
@@ -209,6 +210,7 @@ std::string first_difference(const TrainSettings& a, const TrainSettings& b) {
       {"learning_rate", a.learning_rate == b.learning_rate},
       {"weight_decay", a.weight_decay == b.weight_decay},
       {"schedule", a.cosine_schedule == b.cosine_schedule},
+      {"average_decay", a.average_decay == b.average_decay},
       {"seed", a.seed == b.seed},
       {"early_stopping", a.early_stopping == b.early_stopping},
       {"valid_fraction", a.valid_fraction == b.valid_fraction},
@@ -244,6 +246,7 @@ nlohmann::ordered_json training_record(const TrainSettings& s, const TrainingFac
   t["learning_rate"] = s.learning_rate;
   t["weight_decay"] = s.weight_decay;
   t["schedule"] = s.cosine_schedule ? "cosine" : "constant";
+  t["average_decay"] = s.average_decay;
   t["seed"] = s.seed;
   t["early_stopping"] = s.early_stopping;
   t["valid"] = facts.valid_path;
@@ -295,6 +298,9 @@ TrainSettings train_settings_from_record(const nlohmann::ordered_json& t, const 
   const std::string schedule = r.string(t, "schedule", path);
   if (schedule != "cosine" && schedule != "constant") r.fail("'training.schedule' must be cosine or constant");
   s.cosine_schedule = schedule == "cosine";
+  // Absent in checkpoints written before parameter averaging: those runs kept the
+  // optimiser's own parameters.
+  s.average_decay = t.contains("average_decay") ? number("average_decay") : 0.0;
   const auto& seed = r.at(t, "seed", path);
   if (!seed.is_number_unsigned()) r.fail("'training.seed' must be a non-negative integer");
   s.seed = seed.get<std::uint64_t>();

@@ -634,9 +634,11 @@ TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkp
   }
   const std::string key = first_difference(before, options.settings);
   if (!key.empty()) {
-    throw DataError(path + ": training option '" + key + "' differs from this run's (" +
-                    previous.training[key].dump() + " vs " + checkpoint.training[key].dump() +
-                    "); resume needs the same options");
+    // A key added since the file was written reads as its old behaviour (average_decay 0).
+    const std::string before_value = previous.training.contains(key) ? previous.training[key].dump()
+                                                                     : format_number(before.average_decay);
+    throw DataError(path + ": training option '" + key + "' differs from this run's (" + before_value + " vs " +
+                    checkpoint.training[key].dump() + "); resume needs the same options");
   }
   const std::string before_weight = previous.training.value("weight", std::string());
   if (before_weight != options.weight) {

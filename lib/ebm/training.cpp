@@ -763,6 +763,16 @@ EnsembleCalibration fit_ensemble_calibration(const std::vector<Member>& members,
   return fit_two_group_calibration(data, other, log_lo, log_hi, &row_weights);
 }
 
+void update_parameter_average(ParamVector& average, const ParamVector& params, double decay, long step) {
+  const double t = static_cast<double>(step);
+  const auto d = static_cast<float>(std::min(decay, (1.0 + t) / (10.0 + t)));
+  Eigen::Map<Eigen::VectorXf> a(average.data(), static_cast<Eigen::Index>(average.size()));
+  // a + (1 - d)(p - a) rather than d a + (1 - d) p: the same in exact arithmetic, and in
+  // float an average of equal values stays equal (a warm start that does not move keeps
+  // its parameters to the bit).
+  a += (1.0f - d) * (Eigen::Map<const Eigen::VectorXf>(params.data(), static_cast<Eigen::Index>(params.size())) - a);
+}
+
 int resolve_epochs(const TrainSettings& settings, std::size_t train_rows) {
   if (settings.epochs > 0) return settings.epochs;
   const std::size_t batch = static_cast<std::size_t>(std::max(1, settings.batch_size));
@@ -794,7 +804,8 @@ TrainingState initial_state(const EnergyModel& model, const TrainSettings& setti
   TrainingState state;
   if (resume != nullptr) {
     if (resume->params.size() != size || resume->adam_m.size() != size || resume->adam_v.size() != size ||
-        resume->best_params.size() != size) {
+        resume->best_params.size() != size ||
+        (!resume->average_params.empty() && resume->average_params.size() != size)) {
       throw DataError("the resume state does not match the model's parameter count");
     }
     state = *resume;
@@ -872,7 +883,7 @@ class EpochRunner {
   // examples of the EBM loss and of -log q_phi(y|x); stops after the batch during which
   // `interrupted` became true (the caller abandons that partial epoch).
   std::pair<double, double> run(int epoch, ParamVector& params, Adam& adam, const BatchCallback& on_batch,
-                                const InterruptPoll& interrupted) {
+                                const InterruptPoll& interrupted, ParamVector& average) {
     shuffle(epoch);
     // Noise of example i in this epoch: stream epoch * n + i.
     const std::uint64_t stream_base = static_cast<std::uint64_t>(epoch) * static_cast<std::uint64_t>(rows_);
@@ -888,6 +899,7 @@ class EpochRunner {
       }
       epoch_loss += batch_loss;
       adam.step(params.data(), grads_.data(), learning_rate(adam.steps()));
+      if (settings_.average_decay > 0) update_parameter_average(average, params, settings_.average_decay, adam.steps());
       if (on_batch) on_batch(b + 1, batches_);
       if (interrupted()) break;
     }
@@ -972,14 +984,15 @@ void validate(const EnergyModel& model, const ParamVector& params, const Matrix<
   }
 }
 
-// Records the completed epoch in the state: its parameters become the best ones when the
-// validation NLL improved (without validation data every epoch is "the best": the last
-// epoch's weights are kept), and the optimiser state is saved for resuming.
+// Records the completed epoch in the state: the judged parameters (the average, or the
+// optimiser's own without averaging) become the best ones when the validation NLL
+// improved (without validation data every epoch is "the best": the last epoch's are
+// kept), and the optimiser state is saved for resuming.
 void record_epoch(TrainingState& state, const EpochRecord& record, bool has_valid, const ParamVector& params,
-                  Adam& adam) {
+                  const ParamVector& judged, Adam& adam) {
   if (!has_valid || record.valid_nll < state.best_valid) {
     state.best_valid = has_valid ? record.valid_nll : state.best_valid;
-    state.best_params = params;
+    state.best_params = judged;
     state.best_epoch = record.epoch;
     state.epochs_since_best = 0;
   } else {
@@ -1016,6 +1029,9 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
   Adam adam(model.parameter_count(), adam_settings);
   TrainingState state = initial_state(model, settings, resume, &in.init_params, adam);
   ParamVector params = state.params;
+  // The average starts at the initial parameters (or continues the resumed run's); the
+  // state's copy is brought up to date once per epoch.
+  ParamVector average = settings.average_decay > 0 && !state.average_params.empty() ? state.average_params : params;
   EpochRunner runner(model, x, y, settings, epochs, in.weights);
   // Epoch means: over the examples, or weighted (the sum of the weights).
   const double epoch_total =
@@ -1026,7 +1042,7 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
 
   for (int epoch = state.epochs_done + 1; epoch <= epochs && !result.stopped_early; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
-    const auto [epoch_loss, epoch_q] = runner.run(epoch, params, adam, on_batch, interrupted);
+    const auto [epoch_loss, epoch_q] = runner.run(epoch, params, adam, on_batch, interrupted, average);
     if (interrupted()) {
       result.interrupted = true;  // the partial epoch is abandoned
       break;
@@ -1039,9 +1055,15 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
     record.epoch = epoch;
     record.train_loss = epoch_loss / epoch_total;
     record.train_proposal_nll = epoch_q / epoch_total;
-    if (has_valid) validate(model, params, x_valid, y_valid, settings, in.valid_weights, record);
+    const ParamVector& judged = settings.average_decay > 0 ? average : params;
+    if (!Eigen::Map<const Eigen::VectorXf>(judged.data(), judged.size()).allFinite()) {
+      throw NumericalError("training diverged: non-finite averaged parameters after epoch " + std::to_string(epoch) +
+                           " (try a lower --lr)");
+    }
+    if (has_valid) validate(model, judged, x_valid, y_valid, settings, in.valid_weights, record);
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    record_epoch(state, record, has_valid, params, adam);
+    record_epoch(state, record, has_valid, params, judged, adam);
+    if (settings.average_decay > 0) state.average_params = average;
     if (settings.early_stopping > 0 && has_valid && state.epochs_since_best >= settings.early_stopping) {
       result.stopped_early = true;
     }

@@ -36,6 +36,8 @@ NoiseKind noise_from_name(const std::string& name);
 constexpr int kNoiseSamples = 64;
 // Adam's learning rate unless given (or chosen by ebm-train's --lr auto).
 constexpr double kLearningRate = 1e-3;
+// The decay per optimiser step of the parameter average unless given (--average-decay).
+constexpr double kAverageDecay = 0.99;
 
 struct TrainSettings {
   Objective objective = Objective::nce;
@@ -55,6 +57,9 @@ struct TrainSettings {
   double learning_rate = kLearningRate;
   double weight_decay = 0.01;   // decoupled (AdamW); mild, improves calibration on small data
   bool cosine_schedule = false;  // decay the learning rate to 0 with a half cosine
+  // The parameters judged, kept and saved are a moving average of the optimiser's
+  // (update_parameter_average; 0: the optimiser's own).
+  double average_decay = kAverageDecay;
   std::uint64_t seed = 0;
   int threads = 1;
   int early_stopping = 30;     // stop after this many epochs without validation improvement (0: off)
@@ -82,6 +87,13 @@ struct EpochRecord {
   double seconds = 0;
 };
 
+// One step of the parameter average (docs/maths.md, "Parameter averaging"): after the
+// optimiser's step number t (1, 2, ...), average <- d_t average + (1 - d_t) params with
+// d_t = min(decay, (1 + t) / (10 + t)). Early on d_t is smaller than `decay`, so the
+// average forgets the random initialisation quickly: it weighs step s about as
+// (s / t)^8, a lag of about a tenth of the steps, until d_t reaches `decay`.
+void update_parameter_average(ParamVector& average, const ParamVector& params, double decay, long step);
+
 // Number of epochs to run: settings.epochs, or for 0 the automatic choice
 // clamp(ceil(auto_steps / batches per epoch), 20, 500): small data sets get more passes,
 // large ones fewer, at a similar number of optimiser steps.
@@ -93,6 +105,7 @@ int resolve_epochs(const TrainSettings& settings, std::size_t train_rows);
 struct TrainingState {
   int epochs_done = 0;
   ParamVector params;                 // after epochs_done epochs
+  ParamVector average_params;         // their moving average (empty when average_decay = 0)
   ParamVector adam_m, adam_v;         // Adam moments
   long adam_steps = 0;
   ParamVector best_params;            // best validation epoch so far (or current)

@@ -253,6 +253,8 @@ t 2 "--gmm-sigmas: expected a comma-separated list of numbers, found 'abc'$" \
 t 2 "unknown activation 'foo' \(expected relu, tanh or silu\)$"        train "$train_data" --target y -m $M --activation foo "${q[@]}"
 t 2 "--schedule: foo not in \{constant,cosine\}"                       train "$train_data" --target y -m $M --schedule foo "${q[@]}"
 t 2 "--weight-decay: must be >= 0, found -1 "                        train "$train_data" --target y -m $M --weight-decay -1 "${q[@]}"
+t 2 "--average-decay must be in \[0, 1\)$"                            train "$train_data" --target y -m $M --average-decay 1 "${q[@]}"
+t 2 "--average-decay: must be >= 0, found -0.5 "                     train "$train_data" --target y -m $M --average-decay -0.5 "${q[@]}"
 t 2 "--nce-plus-beta must be positive$"                                train "$train_data" --target y -m $M --nce-plus-beta 0 "${q[@]}"
 t 2 "--valid-samples: Value 1 not in range 2 to"                       train "$train_data" --target y -m $M --valid-samples 1 "${q[@]}"
 t 2 "--checkpoint-every: must be >= 0, found -1 "                    train "$train_data" --target y -m $M --checkpoint-every -1 "${q[@]}"
