@@ -1031,7 +1031,8 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
   ParamVector params = state.params;
   // The average starts at the initial parameters (or continues the resumed run's); the
   // state's copy is brought up to date once per epoch.
-  ParamVector average = settings.average_decay > 0 && !state.average_params.empty() ? state.average_params : params;
+  const bool averaging = settings.average_decay > 0;
+  ParamVector average = averaging && !state.average_params.empty() ? state.average_params : params;
   EpochRunner runner(model, x, y, settings, epochs, in.weights);
   // Epoch means: over the examples, or weighted (the sum of the weights).
   const double epoch_total =
@@ -1055,15 +1056,15 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
     record.epoch = epoch;
     record.train_loss = epoch_loss / epoch_total;
     record.train_proposal_nll = epoch_q / epoch_total;
-    const ParamVector& judged = settings.average_decay > 0 ? average : params;
-    if (!Eigen::Map<const Eigen::VectorXf>(judged.data(), judged.size()).allFinite()) {
+    const ParamVector& judged = averaging ? average : params;
+    if (averaging && !Eigen::Map<const Eigen::VectorXf>(average.data(), average.size()).allFinite()) {
       throw NumericalError("training diverged: non-finite averaged parameters after epoch " + std::to_string(epoch) +
                            " (try a lower --lr)");
     }
     if (has_valid) validate(model, judged, x_valid, y_valid, settings, in.valid_weights, record);
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record_epoch(state, record, has_valid, params, judged, adam);
-    if (settings.average_decay > 0) state.average_params = average;
+    if (averaging) state.average_params = average;
     if (settings.early_stopping > 0 && has_valid && state.epochs_since_best >= settings.early_stopping) {
       result.stopped_early = true;
     }
