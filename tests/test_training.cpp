@@ -194,3 +194,39 @@ TEST_CASE("parameter average: a warm-up decay, then the given one; it is what is
   // The optimiser's path does not depend on the average.
   CHECK(plain.state.params == averaged.state.params);
 }
+
+TEST_CASE("early stopping: the run ends `early_stopping` epochs after its best validation epoch") {
+  // Validation rows that contradict the training rows (slope -0.8 against +0.8): once the
+  // model has learned the training relation, the validation NLL only gets worse, so the
+  // best epoch comes early and the run must stop exactly N epochs after it.
+  Rng rng(11, 0);
+  const int n = 96, n_valid = 32;
+  Matrix<float> x(1, n), y(1, n), x_valid(1, n_valid), y_valid(1, n_valid);
+  for (int i = 0; i < n; ++i) {
+    x(0, i) = static_cast<float>(rng.normal());
+    y(0, i) = static_cast<float>(0.8 * x(0, i) + 0.2 * rng.normal());
+  }
+  for (int i = 0; i < n_valid; ++i) {
+    x_valid(0, i) = static_cast<float>(rng.normal());
+    y_valid(0, i) = static_cast<float>(-0.8 * x_valid(0, i) + 0.2 * rng.normal());
+  }
+  const EnergyModel model(ebm::testing::small_architecture(Activation::relu, 1, 1));
+  TrainSettings s;
+  s.epochs = 200;
+  s.samples = 4;
+  s.seed = 3;
+  s.early_stopping = 5;
+  const TrainResult stopped = train(model, x, y, x_valid, y_valid, s);
+  REQUIRE(stopped.stopped_early);
+  REQUIRE(stopped.best_epoch >= 1);
+  CHECK(static_cast<int>(stopped.history.size()) == stopped.best_epoch + s.early_stopping);
+  // The kept epoch is the one with the lowest validation NLL; none after it is lower.
+  const double best = stopped.history[static_cast<std::size_t>(stopped.best_epoch - 1)].valid_nll;
+  for (const EpochRecord& r : stopped.history) CHECK(r.valid_nll >= best);
+  // Off (0): every planned epoch runs.
+  s.epochs = static_cast<int>(stopped.history.size()) + 8;
+  s.early_stopping = 0;
+  const TrainResult full = train(model, x, y, x_valid, y_valid, s);
+  CHECK_FALSE(full.stopped_early);
+  CHECK(static_cast<int>(full.history.size()) == s.epochs);
+}
