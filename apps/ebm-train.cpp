@@ -31,7 +31,7 @@ struct TextOptions {
   std::string features, categorical, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
   std::string x_embedding = "auto";
   std::string energy_form = "absolute";
-  std::string schedule = "constant", epochs = "auto", ensemble = "auto", samples = "auto", lr = "auto";
+  std::string schedule = "constant", epoch_score = "raw", epochs = "auto", ensemble = "auto", samples = "auto", lr = "auto";
   bool no_progress = false, no_calibrate = false;
   ebm::cli::Verbosity verbosity;
   std::vector<std::string> merge;
@@ -102,6 +102,7 @@ void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& tex
   app.add_option("--average-decay", s.average_decay, "Judge and keep a moving average of the parameters, decay per step in [0, 1) (0: the optimiser's own)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
   app.add_option("--schedule", text.schedule, "Learning-rate schedule: constant or cosine")->capture_default_str()->group(g)->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--early-stopping", s.early_stopping, "Stop after N epochs without validation improvement (0: off)")->capture_default_str()->group(g)->check(ebm::cli::non_negative_number());
+  app.add_option("--epoch-score", text.epoch_score, "What picks the kept epoch and stops early: the validation NLL at the best temperature in [1, 4] (tempered; raw without calibration) or at T = 1 (raw)")->capture_default_str()->group(g)->check(CLI::IsMember({"tempered", "raw"}));
   app.add_option("--valid-samples", s.valid_samples, "Proposal samples per row for the validation NLL")->capture_default_str()->group(g)->check(CLI::Range(2, 1 << 20));
   app.add_flag("--no-calibrate", text.no_calibrate, "Do not fit a temperature f/T on the validation rows")->group(g);
   app.add_option("--seed", s.seed, "Random seed (same seed, same result)")->capture_default_str()->group(g)->check(ebm::cli::seed_value());
@@ -198,6 +199,7 @@ void finish_options(const CLI::App& app, ebm::TrainOptions& o, const TextOptions
   o.settings.noise = ebm::noise_from_name(text.noise);
   o.settings.gmm_sigmas = ebm::parse_number_list(text.gmm_sigmas, "--gmm-sigmas");
   o.settings.cosine_schedule = text.schedule == "cosine";
+  o.settings.tempered_epoch_score = text.epoch_score == "tempered";
   o.settings.calibrate = !text.no_calibrate;
   o.architecture.activation = ebm::activation_from_name(text.activation);
   o.architecture.energy_form = ebm::energy_form_from_name(text.energy_form);

@@ -359,6 +359,34 @@ TEST_CASE("resume block: round trip, checked only with with_resume_state") {
   CHECK(c.resume->best_epoch == d.resume->best_epoch);
   CHECK(checkpoint_to_json(d) == checkpoint_to_json(c));
 
+  SUBCASE("a file written before the epoch score loads, reads as raw, and resumes only raw") {
+    // 4 numbers per history entry and no training.epoch_score: the score is the
+    // validation NLL, the temperature unknown.
+    Json old = good;
+    for (Json& h : old["resume"]["history"]) h.erase(h.begin() + 4, h.end());
+    old["training"].erase("epoch_score");
+    const Checkpoint o4 = checkpoint_from_json(old, "old.json", true);
+    REQUIRE(o4.resume->history.size() == 2);
+    for (const EpochRecord& e : o4.resume->history) {
+      CHECK(std::isfinite(e.valid_nll));
+      CHECK(e.valid_score == e.valid_nll);
+      CHECK(std::isnan(e.valid_temperature));
+    }
+    CHECK_FALSE(train_settings_from_record(old["training"], "old.json").tempered_epoch_score);
+    const std::string old_path = (f.dir / "old-resumable.json").string();
+    std::ofstream(old_path) << old.dump();
+    TrainOptions more = o;
+    more.model_path = (f.dir / "resumed.json").string();
+    more.resume_path = old_path;
+    more.settings.epochs = 3;
+    more.settings.tempered_epoch_score = true;
+    CHECK_THROWS_WITH_AS(run_train(more),
+                         doctest::Contains("training option 'epoch_score' differs from this run's (\"raw\" vs \"tempered\")"),
+                         DataError);
+    more.settings.tempered_epoch_score = false;
+    CHECK_NOTHROW(run_train(more));
+  }
+
   struct Case {
     const char* expected;
     std::function<void(Json&)> mutate;
@@ -371,7 +399,7 @@ TEST_CASE("resume block: round trip, checked only with with_resume_state") {
       {"'resume.average_params' has", [](Json& j) { j["resume"]["average_params"].erase(0); }},
       {"'resume.epochs_done' must be at least 0", [](Json& j) { j["resume"]["epochs_done"] = -1; }},
       {"'resume.history' must hold one entry per completed epoch", [](Json& j) { j["resume"]["history"].erase(0); }},
-      {"'resume.history' entries must be arrays of 4 numbers",
+      {"'resume.history' entries must be arrays of 6 numbers",
        [](Json& j) { j["resume"]["history"][0] = Json::array({1.0, 2.0}); }},
       {"'resume' is not an object", [](Json& j) { j["resume"] = 3; }},
   };

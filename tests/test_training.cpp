@@ -195,21 +195,28 @@ TEST_CASE("parameter average: a warm-up decay, then the given one; it is what is
   CHECK(plain.state.params == averaged.state.params);
 }
 
+namespace {
+
+// n rows (columns) of y = slope x + noise e with x, e ~ N(0, 1), drawn from `rng` row by row.
+void linear_rows(Rng& rng, int n, double slope, double noise, Matrix<float>& x, Matrix<float>& y) {
+  x.resize(1, n);
+  y.resize(1, n);
+  for (int i = 0; i < n; ++i) {
+    x(0, i) = static_cast<float>(rng.normal());
+    y(0, i) = static_cast<float>(slope * x(0, i) + noise * rng.normal());
+  }
+}
+
+}  // namespace
+
 TEST_CASE("early stopping: the run ends `early_stopping` epochs after its best validation epoch") {
   // Validation rows that contradict the training rows (slope -0.8 against +0.8): once the
   // model has learned the training relation, the validation NLL only gets worse, so the
   // best epoch comes early and the run must stop exactly N epochs after it.
   Rng rng(11, 0);
-  const int n = 96, n_valid = 32;
-  Matrix<float> x(1, n), y(1, n), x_valid(1, n_valid), y_valid(1, n_valid);
-  for (int i = 0; i < n; ++i) {
-    x(0, i) = static_cast<float>(rng.normal());
-    y(0, i) = static_cast<float>(0.8 * x(0, i) + 0.2 * rng.normal());
-  }
-  for (int i = 0; i < n_valid; ++i) {
-    x_valid(0, i) = static_cast<float>(rng.normal());
-    y_valid(0, i) = static_cast<float>(-0.8 * x_valid(0, i) + 0.2 * rng.normal());
-  }
+  Matrix<float> x, y, x_valid, y_valid;
+  linear_rows(rng, 96, 0.8, 0.2, x, y);
+  linear_rows(rng, 32, -0.8, 0.2, x_valid, y_valid);
   const EnergyModel model(ebm::testing::small_architecture(Activation::relu, 1, 1));
   TrainSettings s;
   s.epochs = 200;
@@ -220,13 +227,94 @@ TEST_CASE("early stopping: the run ends `early_stopping` epochs after its best v
   REQUIRE(stopped.stopped_early);
   REQUIRE(stopped.best_epoch >= 1);
   CHECK(static_cast<int>(stopped.history.size()) == stopped.best_epoch + s.early_stopping);
-  // The kept epoch is the one with the lowest validation NLL; none after it is lower.
-  const double best = stopped.history[static_cast<std::size_t>(stopped.best_epoch - 1)].valid_nll;
-  for (const EpochRecord& r : stopped.history) CHECK(r.valid_nll >= best);
+  // The kept epoch is the one with the lowest validation score (by default the NLL at
+  // T = 1); none after it is lower.
+  const double best = stopped.history[static_cast<std::size_t>(stopped.best_epoch - 1)].valid_score;
+  for (const EpochRecord& r : stopped.history) CHECK(r.valid_score >= best);
   // Off (0): every planned epoch runs.
   s.epochs = static_cast<int>(stopped.history.size()) + 8;
   s.early_stopping = 0;
   const TrainResult full = train(model, x, y, x_valid, y_valid, s);
   CHECK_FALSE(full.stopped_early);
   CHECK(static_cast<int>(full.history.size()) == s.epochs);
+}
+
+TEST_CASE("epoch score: the tempered validation NLL is the best over the temperature grid, and judges the epochs") {
+  // A data set whose noise differs between training (0.1) and validation (0.5) rows: the
+  // fitted model is over-confident on the validation rows, so T > 1 must pay there.
+  Rng rng(21, 0);
+  Matrix<float> x, y, x_valid, y_valid;
+  linear_rows(rng, 512, 0.8, 0.1, x, y);
+  linear_rows(rng, 64, 0.8, 0.5, x_valid, y_valid);
+  Architecture a = ebm::testing::small_architecture(Activation::relu, 1, 1);
+  a.hidden = 32;  // enough to learn the training rows' narrow density
+  const EnergyModel model(a);
+  TrainSettings s;
+  s.epochs = kSanitized ? 2 : 20;
+  s.samples = 16;
+  s.learning_rate = 3e-3;
+  s.seed = 5;
+  s.early_stopping = 0;
+  s.tempered_epoch_score = true;  // --epoch-score tempered
+  const TrainResult run = train(model, x, y, x_valid, y_valid, s);
+  REQUIRE(static_cast<int>(run.history.size()) == s.epochs);
+
+  SUBCASE("evaluate_nll: the minimum over T = 2^(j/8) of the mean -log p_T that tempering_data gives") {
+    const int samples = 32;
+    const std::uint64_t seed = 77;
+    const NllEstimate e = evaluate_nll(model, run.params, x_valid, y_valid, samples, seed, 2, {}, nullptr, true);
+    const NllEstimate raw = evaluate_nll(model, run.params, x_valid, y_valid, samples, seed, 1);
+    CHECK(raw.nll == e.nll);  // the same estimate, whatever the threads and the search
+    CHECK(raw.proposal_nll == e.proposal_nll);
+    CHECK(std::isnan(raw.tempered_nll));
+    const std::vector<TemperingData> t{tempering_data(model, run.params, x_valid, y_valid, samples, seed, 1, {})};
+    double best = INFINITY, best_t = NAN;
+    for (int j = 0; j < kEpochScoreTemperatures; ++j) {
+      const double log_t = kEpochScoreTemperatureStep * j * std::log(2.0);
+      const double nll = tempered_mixture_nll(t, log_t);
+      if (nll < best) best = nll, best_t = std::exp(log_t);
+    }
+    CHECK(e.tempered_nll == doctest::Approx(best).epsilon(1e-9));
+    CHECK(e.temperature == doctest::Approx(best_t).epsilon(1e-12));
+    // Without a support, T = 1 is the same SNIS estimate as the reported density.
+    CHECK(tempered_mixture_nll(t, 0.0) == doctest::Approx(e.nll).epsilon(1e-6));
+    // The same model with its energy sharpened three times, f -> 3 f, is judged at T near
+    // 3, where p_T is the model's own density again.
+    if (!kSanitized) {  // needs the trained model
+      CHECK(e.temperature > 1.0);
+      CHECK(e.tempered_nll < e.nll);
+      // The same model with its energy sharpened by sqrt 2 = 2^(4/8), f -> 2^(1/2) f: its
+      // tempered NLL at T is the model's at T / 2^(1/2) (same draws: the proposal is
+      // unchanged), so the search must land four grid steps higher on the same value.
+      REQUIRE(e.temperature <= 2.9);  // room for four steps below 4
+      ParamVector sharp = run.params;
+      model.scale_energy(sharp.data(), static_cast<float>(std::sqrt(2.0)));
+      const NllEstimate s2 = evaluate_nll(model, sharp, x_valid, y_valid, samples, seed, 1, {}, nullptr, true);
+      CHECK(s2.temperature == doctest::Approx(e.temperature * std::sqrt(2.0)).epsilon(1e-12));
+      CHECK(s2.tempered_nll == doctest::Approx(e.tempered_nll).epsilon(1e-5));
+      CHECK(s2.nll > e.nll + 0.1);
+    }
+  }
+
+  SUBCASE("train: the tempered score is recorded and picks the kept epoch; raw without calibration") {
+    std::size_t argmin = 0;
+    for (std::size_t i = 0; i < run.history.size(); ++i) {
+      const EpochRecord& r = run.history[i];
+      CHECK(r.valid_temperature >= 1.0);
+      CHECK(r.valid_temperature <= 4.0);
+      CHECK(r.valid_score <= r.valid_nll + 1e-9);  // T = 1 is on the grid (same value up to rounding)
+      if (r.valid_score < run.history[argmin].valid_score) argmin = i;
+    }
+    CHECK(run.best_epoch == static_cast<int>(argmin) + 1);
+    for (const bool tempered : {false, true}) {
+      TrainSettings raw = s;
+      raw.tempered_epoch_score = tempered;  // false: the default
+      raw.calibrate = !tempered;            // tempered but not calibrated: judged at T = 1 too
+      const TrainResult r = train(model, x, y, x_valid, y_valid, raw);
+      for (const EpochRecord& e : r.history) {
+        CHECK(e.valid_score == e.valid_nll);
+        CHECK(std::isnan(e.valid_temperature));
+      }
+    }
+  }
 }

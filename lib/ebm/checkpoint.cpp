@@ -132,7 +132,8 @@ nlohmann::ordered_json checkpoint_to_json(const Checkpoint& c) {
     nlohmann::ordered_json history = nlohmann::ordered_json::array();
     for (const EpochRecord& e : r.history) {
       history.push_back({number_or_null(e.train_loss), number_or_null(e.train_proposal_nll),
-                         number_or_null(e.valid_nll), number_or_null(e.valid_proposal_nll)});
+                         number_or_null(e.valid_nll), number_or_null(e.valid_proposal_nll),
+                         number_or_null(e.valid_score), number_or_null(e.valid_temperature)});
     }
     j["resume"] = {{"epochs_done", r.epochs_done},
                    {"adam_steps", r.adam_steps},
@@ -339,7 +340,10 @@ std::vector<EpochRecord> read_resume_history(const JsonReader& r, const nlohmann
   std::vector<EpochRecord> records;
   int epoch = 0;
   for (const auto& h : history) {
-    if (!h.is_array() || h.size() != 4) r.fail("'resume.history' entries must be arrays of 4 numbers");
+    // 6 numbers; 4 before the epoch score (which was then the validation NLL).
+    if (!h.is_array() || (h.size() != 4 && h.size() != 6)) {
+      r.fail("'resume.history' entries must be arrays of 6 numbers");
+    }
     auto value = [&](int i) { return h[i].is_number() ? h[i].get<double>() : NAN; };
     EpochRecord e;
     e.epoch = ++epoch;
@@ -347,6 +351,8 @@ std::vector<EpochRecord> read_resume_history(const JsonReader& r, const nlohmann
     e.train_proposal_nll = value(1);
     e.valid_nll = value(2);
     e.valid_proposal_nll = value(3);
+    e.valid_score = h.size() == 6 ? value(4) : e.valid_nll;
+    e.valid_temperature = h.size() == 6 ? value(5) : NAN;
     records.push_back(e);
   }
   return records;

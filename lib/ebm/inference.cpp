@@ -381,9 +381,14 @@ std::vector<double> reported_masses(const EnergyModel& model, const ParamVector&
   return masses;
 }
 
+RowVector<float> observed_energies(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is,
+                                   const Matrix<float>& y_std) {
+  return energies_by_row(model, params.data(), is.hx, y_std, 1);
+}
+
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std) {
-  const RowVector<float> f = energies_by_row(model, params.data(), is.hx, y_std, 1);
+  const RowVector<float> f = observed_energies(model, params, is, y_std);
   std::vector<double> out(is.rows);
   for (int e = 0; e < is.rows; ++e) out[e] = reported_log_density(is, e, f(e), y_std.col(e).data());
   return out;

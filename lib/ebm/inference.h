@@ -92,6 +92,9 @@ ImportanceSample importance_sample(const EnergyModel& model, const ParamVector& 
 // -inf outside the support, mixed with the proposal (kDefensiveShare) when there is a support.
 std::vector<double> log_density(const EnergyModel& model, const ParamVector& params,
                                 const ImportanceSample& is, const Matrix<float>& y_std);
+// The energies f(x_e, y_e) log_density uses, one per row of the sample (1 x E).
+RowVector<float> observed_energies(const EnergyModel& model, const ParamVector& params, const ImportanceSample& is,
+                                   const Matrix<float>& y_std);
 // The same for one point: row `row`, energy f(x, y) at y_std (y_dim values).
 double reported_log_density(const ImportanceSample& is, int row, double energy, const float* y_std);
 // log P(y - half_width <= Y <= y + half_width) for row `row` (one-dimensional y,

@@ -312,7 +312,7 @@ std::string run_text(const Json& report) {
                                         {"batch_size", "batch size"}, {"samples", "samples"},
                                         {"learning_rate", "lr"}, {"weight_decay", "weight decay"},
                                         {"schedule", "schedule"}, {"average_decay", "average decay"},
-                                        {"early_stopping", "early stopping"},
+                                        {"early_stopping", "early stopping"}, {"epoch_score", "epoch score"},
                                         {"seed", "seed"}})
       << "\n";
   const Json& h = report["history"];

@@ -59,6 +59,10 @@ void TrainProgress::epoch_done(const EpochRecord& r, int best_epoch) {
   if (std::isfinite(r.valid_nll)) {
     line << "  valid_nll " << r.valid_nll + log_jacobian_ << "  valid_proposal_nll "
          << r.valid_proposal_nll + log_jacobian_;
+    if (std::isfinite(r.valid_temperature)) {
+      line << "  tempered " << r.valid_score + log_jacobian_ << std::setprecision(3) << " (T " << r.valid_temperature
+           << ")" << std::setprecision(4);
+    }
   }
   line << std::setprecision(2) << "  " << r.seconds << "s";
   if (r.epoch == best_epoch && std::isfinite(r.valid_nll)) line << "  *";
@@ -88,6 +92,9 @@ void TrainProgress::summary(const TrainingState& st, bool stopped_early, const C
     line << std::setprecision(4) << ": train loss " << r.train_loss << ", train proposal NLL "
          << r.train_proposal_nll + log_jacobian_;
     if (std::isfinite(r.valid_nll)) line << ", valid NLL " << r.valid_nll + log_jacobian_;
+    if (std::isfinite(r.valid_temperature)) {
+      line << " (" << r.valid_score + log_jacobian_ << " at T " << std::setprecision(3) << r.valid_temperature << ")";
+    }
   }
   line << "\n";
   // The training-time valid NLL above and calibration's come from different draws (and

@@ -213,6 +213,7 @@ std::string first_difference(const TrainSettings& a, const TrainSettings& b) {
       {"average_decay", a.average_decay == b.average_decay},
       {"seed", a.seed == b.seed},
       {"early_stopping", a.early_stopping == b.early_stopping},
+      {"epoch_score", a.tempered_epoch_score == b.tempered_epoch_score},
       {"valid_fraction", a.valid_fraction == b.valid_fraction},
       {"valid_min_rows", a.valid_min_rows == b.valid_min_rows},
       {"valid_samples", a.valid_samples == b.valid_samples},
@@ -249,6 +250,7 @@ nlohmann::ordered_json training_record(const TrainSettings& s, const TrainingFac
   t["average_decay"] = s.average_decay;
   t["seed"] = s.seed;
   t["early_stopping"] = s.early_stopping;
+  t["epoch_score"] = s.tempered_epoch_score ? "tempered" : "raw";
   t["valid"] = facts.valid_path;
   t["valid_fraction"] = s.valid_fraction;
   t["valid_min_rows"] = s.valid_min_rows;
@@ -305,6 +307,15 @@ TrainSettings train_settings_from_record(const nlohmann::ordered_json& t, const 
   if (!seed.is_number_unsigned()) r.fail("'training.seed' must be a non-negative integer");
   s.seed = seed.get<std::uint64_t>();
   s.early_stopping = static_cast<int>(r.integer(t, "early_stopping", path, 0, 1 << 30));
+  // Absent in checkpoints written before the tempered epoch score: those runs judged their
+  // epochs at T = 1.
+  if (t.contains("epoch_score")) {
+    const std::string score = r.string(t, "epoch_score", path);
+    if (score != "tempered" && score != "raw") r.fail("'training.epoch_score' must be tempered or raw");
+    s.tempered_epoch_score = score == "tempered";
+  } else {
+    s.tempered_epoch_score = false;
+  }
   s.valid_fraction = number("valid_fraction");
   s.valid_min_rows = static_cast<int>(r.integer(t, "valid_min_rows", path, 0, 1 << 30));
   s.valid_samples = static_cast<int>(r.integer(t, "valid_samples", path, 2, 1 << 20));

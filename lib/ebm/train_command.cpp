@@ -559,6 +559,10 @@ nlohmann::ordered_json results_record(const TrainingState& state, bool stopped_e
     results["train_proposal_nll"] = finite_or_null(kept.train_proposal_nll + log_jacobian);
     results["valid_nll"] = finite_or_null(kept.valid_nll + log_jacobian);
     results["valid_proposal_nll"] = finite_or_null(kept.valid_proposal_nll + log_jacobian);
+    if (std::isfinite(kept.valid_temperature)) {
+      results["valid_nll_tempered"] = finite_or_null(kept.valid_score + log_jacobian);
+      results["valid_temperature"] = kept.valid_temperature;
+    }
   }
   results["temperature"] = calibration.temperature;
   results["proposal_scale"] = calibration.proposal_scale;
@@ -570,6 +574,10 @@ nlohmann::ordered_json results_record(const TrainingState& state, bool stopped_e
                     {"train_proposal_nll", finite_or_null(r.train_proposal_nll + log_jacobian)},
                     {"valid_nll", finite_or_null(r.valid_nll + log_jacobian)},
                     {"valid_proposal_nll", finite_or_null(r.valid_proposal_nll + log_jacobian)}});
+    if (std::isfinite(r.valid_temperature)) {
+      rows.back()["valid_nll_tempered"] = finite_or_null(r.valid_score + log_jacobian);
+      rows.back()["valid_temperature"] = r.valid_temperature;
+    }
   }
   results["history"] = rows;
   return results;
@@ -634,9 +642,10 @@ TrainingState resume_state(const TrainOptions& options, const Checkpoint& checkp
   }
   const std::string key = first_difference(before, options.settings);
   if (!key.empty()) {
-    // A key added since the file was written reads as its old behaviour (average_decay 0).
+    // A key added since the file was written reads as its old behaviour (average_decay 0,
+    // epoch_score raw).
     const std::string before_value = previous.training.contains(key) ? previous.training[key].dump()
-                                                                     : format_number(before.average_decay);
+                                                                     : training_record(before, {})[key].dump();
     throw DataError(path + ": training option '" + key + "' differs from this run's (" + before_value + " vs " +
                     checkpoint.training[key].dump() + "); resume needs the same options");
   }
@@ -686,11 +695,8 @@ std::vector<ParamVector> init_parameters(const TrainOptions& options, const Chec
 
 // ------------------------------------------------------------------------- calibrate
 
-// Whether the model is calibrated on the validation rows: not with --no-calibrate, not
-// without validation rows, and not with a relative energy, whose proposal width and
-// temperature would move the base log q the correction g was fitted to.
 bool calibrates(const TrainSettings& s, const Architecture& architecture, const TrainingData& data) {
-  return s.calibrate && data.x_valid.cols() > 0 && architecture.energy_form == EnergyForm::absolute;
+  return calibrates(s, architecture, data.x_valid.cols() > 0);
 }
 
 // The proposal's width first: the temperature is then fitted with the importance sampling

@@ -459,15 +459,18 @@ template double batch_gradient<double>(const EnergyModel&, const double*, const 
                                        const TrainSettings&, std::uint64_t, double, double*,
                                        double*, const std::vector<double>*);
 
-void evaluate_nll(const EnergyModel& model, const ParamVector& params,
-                  const Matrix<float>& x, const Matrix<float>& y, int samples, std::uint64_t seed,
-                  int threads, double& nll, double& proposal_nll, const TargetSupport& support,
-                  const std::vector<double>* weights) {
+NllEstimate evaluate_nll(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
+                         const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
+                         const TargetSupport& support, const std::vector<double>* weights, bool search_temperature) {
   const Eigen::Index n = x.cols();
   const bool weighted = weights != nullptr && !weights->empty();
   const Eigen::Index rows_per_chunk = std::max<Eigen::Index>(1, kTaskColumns / samples);
   const std::size_t chunks = static_cast<std::size_t>((n + rows_per_chunk - 1) / rows_per_chunk);
+  const int temperatures = search_temperature ? kEpochScoreTemperatures : 0;
+  // Per chunk: the (weighted) sums of -log p, -log q and -log p_T for each temperature,
+  // added up in chunk order afterwards, so that the result does not depend on the threads.
   std::vector<double> nll_sums(chunks, 0.0), q_sums(chunks, 0.0);
+  std::vector<std::vector<double>> tempered_sums(chunks, std::vector<double>(static_cast<std::size_t>(temperatures)));
   ThreadPool pool(threads);
   pool.run(chunks, [&](std::size_t c) {
     const Eigen::Index begin = static_cast<Eigen::Index>(c) * rows_per_chunk;
@@ -475,22 +478,37 @@ void evaluate_nll(const EnergyModel& model, const ParamVector& params,
     const Matrix<float> xs = x.middleCols(begin, count);
     const Matrix<float> ys = y.middleCols(begin, count);
     const ImportanceSample is = importance_sample(model, params, xs, samples, seed, begin, nullptr, support);
-    const std::vector<double> lp = log_density(model, params, is, ys);
+    const RowVector<float> f = observed_energies(model, params, is, ys);
+    Eigen::ArrayXd terms(is.energy.rows());
     for (Eigen::Index e = 0; e < count; ++e) {
-      const double q = mdn_log_density(is.proposal, static_cast<int>(e), ys.col(e).data());
-      if (weighted) {
-        const double w = (*weights)[static_cast<std::size_t>(begin + e)];
-        nll_sums[c] -= w * lp[e];
-        q_sums[c] -= w * q;
-      } else {
-        nll_sums[c] -= lp[e];
-        q_sums[c] -= q;
+      const double w = weighted ? (*weights)[static_cast<std::size_t>(begin + e)] : 1.0;
+      nll_sums[c] -= w * reported_log_density(is, static_cast<int>(e), f(e), ys.col(e).data());
+      q_sums[c] -= w * mdn_log_density(is.proposal, static_cast<int>(e), ys.col(e).data());
+      // log p_T(y|x) = f(y) / T - LSE_c(f_c / T + log_base_c), as tempering_data's rows
+      // (the vectorised exp: this is as much work as the rest of the validation).
+      for (int j = 0; j < temperatures; ++j) {
+        const double inv_t = std::exp2(-kEpochScoreTemperatureStep * j);
+        terms = is.energy.col(e).array() * inv_t + is.log_base.col(e).array();
+        const double top = terms.maxCoeff();
+        const double lse = std::isfinite(top) ? top + std::log((terms - top).exp().sum()) : top;
+        tempered_sums[c][static_cast<std::size_t>(j)] -= w * (f(e) * inv_t - lse);
       }
     }
   });
   const double total = weighted ? std::accumulate(weights->begin(), weights->end(), 0.0) : static_cast<double>(n);
-  nll = std::accumulate(nll_sums.begin(), nll_sums.end(), 0.0) / total;
-  proposal_nll = std::accumulate(q_sums.begin(), q_sums.end(), 0.0) / total;
+  NllEstimate estimate;
+  estimate.nll = std::accumulate(nll_sums.begin(), nll_sums.end(), 0.0) / total;
+  estimate.proposal_nll = std::accumulate(q_sums.begin(), q_sums.end(), 0.0) / total;
+  for (int j = 0; j < temperatures; ++j) {
+    double sum = 0;
+    for (const std::vector<double>& chunk : tempered_sums) sum += chunk[static_cast<std::size_t>(j)];
+    // The first of equal values: the lowest T. A NaN at T = 1 stays (validate() stops).
+    if (j == 0 || sum / total < estimate.tempered_nll) {
+      estimate.tempered_nll = sum / total;
+      estimate.temperature = std::exp2(kEpochScoreTemperatureStep * j);
+    }
+  }
+  return estimate;
 }
 
 double fit_proposal_scale(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
@@ -971,27 +989,32 @@ class EpochRunner {
   ParamVector grads_;
 };
 
-// The validation NLL and proposal NLL of the epoch's parameters (kValid streams), weighted
-// means with `weights`.
+// The validation NLL, proposal NLL and score of the epoch's parameters (kValid streams),
+// weighted means with `weights`; the score is the tempered NLL when `tempered`.
 void validate(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x_valid,
               const Matrix<float>& y_valid, const TrainSettings& settings, const std::vector<double>& weights,
-              EpochRecord& record) {
-  evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ streams::kValid,
-               settings.threads, record.valid_nll, record.valid_proposal_nll, settings.support, &weights);
-  if (!std::isfinite(record.valid_nll)) {
+              bool tempered, EpochRecord& record) {
+  const NllEstimate estimate =
+      evaluate_nll(model, params, x_valid, y_valid, settings.valid_samples, settings.seed ^ streams::kValid,
+                   settings.threads, settings.support, &weights, tempered);
+  record.valid_nll = estimate.nll;
+  record.valid_proposal_nll = estimate.proposal_nll;
+  record.valid_score = tempered ? estimate.tempered_nll : estimate.nll;
+  record.valid_temperature = tempered ? estimate.temperature : NAN;
+  if (!std::isfinite(record.valid_nll) || !std::isfinite(record.valid_score)) {
     throw NumericalError("validation NLL is not finite at epoch " + std::to_string(record.epoch) +
                          " (training diverged; try a lower --lr)");
   }
 }
 
 // Records the completed epoch in the state: the judged parameters (the average, or the
-// optimiser's own without averaging) become the best ones when the validation NLL
+// optimiser's own without averaging) become the best ones when the validation score
 // improved (without validation data every epoch is "the best": the last epoch's are
 // kept), and the optimiser state is saved for resuming.
 void record_epoch(TrainingState& state, const EpochRecord& record, bool has_valid, const ParamVector& params,
                   const ParamVector& judged, Adam& adam) {
-  if (!has_valid || record.valid_nll < state.best_valid) {
-    state.best_valid = has_valid ? record.valid_nll : state.best_valid;
+  if (!has_valid || record.valid_score < state.best_valid) {
+    state.best_valid = has_valid ? record.valid_score : state.best_valid;
     state.best_params = judged;
     state.best_epoch = record.epoch;
     state.epochs_since_best = 0;
@@ -1007,6 +1030,10 @@ void record_epoch(TrainingState& state, const EpochRecord& record, bool has_vali
 }
 
 }  // namespace
+
+bool calibrates(const TrainSettings& settings, const Architecture& architecture, bool has_validation) {
+  return settings.calibrate && has_validation && architecture.energy_form == EnergyForm::absolute;
+}
 
 TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix<float>& y,
                   const Matrix<float>& x_valid, const Matrix<float>& y_valid,
@@ -1038,6 +1065,7 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
   const double epoch_total =
       in.weights.empty() ? static_cast<double>(n) : std::accumulate(in.weights.begin(), in.weights.end(), 0.0);
   const bool has_valid = x_valid.cols() > 0;
+  const bool tempered_score = settings.tempered_epoch_score && calibrates(settings, model.architecture(), has_valid);
   TrainResult result;
   const InterruptPoll interrupted = [&] { return interrupt != nullptr && interrupt->load(); };
 
@@ -1061,7 +1089,7 @@ TrainResult train(const EnergyModel& model, const Matrix<float>& x, const Matrix
       throw NumericalError("training diverged: non-finite averaged parameters after epoch " + std::to_string(epoch) +
                            " (try a lower --lr)");
     }
-    if (has_valid) validate(model, judged, x_valid, y_valid, settings, in.valid_weights, record);
+    if (has_valid) validate(model, judged, x_valid, y_valid, settings, in.valid_weights, tempered_score, record);
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record_epoch(state, record, has_valid, params, judged, adam);
     if (averaging) state.average_params = average;
