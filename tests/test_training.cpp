@@ -274,7 +274,9 @@ TEST_CASE("epoch score: the tempered validation NLL is the best over the tempera
       const double nll = tempered_mixture_nll(t, log_t);
       if (nll < best) best = nll, best_t = std::exp(log_t);
     }
-    CHECK(e.tempered_nll == doctest::Approx(best).epsilon(1e-9));
+    // The same formula (tempered_log_density) on the same draws; the observed energy comes
+    // by two float routes (energies_by_row, EnergyModel::energy), a few 1e-8 apart.
+    CHECK(e.tempered_nll == doctest::Approx(best).epsilon(1e-6));
     CHECK(e.temperature == doctest::Approx(best_t).epsilon(1e-12));
     // Without a support, T = 1 is the same SNIS estimate as the reported density.
     CHECK(tempered_mixture_nll(t, 0.0) == doctest::Approx(e.nll).epsilon(1e-6));
@@ -308,7 +310,7 @@ TEST_CASE("epoch score: the tempered validation NLL is the best over the tempera
     CHECK(run.best_epoch == static_cast<int>(argmin) + 1);
     for (const bool tempered : {false, true}) {
       TrainSettings raw = s;
-      raw.tempered_epoch_score = tempered;  // false: the default
+      raw.tempered_epoch_score = tempered;  // false: --epoch-score raw
       raw.calibrate = !tempered;            // tempered but not calibrated: judged at T = 1 too
       const TrainResult r = train(model, x, y, x_valid, y_valid, raw);
       for (const EpochRecord& e : r.history) {

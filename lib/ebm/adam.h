@@ -31,9 +31,11 @@ class Adam {
     const float eps = static_cast<float>(settings_.epsilon);
     const float decay = static_cast<float>(learning_rate * settings_.weight_decay);
     const float fb1 = static_cast<float>(b1), fb2 = static_cast<float>(b2);
-    // The four arrays never overlap; saying so (__restrict__) lets the compiler vectorise
-    // the loop. Every operation is elementwise and correctly rounded (sqrt and division
-    // included), so the vector loop gives the scalar loop's results bit for bit.
+    // The four arrays never overlap; saying so (__restrict__), and building without errno
+    // from sqrt (-fno-math-errno, CMakeLists.txt), lets the compiler vectorise the loop.
+    // Every operation is elementwise and correctly rounded (sqrt and division included;
+    // not Eigen's array sqrt, which under EIGEN_FAST_MATH is an rsqrt estimate and a Newton
+    // step), so the vector loop gives the scalar loop's results bit for bit.
     float* __restrict__ p = params;
     const float* __restrict__ gr = grads;
     float* __restrict__ m = m_.data();

@@ -459,6 +459,25 @@ template double batch_gradient<double>(const EnergyModel&, const double*, const 
                                        const TrainSettings&, std::uint64_t, double, double*,
                                        double*, const std::vector<double>*);
 
+namespace {
+
+// log p_T(y|x) = f(y) / T - LSE_c(f_c / T + log_base_c) over one row's candidates (energies
+// f_c and log base weights, C x 1; log Z = LSE_c(f_c + log_base_c) at T = 1), with
+// inv_t = 1 / T; `terms` is scratch space. The one tempered density of the epoch score
+// and the calibration's temperature fits. Eigen's vectorised exp: with std::exp the 17
+// temperatures of the epoch score cost as much as the rest of the validation, and the
+// golden-section fits evaluate it about 40 times per row and member.
+double tempered_log_density(const Eigen::Ref<const Eigen::VectorXd>& energy,
+                            const Eigen::Ref<const Eigen::VectorXd>& log_base, double observed_energy, double inv_t,
+                            Eigen::ArrayXd& terms) {
+  terms = energy.array() * inv_t + log_base.array();
+  const double top = terms.maxCoeff();
+  const double lse = std::isfinite(top) ? top + std::log((terms - top).exp().sum()) : top;
+  return observed_energy * inv_t - lse;
+}
+
+}  // namespace
+
 NllEstimate evaluate_nll(const EnergyModel& model, const ParamVector& params, const Matrix<float>& x,
                          const Matrix<float>& y, int samples, std::uint64_t seed, int threads,
                          const TargetSupport& support, const std::vector<double>* weights, bool search_temperature) {
@@ -479,20 +498,15 @@ NllEstimate evaluate_nll(const EnergyModel& model, const ParamVector& params, co
     const Matrix<float> ys = y.middleCols(begin, count);
     const ImportanceSample is = importance_sample(model, params, xs, samples, seed, begin, nullptr, support);
     const RowVector<float> f = observed_energies(model, params, is, ys);
-    Eigen::ArrayXd terms(is.energy.rows());
+    Eigen::ArrayXd terms;
     for (Eigen::Index e = 0; e < count; ++e) {
       const double w = weighted ? (*weights)[static_cast<std::size_t>(begin + e)] : 1.0;
       nll_sums[c] -= w * reported_log_density(is, static_cast<int>(e), f(e), ys.col(e).data());
       q_sums[c] -= w * mdn_log_density(is.proposal, static_cast<int>(e), ys.col(e).data());
-      // log p_T(y|x) = f(y) / T - LSE_c(f_c / T + log_base_c), as tempering_data's rows.
-      // Eigen's vectorised exp: with std::exp these 17 LSEs per row cost as much as the
-      // rest of the validation.
       for (int j = 0; j < temperatures; ++j) {
         const double inv_t = std::exp2(-kEpochScoreTemperatureStep * j);
-        terms = is.energy.col(e).array() * inv_t + is.log_base.col(e).array();
-        const double top = terms.maxCoeff();
-        const double lse = std::isfinite(top) ? top + std::log((terms - top).exp().sum()) : top;
-        tempered_sums[c][static_cast<std::size_t>(j)] -= w * (f(e) * inv_t - lse);
+        tempered_sums[c][static_cast<std::size_t>(j)] -=
+            w * tempered_log_density(is.energy.col(e), is.log_base.col(e), f(e), inv_t, terms);
       }
     }
   });
@@ -574,18 +588,16 @@ TemperingData tempering_data(const EnergyModel& model, const ParamVector& params
 
 namespace {
 
-// log p_T(y_i|x_i) = f_i0 / T - LSE_c(f_ic / T + log_base_ic); `terms` is scratch space.
-double tempered_row_log_density(const TemperingData& t, Eigen::Index i, double inv_t, std::vector<double>& terms) {
-  const Eigen::Index candidates = t.draw_energy.rows();
-  terms.resize(static_cast<std::size_t>(candidates));
-  for (Eigen::Index c = 0; c < candidates; ++c) terms[c] = t.draw_energy(c, i) * inv_t + t.draw_log_base(c, i);
-  return t.observed_energy(i) * inv_t - log_sum_exp(terms.data(), static_cast<int>(candidates));
+// Row i's tempered log-density (tempered_log_density); `terms` is scratch space.
+double tempered_row_log_density(const TemperingData& t, Eigen::Index i, double inv_t, Eigen::ArrayXd& terms) {
+  return tempered_log_density(t.draw_energy.col(i), t.draw_log_base.col(i), t.observed_energy(i), inv_t, terms);
 }
 
 }  // namespace
 
 std::vector<double> row_log_densities(const TemperingData& t, double temperature) {
-  std::vector<double> log_density(static_cast<std::size_t>(t.observed_energy.size())), terms;
+  std::vector<double> log_density(static_cast<std::size_t>(t.observed_energy.size()));
+  Eigen::ArrayXd terms;
   for (Eigen::Index i = 0; i < t.observed_energy.size(); ++i) {
     log_density[static_cast<std::size_t>(i)] = tempered_row_log_density(t, i, 1.0 / temperature, terms);
   }
@@ -599,7 +611,8 @@ double tempered_mixture_nll(const std::vector<TemperingData>& members, double lo
   const double weight_sum = weighted ? std::accumulate(weights->begin(), weights->end(), 0.0) : static_cast<double>(n);
   const double inv_t = std::exp(-log_t);
   const double log_members = std::log(static_cast<double>(members.size()));
-  std::vector<double> terms, member_log_density(members.size());
+  Eigen::ArrayXd terms;
+  std::vector<double> member_log_density(members.size());
   double total = 0;
   for (Eigen::Index i = 0; i < n; ++i) {
     for (std::size_t m = 0; m < members.size(); ++m) {
@@ -678,7 +691,8 @@ GroupLogDensities group_log_densities(const std::vector<TemperingData>& members,
   const double inv_t = std::exp(-log_t);
   GroupLogDensities g{std::vector<double>(static_cast<std::size_t>(n)),
                       std::vector<double>(static_cast<std::size_t>(n))};
-  std::vector<double> terms, kept, others;
+  Eigen::ArrayXd terms;
+  std::vector<double> kept, others;
   for (Eigen::Index i = 0; i < n; ++i) {
     kept.clear();
     others.clear();
