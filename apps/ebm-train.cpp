@@ -31,7 +31,7 @@ struct TextOptions {
   std::string features, categorical, method = "nce", noise = "learned", activation = "relu", gmm_sigmas = "0.1,0.8";
   std::string x_embedding = "auto";
   std::string energy_form = "absolute";
-  std::string schedule = "constant", epoch_score = "raw", epochs = "auto", ensemble = "auto", samples = "auto", lr = "auto";
+  std::string schedule = "constant", epoch_score = "tempered", epochs = "auto", ensemble = "auto", samples = "auto", lr = "auto";
   bool no_progress = false, no_calibrate = false;
   ebm::cli::Verbosity verbosity;
   std::vector<std::string> merge;
@@ -110,12 +110,10 @@ void add_training_options(CLI::App& app, ebm::TrainSettings& s, TextOptions& tex
 
 void add_ensemble_options(CLI::App& app, ebm::TrainOptions& o, TextOptions& text) {
   const char* g = "Ensemble";
-  const std::string auto_rule = "auto: " + std::to_string(ebm::kSmallDataMembers) + " members below " +
-                                std::to_string(ebm::kSmallDataRows) + " training rows, " +
-                                std::to_string(ebm::kMidDataMembers) + " below " +
-                                std::to_string(ebm::kLargeDataRows) + ", else 1; below " + std::to_string(ebm::kSmallDataRows) +
-                                " rows with --x-embedding auto, one more: the x-embedding candidate that lost the "
-                                "probe, its weight fitted on the validation rows";
+  const std::string auto_rule = "auto: " + std::to_string(ebm::kEnsembleMembers) + " members below " +
+                                std::to_string(ebm::kLargeDataRows) + " training rows, else 1; below " +
+                                std::to_string(ebm::kSmallDataRows) + " rows with --x-embedding auto, one more: the " +
+                                "x-embedding candidate that lost the probe, its weight fitted on the validation rows";
   app.add_option("--ensemble", text.ensemble, "Train N members (seeds seed, seed+1, ...; one validation split, that of --seed) into one checkpoint; p(y|x) is their average, its temperature fitted on the validation rows. " + auto_rule + " (1 with --first-member, --checkpoint-every or --resume; the model's count with --init-model)")->capture_default_str()->group(g);
   app.add_option("--first-member", o.first_member, "Number of the first member trained (seed + K): train members apart and --merge them")->capture_default_str()->group(g)->check(CLI::Range(0, 1 << 30));
   app.add_option("--merge", text.merge, "Merge these checkpoints (same data, columns, --seed and architecture) into one ensemble written to -m; trains nothing")->group(g)->expected(2, 1 << 20);

@@ -346,9 +346,9 @@ TEST_CASE("paired_difference: mean and standard error of per-row differences, we
   CHECK(std::isinf(paired_difference({0.0}, {1.0}).standard_error));
 }
 
-TEST_CASE("--ensemble auto: 3 members below 1,000 training rows, 2 below 100,000, then 1") {
-  CHECK(auto_ensemble_size(1) == 3);
-  CHECK(auto_ensemble_size(kSmallDataRows - 1) == 3);
+TEST_CASE("--ensemble auto: 2 members below 100,000 training rows, then 1") {
+  CHECK(auto_ensemble_size(1) == 2);
+  CHECK(auto_ensemble_size(kSmallDataRows - 1) == 2);
   CHECK(auto_ensemble_size(kSmallDataRows) == 2);
   CHECK(auto_ensemble_size(kLargeDataRows - 1) == 2);
   CHECK(auto_ensemble_size(kLargeDataRows) == 1);

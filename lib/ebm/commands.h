@@ -21,14 +21,13 @@
 
 namespace ebm {
 
-// --ensemble auto: kSmallDataMembers members below kSmallDataRows training rows,
-// kMidDataMembers below kLargeDataRows, else 1 (auto_ensemble_size). Below kSmallDataRows
-// an --x-embedding auto run also keeps the candidate that lost the probe, as one member
-// more with a fitted weight (the x-embedding mix; resolve_ensemble in train_command.cpp).
+// --ensemble auto: kEnsembleMembers members below kLargeDataRows training rows, else 1
+// (auto_ensemble_size). Below kSmallDataRows an --x-embedding auto run also keeps the
+// candidate that lost the probe, as one member more with a fitted weight (the x-embedding
+// mix; resolve_ensemble in train_command.cpp).
 constexpr std::size_t kSmallDataRows = 1000;
-constexpr int kSmallDataMembers = 3;
 constexpr std::size_t kLargeDataRows = 100000;
-constexpr int kMidDataMembers = 2;
+constexpr int kEnsembleMembers = 2;
 // The number of members --ensemble auto trains on `train_rows` training rows.
 int auto_ensemble_size(std::size_t train_rows);
 // --samples auto: kNoiseSamples (training.h) noise samples per example, but

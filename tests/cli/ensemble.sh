@@ -59,14 +59,15 @@ r = json.load(open("cal.json"))["results"]
 assert 0.6 <= r["ensemble_temperature"] <= 4, r
 assert r["ensemble_valid_nll_calibrated"] <= r["ensemble_valid_nll"], r
 PY
-# --ensemble auto (the default): three members below 1000 training rows, two from 1000
-# (the full file: 1800 training rows).
+# --ensemble auto (the default): two members below 100,000 training rows (500 and 1800
+# here), never a third.
 head -n 501 "$data" > small.csv
 "$train" small.csv -t y -m small.json --epochs 2 --hidden 8 --samples 8 --seed 4 --x-embedding none --no-progress \
   2> small.err || fail "train auto ensemble: $(cat small.err)"
-grep -qx "ensemble member 3 (3 of 3), seed 6" small.err || fail "auto ensemble: no third member: $(cat small.err)"
-python3 -c 'import json,sys; c=json.load(open("small.json")); sys.exit(len(c["ensemble"]) != 2 or "ensemble_temperature" not in c["results"])' ||
-  fail "auto ensemble: not 3 members with a shared temperature"
+grep -qx "ensemble member 2 (2 of 2), seed 5" small.err || fail "auto ensemble: no second member: $(cat small.err)"
+grep -q "ensemble member 3" small.err && fail "auto ensemble on 500 rows: a third member: $(cat small.err)"
+python3 -c 'import json,sys; c=json.load(open("small.json")); sys.exit(len(c["ensemble"]) != 1 or "ensemble_temperature" not in c["results"])' ||
+  fail "auto ensemble: not 2 members with a shared temperature"
 "$train" "$data" -t y -m mid.json --epochs 2 --hidden 8 --samples 8 --seed 4 --x-embedding none --no-progress \
   2> mid.err || fail "train auto ensemble on 1800 rows: $(cat mid.err)"
 grep -qx "ensemble member 2 (2 of 2), seed 5" mid.err || fail "auto ensemble on 1800 rows: no second member: $(cat mid.err)"
@@ -74,29 +75,29 @@ grep -q "ensemble member 3" mid.err && fail "auto ensemble on 1800 rows: a third
 python3 -c 'import json,sys; c=json.load(open("mid.json")); sys.exit(len(c["ensemble"]) != 1 or "ensemble_temperature" not in c["results"])' ||
   fail "auto ensemble on 1800 rows: not 2 members with a shared temperature"
 # With --x-embedding auto (the default) below 1000 rows, the probe's other candidate
-# trains on as a fourth member with a fitted weight: the run is --x-embedding mix
-# --ensemble 4, bit for bit. Without calibration nothing fits the weight: 3 members.
+# trains on as a third member with a fitted weight: the run is --x-embedding mix
+# --ensemble 3, bit for bit. Without calibration nothing fits the weight: 2 members.
 "$train" small.csv -t y -m small_auto.json --epochs 2 --hidden 8 --samples 8 --seed 4 --no-progress 2> small_auto.err ||
   fail "train auto ensemble, auto x-embedding: $(cat small_auto.err)"
 grep -q "trains on as the ensemble's other member" small_auto.err || fail "auto: no other member: $(cat small_auto.err)"
-grep -Eq "^ensemble of 4: temperature [0-9.]+, weight of x-embedding (none|periodic) [0-9.e-]+, " small_auto.err ||
-  fail "auto: not an ensemble of 4 with a weight: $(cat small_auto.err)"
-"$train" small.csv -t y -m small_mix4.json --epochs 2 --hidden 8 --samples 8 --seed 4 -q --x-embedding mix --ensemble 4 ||
-  fail "train mix of 4"
-python3 - <<'PY' || fail "auto on small data is not the x-embedding mix of 4 (see above)"
+grep -Eq "^ensemble of 3: temperature [0-9.]+, weight of x-embedding (none|periodic) [0-9.e-]+, " small_auto.err ||
+  fail "auto: not an ensemble of 3 with a weight: $(cat small_auto.err)"
+"$train" small.csv -t y -m small_mix3.json --epochs 2 --hidden 8 --samples 8 --seed 4 -q --x-embedding mix --ensemble 3 ||
+  fail "train mix of 3"
+python3 - <<'PY' || fail "auto on small data is not the x-embedding mix of 3 (see above)"
 import json
-a, b = json.load(open("small_auto.json")), json.load(open("small_mix4.json"))
-assert a["format_version"] == 4 and len(a["ensemble"]) == 3, (a["format_version"], len(a["ensemble"]))
-assert "architecture" in a["ensemble"][2] and all("architecture" not in m for m in a["ensemble"][:2])
-assert a["ensemble"][2]["architecture"].get("x_embedding", "none") != a["architecture"].get("x_embedding", "none")
+a, b = json.load(open("small_auto.json")), json.load(open("small_mix3.json"))
+assert a["format_version"] == 4 and len(a["ensemble"]) == 2, (a["format_version"], len(a["ensemble"]))
+assert "architecture" in a["ensemble"][1] and "architecture" not in a["ensemble"][0]
+assert a["ensemble"][1]["architecture"].get("x_embedding", "none") != a["architecture"].get("x_embedding", "none")
 w = a["ensemble_weights"]
-assert len(w) == 4 and abs(sum(w) - 1) < 1e-9 and w[0] == w[1] == w[2], w
+assert len(w) == 3 and abs(sum(w) - 1) < 1e-9 and w[0] == w[1], w
 assert a["parameters"] == b["parameters"] and a["ensemble"] == b["ensemble"] and w == b["ensemble_weights"]
 PY
 "$train" small.csv -t y -m small_nocal.json --epochs 2 --hidden 8 --samples 8 --seed 4 --no-calibrate -q ||
   fail "train auto without calibration"
-python3 -c 'import json,sys; c=json.load(open("small_nocal.json")); sys.exit(len(c["ensemble"]) != 2 or "ensemble_weights" in c)' ||
-  fail "auto without calibration: not 3 members of one candidate"
+python3 -c 'import json,sys; c=json.load(open("small_nocal.json")); sys.exit(len(c["ensemble"]) != 1 or "ensemble_weights" in c)' ||
+  fail "auto without calibration: not 2 members of one candidate"
 # --samples auto and --lr auto (the defaults): 64 noise samples per example and a learning
 # rate of 0.001, but 32 samples and 0.002 with NCE from 1000 rows.
 "$train" "$data" -t y -m mid_samples.json --epochs 1 --hidden 8 --ensemble 1 --x-embedding none --no-progress \

@@ -21,9 +21,9 @@ python3 - train.log <<'PY' || fail "calibration line: $(grep calibration train.l
 import re, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("calibration: temperature")]
 # One per candidate of --x-embedding auto after its probe (1 epoch of 3), one for each
-# candidate at its end (below 1,000 training rows the other one trains on as a fourth
-# member: the x-embedding mix), then members 2 and 3 (--ensemble auto: 360 training rows).
-assert len(lines) == 6, lines
+# candidate at its end (below 1,000 training rows the other one trains on as a third
+# member: the x-embedding mix), then member 2 (--ensemble auto: 360 training rows).
+assert len(lines) == 5, lines
 for line in lines:
     before, after = map(float, re.search(r"valid NLL (\S+) at T = 1 -> (\S+)$", line).groups())
     assert after <= before, (before, after)
@@ -31,7 +31,7 @@ PY
 
 # ebm-inspect: text and JSON name the columns; importance for each feature.
 "$build/ebm-inspect" m.json > report.txt
-for part in "features (2):" "targets (1):" "x2" "numeric" "training range" "calibration of member 4:" \
+for part in "features (2):" "targets (1):" "x2" "numeric" "training range" "calibration of member 3:" \
             "members (mixture weights): 1: x-embedding" \
             "calibration of the ensemble: shared temperature"; do
   grep -qF "$part" report.txt || fail "ebm-inspect's report lacks '$part'"
