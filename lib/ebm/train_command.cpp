@@ -1218,8 +1218,9 @@ void resolve_step_settings(TrainOptions& options, std::size_t train_rows) {
 // sets, where resolve_ensemble adds the x-embedding mix's member. Small sets had a third
 // member until the tempered epoch score made each run longer (v14): dropping it cost
 // 0.004 (Boston) to 0.043 (energy) nats on the four small UCI sets and saved a fifth of
-// their training time, which keeps the benchmark within its budget. A member costs as much as one model, so from kLargeDataRows rows, where one
-// model already takes minutes, one member unless asked for more.
+// their training time, which keeps the benchmark within its budget. A member costs as
+// much as one model, so from kLargeDataRows rows, where one model already takes minutes,
+// one member unless asked for more.
 int auto_ensemble_size(std::size_t train_rows) { return train_rows < kLargeDataRows ? kEnsembleMembers : 1; }
 
 // NCE contrasts each example with its M noise draws; on the 6,600- and 7,700-row UCI sets

@@ -490,6 +490,8 @@ NllEstimate evaluate_nll(const EnergyModel& model, const ParamVector& params, co
   // added up in chunk order afterwards, so that the result does not depend on the threads.
   std::vector<double> nll_sums(chunks, 0.0), q_sums(chunks, 0.0);
   std::vector<std::vector<double>> tempered_sums(chunks, std::vector<double>(static_cast<std::size_t>(temperatures)));
+  std::vector<double> inverse_temperatures(static_cast<std::size_t>(temperatures));  // 1 / T_j = 2^(-j/8)
+  for (int j = 0; j < temperatures; ++j) inverse_temperatures[j] = std::exp2(-kEpochScoreTemperatureStep * j);
   ThreadPool pool(threads);
   pool.run(chunks, [&](std::size_t c) {
     const Eigen::Index begin = static_cast<Eigen::Index>(c) * rows_per_chunk;
@@ -503,10 +505,9 @@ NllEstimate evaluate_nll(const EnergyModel& model, const ParamVector& params, co
       const double w = weighted ? (*weights)[static_cast<std::size_t>(begin + e)] : 1.0;
       nll_sums[c] -= w * reported_log_density(is, static_cast<int>(e), f(e), ys.col(e).data());
       q_sums[c] -= w * mdn_log_density(is.proposal, static_cast<int>(e), ys.col(e).data());
-      for (int j = 0; j < temperatures; ++j) {
-        const double inv_t = std::exp2(-kEpochScoreTemperatureStep * j);
-        tempered_sums[c][static_cast<std::size_t>(j)] -=
-            w * tempered_log_density(is.energy.col(e), is.log_base.col(e), f(e), inv_t, terms);
+      for (std::size_t j = 0; j < inverse_temperatures.size(); ++j) {
+        tempered_sums[c][j] -=
+            w * tempered_log_density(is.energy.col(e), is.log_base.col(e), f(e), inverse_temperatures[j], terms);
       }
     }
   });
